@@ -1,0 +1,241 @@
+"""Course discovery: where the modules are, what each declares, and how the package is configured.
+
+Handles the three layouts in the TinyTorch conventions:
+  A. `modules/NN_name/name.py` + `module.yaml`, configured by `pyproject.toml` (this project's course);
+  B. `modules/source/NN_name/name_dev.py` (+ paired `.ipynb`) + `module.yaml`, nbdev `settings.ini`;
+  C. `modules/NN_name/name.py` without module.yaml, nbdev `settings.ini`.
+Configuration comes from `[tool.tinytorch]` in the course's pyproject.toml, failing that from settings.ini.
+"""
+from __future__ import annotations
+
+import configparser
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import tomlkit
+import tomlkit.exceptions
+import yaml
+
+from .errors import CourseError
+
+MODULE_FOLDER = re.compile(r"^(?P<number>\d+)_(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+SOURCE_SUFFIXES = (".py", ".ipynb")
+DEFAULT_LOCATION = "core"
+
+
+@dataclass
+class ModuleYamlProblem:
+    message: str
+    line: Optional[int]
+
+
+@dataclass
+class CourseModule:
+    number: int
+    name: str                     # "tensor" for folder 01_tensor
+    folder: Path
+    source: Optional[Path]        # the dev file; None when the folder has none
+    paired: Optional[Path] = None  # the .ipynb twin of a .py dev file, if any
+    meta: Optional[Dict[str, Any]] = None
+    meta_path: Optional[Path] = None
+    meta_problem: Optional[ModuleYamlProblem] = None
+    meta_lines: Dict[str, int] = field(default_factory=dict)  # top-level key -> line in module.yaml
+
+    @property
+    def key(self) -> str:
+        return self.folder.name
+
+    @property
+    def prerequisites(self) -> Optional[List[str]]:
+        """Declared prerequisite module names, or None when the module declares no graph."""
+        if not isinstance(self.meta, dict):
+            return None
+        deps = self.meta.get("dependencies") or {}
+        if not isinstance(deps, dict):
+            return None
+        value = deps.get("prerequisites")
+        if value is None:
+            return []
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+    @property
+    def exports_to(self) -> Optional[str]:
+        value = self.meta.get("exports_to") if isinstance(self.meta, dict) else None
+        return str(value) if value else None
+
+    @property
+    def components(self) -> List[str]:
+        value = self.meta.get("components") if isinstance(self.meta, dict) else None
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+
+@dataclass
+class Course:
+    root: Path
+    package: str                 # import name of the library, "tinytorch"
+    location: str                # allowed location under the package, "core"
+    modules_dir: Path
+    modules: List[CourseModule]
+    pyproject_path: Optional[Path]
+    pyproject: Dict[str, Any]
+    settings: Dict[str, str]
+    layout: str                  # "A", "B" or "C"
+
+    @property
+    def distribution(self) -> str:
+        return str(self.pyproject.get("project", {}).get("name") or self.settings.get("lib_name") or self.package)
+
+    @property
+    def version(self) -> str:
+        version = self.pyproject.get("project", {}).get("version") or self.settings.get("version")
+        return str(version) if version else "0.0.0"
+
+    @property
+    def requires_python(self) -> str:
+        value = self.pyproject.get("project", {}).get("requires-python") or self.settings.get("min_python")
+        if value and re.match(r"^\d", str(value)):
+            value = f">={value}"
+        return str(value or "")
+
+    @property
+    def dependencies(self) -> List[str]:
+        deps = self.pyproject.get("project", {}).get("dependencies")
+        if deps is None and self.settings.get("requirements"):
+            return self.settings["requirements"].split()
+        return [str(d) for d in deps or []]
+
+    def module(self, ref: str) -> CourseModule:
+        """Find a module by folder (`03_activations`), name (`activations`) or number (`3`)."""
+        for module in self.modules:
+            if ref in (module.key, module.name) or (ref.isdigit() and int(ref) == module.number):
+                return module
+        known = ", ".join(m.key for m in self.modules) or "none"
+        raise CourseError(f"no module named {ref!r} in {self.modules_dir}", hint=f"known modules: {known}")
+
+
+def _plain(value: Any) -> Any:
+    """tomlkit containers -> plain Python values."""
+    return value.unwrap() if hasattr(value, "unwrap") else value
+
+
+def read_pyproject(path: Path) -> Dict[str, Any]:
+    try:
+        return _plain(tomlkit.parse(path.read_text(encoding="utf-8")))
+    except tomlkit.exceptions.ParseError as exc:
+        raise CourseError(f"not valid TOML: {exc.args[0] if exc.args else exc} (column {exc.col})",
+                          path, exc.line, hint="fix the TOML syntax") from None
+    except UnicodeDecodeError:
+        raise CourseError("not valid UTF-8", path, hint="save the file as UTF-8") from None
+
+
+def read_settings(path: Path) -> Dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
+    except configparser.Error as exc:
+        line = getattr(exc, "lineno", None)
+        raise CourseError(f"not a valid settings.ini: {exc.message.splitlines()[0]}", path, line) from None
+    section = parser["DEFAULT"] if not parser.sections() else parser[parser.sections()[0]]
+    merged = dict(parser["DEFAULT"])
+    merged.update(dict(section))
+    return merged
+
+
+def read_module_yaml(path: Path) -> tuple:
+    """Return (mapping or None, problem or None, key lines). Never raises: a bad file is a finding."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return None, ModuleYamlProblem("module.yaml is not valid UTF-8", 1), {}
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return None, ModuleYamlProblem(f"module.yaml is not valid YAML: {problem}", line), {}
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return None, ModuleYamlProblem(f"module.yaml must be a mapping of keys, found a {type(data).__name__}", 1), {}
+    lines: Dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            lines[str(key_node.value)] = key_node.start_mark.line + 1
+    return data, None, lines
+
+
+def _find_dev_file(folder: Path, name: str, meta: Optional[Dict[str, Any]]) -> Optional[Path]:
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if isinstance(files, dict) and files.get("dev_file"):
+        declared = folder / str(files["dev_file"])
+        if declared.is_file():
+            return declared
+    for stem in (name, f"{name}_dev"):
+        for suffix in SOURCE_SUFFIXES:
+            candidate = folder / f"{stem}{suffix}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _discover_modules(modules_dir: Path) -> List[CourseModule]:
+    modules: List[CourseModule] = []
+    for folder in sorted(p for p in modules_dir.iterdir() if p.is_dir()):
+        match = MODULE_FOLDER.match(folder.name)
+        if not match:
+            continue
+        meta, problem, lines = None, None, {}
+        meta_path = folder / "module.yaml"
+        if meta_path.is_file():
+            meta, problem, lines = read_module_yaml(meta_path)
+        else:
+            meta_path = None
+        name = match["name"]
+        source = _find_dev_file(folder, name, meta)
+        paired = None
+        if source is not None and source.suffix == ".py" and source.with_suffix(".ipynb").is_file():
+            paired = source.with_suffix(".ipynb")
+        modules.append(CourseModule(int(match["number"]), name, folder, source, paired, meta, meta_path,
+                                    problem, lines))
+    modules.sort(key=lambda m: (m.number, m.name))
+    return modules
+
+
+def load_course(root: Path) -> Course:
+    """Read a course tree. Raises CourseError for anything that makes the course unusable."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise CourseError("no course at this path (not a directory)", root,
+                          hint="pass the path of a TinyTorch checkout with --course")
+    pyproject_path = root / "pyproject.toml"
+    pyproject = read_pyproject(pyproject_path) if pyproject_path.is_file() else {}
+    settings_path = root / "settings.ini"
+    settings = read_settings(settings_path) if settings_path.is_file() else {}
+    if not pyproject and not settings:
+        raise CourseError("no course here: neither pyproject.toml nor settings.ini", root,
+                          hint="pass the path of a TinyTorch checkout with --course")
+    tool = pyproject.get("tool", {}).get("tinytorch", {}) or {}
+    package = str(tool.get("package") or settings.get("lib_path") or "tinytorch").strip("/")
+    location = str(tool.get("location", DEFAULT_LOCATION))
+    modules_rel = tool.get("modules") or settings.get("nbs_path")
+    if not modules_rel:
+        modules_rel = "modules/source" if (root / "modules" / "source").is_dir() else "modules"
+    modules_dir = root / str(modules_rel)
+    if not modules_dir.is_dir():
+        raise CourseError(f"no modules folder {modules_rel!r}", root,
+                          hint="create it or set [tool.tinytorch] modules = \"...\" in pyproject.toml")
+    modules = _discover_modules(modules_dir)
+    if not modules:
+        raise CourseError("no modules found (expected folders named NN_name)", modules_dir,
+                          hint="add module folders such as 01_tensor/ with a tensor.py source")
+    with_yaml = any(m.meta_path for m in modules)
+    if modules_dir.name == "source":
+        layout = "B"
+    else:
+        layout = "A" if with_yaml else "C"
+    return Course(root, package, location, modules_dir, modules,
+                  pyproject_path if pyproject else None, pyproject, settings, layout)
