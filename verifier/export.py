@@ -202,7 +202,11 @@ def render_package_init(plan: ExportPlan, present: Iterable[str]) -> str:
         for exported in exported_names(plan, plan.targets[name]):
             if exported not in all_names:
                 all_names.append(exported)
-    lines += ["", f"__all__ = ['__version__'] + {all_names!r}", ""]
+    # What each module promises (module.yaml `components`), checked from the installed wheel.
+    components = {f"{course.package}.{plan.module_targets[m.key]}": m.components for m in course.modules
+                  if m.components and plan.module_targets.get(m.key) in present}
+    lines += ["", f"__all__ = ['__version__'] + {all_names!r}",
+              f"_components = {components!r}", ""]
     return "\n".join(lines)
 
 

@@ -1,0 +1,25 @@
+"""nox sessions of tinytorch-verifier — a table of contents; the work is done in `verifier/`.
+
+  nox -s verify   export, validate, build and verify the course wheel on every Python of its matrix
+  nox -s tests    the verifier's own tests
+  nox -s bench    course speed beside PyTorch and hand-fused NumPy (ratios, one run)
+Pass options after `--`, e.g. `nox -s verify -- --course ../TinyTorch --python 3.14`.
+"""
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """The main job: the release check of the course (default: the embedded course)."""
+    session.install("-e", ".")
+    session.run("tito", "verify", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The verifier's unit, integration and system tests."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *(session.posargs or ["tests"]))

@@ -1,0 +1,81 @@
+"""Attribution: from a failure in the installed package back to the student's module and line.
+
+Every exported cell is preceded by a marker `# %% <source>:<line> (cell N)`. A traceback
+frame in an installed `tinytorch/...` file is mapped through the nearest marker above it to
+the source file and line, and the deepest such frame names the breaking module.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from .course import MODULE_FOLDER
+from .results import Attribution
+
+FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
+MARKER = re.compile(r"^# %% (?P<source>\S+?)(?::(?P<line>\d+))? \(cell (?P<cell>\d+)\)$")
+
+
+def module_of_source(source: str) -> Optional[str]:
+    """`modules/10_spatial/spatial.py` -> `10_spatial`."""
+    for part in reversed(Path(source).parts[:-1]):
+        if MODULE_FOLDER.match(part):
+            return part
+    return None
+
+
+def _qualname(tree: ast.Module, line: int) -> str:
+    """`Conv2d.backward` for a line inside that method, from the installed file's AST."""
+    names: List[str] = []
+    body = tree.body
+    while True:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
+                    node.lineno <= line <= (getattr(node, "end_lineno", None) or node.lineno):
+                names.append(node.name)
+                body = node.body
+                break
+        else:
+            return ".".join(names)
+
+
+def map_line(installed: Path, line: int) -> Optional[Tuple[str, int, str]]:
+    """(source path, source line, qualified function) of `line` in an exported file, or None."""
+    try:
+        text = installed.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = text.splitlines()
+    for index in range(min(line, len(lines)) - 1, -1, -1):
+        match = MARKER.match(lines[index])
+        if match:
+            offset = (line - 1) - index - 1
+            source_line = int(match["line"]) + offset if match["line"] else offset + 1
+            try:
+                function = _qualname(ast.parse(text), line)
+            except SyntaxError:
+                function = ""
+            return match["source"], source_line, function
+    return None
+
+
+def attribute_traceback(text: str, package: str = "tinytorch") -> Optional[Attribution]:
+    """The deepest frame of `text` inside the installed package, mapped to its module source."""
+    found: Optional[Attribution] = None
+    for raw in text.splitlines():
+        match = FRAME.match(raw)
+        if not match:
+            continue
+        path = Path(match["path"])
+        if package not in path.parts or "site-packages" not in path.parts:
+            continue
+        mapped = map_line(path, int(match["line"]))
+        if mapped is None:
+            continue
+        source, source_line, function = mapped
+        module = module_of_source(source)
+        if module:
+            found = Attribution(module, source, source_line, function or match["func"], "traceback")
+    return found

@@ -1,0 +1,63 @@
+"""Staging and building: the exported package plus the course's packaging files are laid out
+in a staging directory outside the user's tree, then `build` (PEP 517, isolated build
+environment) makes the sdist and, from that sdist, the wheel — once per verify run.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+from .course import Course
+from .errors import BuildError
+from .export import ExportPlan, write_package
+from .processes import run
+from .envs import clean_env
+
+PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "settings.ini", "MANIFEST.in",
+                   "README.md", "README.rst", "README.txt", "README", "LICENSE", "LICENSE.txt", "LICENSE.md")
+
+
+@dataclass
+class Artifacts:
+    sdist: Path
+    wheel: Path
+
+    def listing(self) -> List[Dict[str, object]]:
+        return [{"file": p.name, "bytes": p.stat().st_size, "sha256": sha256(p)} for p in (self.sdist, self.wheel)]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stage_course(course: Course, plan: ExportPlan, stage: Path) -> Path:
+    """Lay out an exported, buildable copy of the course under `stage` (never in the course tree)."""
+    stage.mkdir(parents=True, exist_ok=False)
+    for name in PACKAGING_FILES:
+        source = course.root / name
+        if source.is_file():
+            shutil.copy2(source, stage / name)
+    write_package(plan, stage)
+    return stage
+
+
+def build_distributions(stage: Path, out_dir: Path, timeout: float = 900.0) -> Artifacts:
+    """sdist, then the wheel built from that sdist (catches files the sdist forgot)."""
+    completed = run([sys.executable, "-m", "build", "--outdir", str(out_dir), str(stage)],
+                    env=clean_env(), timeout=timeout)
+    if not completed.ok:
+        reason = "timed out" if completed.timed_out else completed.tail(12)
+        raise BuildError(f"building sdist and wheel failed: {reason}", stage)
+    sdists = sorted(out_dir.glob("*.tar.gz"))
+    wheels = sorted(out_dir.glob("*.whl"))
+    if len(sdists) != 1 or len(wheels) != 1:
+        raise BuildError(f"expected one sdist and one wheel in {out_dir}, found {len(sdists)} and {len(wheels)}")
+    return Artifacts(sdists[0], wheels[0])

@@ -1,0 +1,85 @@
+"""Fresh virtual environments: created with virtualenv for a given interpreter, provisioned
+with pip from the built wheel only, and asked what they hold.
+
+A venv is never reused across verify runs, and holds only the wheel, its declared
+dependencies and pip — nothing of the verifier — so an undeclared dependency of the course
+cannot be masked by a package the tooling happened to install.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+from .errors import EnvironmentSetupError
+from .processes import Completed, run
+
+# Variables that would let the outside world leak into a "fresh" environment.
+LEAKY = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "PIP_USER",
+         "PIP_REQUIRE_VIRTUALENV", "CONDA_PREFIX", "__PYVENV_LAUNCHER__")
+
+DESCRIBE = """
+import json, sys, sysconfig
+info = {"full_version": sys.version.split()[0], "site_packages": sysconfig.get_paths()["purelib"]}
+try:
+    import importlib.metadata as md
+    info["numpy_version"] = md.version("numpy")
+except Exception:
+    info["numpy_version"] = None
+try:
+    import tinytorch
+    info["tinytorch_file"] = tinytorch.__file__
+except Exception as exc:
+    info["tinytorch_file"] = None
+    info["import_error"] = repr(exc)
+print(json.dumps(info))
+"""
+
+
+def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in LEAKY}
+    env.update({"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUTF8": "1"})
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Venv:
+    root: Path
+
+    @property
+    def python(self) -> Path:
+        if os.name == "nt":
+            return self.root / "Scripts" / "python.exe"
+        return self.root / "bin" / "python"
+
+    def pip(self, *args: str, timeout: float = 900.0) -> Completed:
+        return run([self.python, "-m", "pip", *args], env=clean_env(), timeout=timeout)
+
+    def install(self, requirements: Sequence[str], constraints: Optional[Path] = None,
+                timeout: float = 900.0) -> Completed:
+        extra = ["--constraint", str(constraints)] if constraints else []
+        return self.pip("install", "--no-input", *extra, *requirements, timeout=timeout)
+
+    def describe(self) -> Dict[str, Optional[str]]:
+        completed = run([self.python, "-I", "-c", DESCRIBE], env=clean_env(), timeout=120)
+        try:
+            return json.loads(completed.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {"error": completed.tail(5)}
+
+
+def create_venv(interpreter: Path, where: Path, timeout: float = 300.0) -> Venv:
+    """A brand-new virtualenv for `interpreter` at `where` (which must not exist yet)."""
+    if where.exists():
+        raise EnvironmentSetupError("refusing to reuse an existing directory as a fresh venv", where)
+    completed = run([sys.executable, "-m", "virtualenv", "--quiet", "--no-periodic-update",
+                     "--python", str(interpreter), str(where)], env=clean_env(), timeout=timeout)
+    venv = Venv(where)
+    if not completed.ok or not venv.python.exists():
+        raise EnvironmentSetupError(f"virtualenv failed for {interpreter}: {completed.tail(3)}", where)
+    return venv

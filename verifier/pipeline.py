@@ -1,0 +1,262 @@
+"""The verify pipeline: export -> validate -> build -> per Python (fresh venv, install the wheel,
+student scenarios, course tests) -> result. The library behind `nox -s verify` / `tito verify`.
+
+Everything runs in a private work directory outside the course tree, which is removed at the
+end; the course's files are only read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .build import Artifacts, build_distributions, stage_course
+from .course import Course, load_course
+from .envs import create_venv
+from .errors import VerifierError
+from .export import plan_export
+from .interpreters import find_interpreter
+from .matrix import python_matrix, version_key
+from .processes import DEFAULT_MEMORY_MB, kill_all
+from .results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult, VerifyResult
+from .scenarios import Scenario, discover_scenarios, run_course_tests, run_scenario
+
+Progress = Callable[[str, StageResult], None]  # (scope: "course" or a Python version, stage result)
+
+
+@dataclass
+class VerifyOptions:
+    course: Path
+    pythons: Optional[List[str]] = None          # replaces the course's matrix
+    extra_pythons: List[str] = field(default_factory=list)
+    strict: bool = False                         # a Python without interpreter fails the run
+    scenarios: Optional[List[str]] = None        # None: every scenario
+    run_tests: bool = True
+    test_selection: Optional[List[str]] = None   # paths under the course's tests/ (None: all)
+    jobs: int = 2                                # Pythons verified at once
+    memory_mb: int = DEFAULT_MEMORY_MB
+    keep_work: bool = False
+
+
+def _quiet(scope: str, stage: StageResult) -> None:
+    return None
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class Verification:
+    """One verify run. `run()` returns the result; `cancel()` (from a signal handler) stops it."""
+
+    def __init__(self, options: VerifyOptions, progress: Progress = _quiet) -> None:
+        self.options = options
+        self.progress = progress
+        self.cancelled = threading.Event()
+        self.work = Path(tempfile.mkdtemp(prefix="tito-verify-"))
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        kill_all()
+
+    def _stage(self, scope: str, result: StageResult) -> StageResult:
+        self.progress(scope, result)
+        return result
+
+    def run(self) -> VerifyResult:
+        start = time.monotonic()
+        course = load_course(self.options.course)
+        matrix = list(self.options.pythons or python_matrix(course))
+        for extra in self.options.extra_pythons:
+            if extra not in matrix:
+                matrix.append(extra)
+        matrix.sort(key=version_key)
+        result = VerifyResult(str(course.root), course.version, matrix, self.options.strict,
+                              datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        try:
+            artifacts = self._course_stages(course, result)
+            if artifacts is not None:
+                self._pythons(course, artifacts, matrix, result)
+        except (KeyboardInterrupt, _Cancelled):
+            self.cancel()
+            result.interrupted = True
+        finally:
+            result.seconds = round(time.monotonic() - start, 2)
+            if not self.options.keep_work:
+                shutil.rmtree(self.work, ignore_errors=True)
+        return result
+
+    # -- course-wide stages -------------------------------------------------------------------
+    def _course_stages(self, course: Course, result: VerifyResult) -> Optional[Artifacts]:
+        began = time.monotonic()
+        export = StageResult("export")
+        try:
+            plan = plan_export(course)
+            stage_course(course, plan, self.work / "stage")
+            export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
+        except VerifierError as exc:
+            export.status, export.detail = FAILED, str(exc)
+        export.seconds = round(time.monotonic() - began, 2)
+        result.stages.append(self._stage("course", export))
+        if not export.ok:
+            return None
+
+        validation, findings = validation_stage(course)
+        result.findings = findings
+        result.stages.append(self._stage("course", validation))
+        if not validation.ok:
+            return None
+
+        began = time.monotonic()
+        build = StageResult("build")
+        artifacts = None
+        try:
+            artifacts = build_distributions(self.work / "stage", self.work / "dist")
+            result.artifacts = artifacts.listing()
+            build.status, build.detail = PASSED, f"{artifacts.sdist.name}, {artifacts.wheel.name}"
+        except VerifierError as exc:
+            build.status, build.detail = FAILED, str(exc)
+        build.seconds = round(time.monotonic() - began, 2)
+        result.stages.append(self._stage("course", build))
+        return artifacts
+
+    # -- per Python ---------------------------------------------------------------------------
+    def _pythons(self, course: Course, artifacts: Artifacts, matrix: Sequence[str], result: VerifyResult) -> None:
+        scenarios = discover_scenarios(self.options.scenarios)
+        result.pythons = [PythonResult(v) for v in matrix]
+        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
+            futures = [pool.submit(self._one_python, course, artifacts, scenarios, python)
+                       for python in result.pythons]
+            try:
+                for future in futures:
+                    while not future.done():
+                        time.sleep(0.2)
+                        if self.cancelled.is_set():
+                            raise _Cancelled()
+                    future.result()
+            except BaseException:
+                self.cancel()
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _one_python(self, course: Course, artifacts: Artifacts, scenarios: List[Scenario],
+                    python: PythonResult) -> None:
+        scope = python.version
+        lookup = find_interpreter(python.version)
+        if lookup.interpreter is None:
+            python.missing = lookup.describe_missing()
+            self.progress(scope, StageResult("interpreter", FAILED if self.options.strict else NOT_RUN,
+                                             detail=python.missing))
+            return
+        python.interpreter = str(lookup.interpreter.path)
+        python.full_version = lookup.interpreter.full_version
+        names = ["venv", "install"] + [s.name for s in scenarios] + (["course-tests"] if self.options.run_tests else [])
+        python.stages = [StageResult(n) for n in names]
+        home = self.work / f"py{python.version}"
+        home.mkdir()
+        try:
+            self._python_stages(course, artifacts, scenarios, python, home, lookup.interpreter.path)
+        finally:
+            shutil.rmtree(home / "venv", ignore_errors=True)
+
+    def _python_stages(self, course: Course, artifacts: Artifacts, scenarios: List[Scenario],
+                       python: PythonResult, home: Path, interpreter: Path) -> None:
+        scope = python.version
+
+        def record(stage: StageResult) -> None:
+            python.stages = [stage if s.name == stage.name else s for s in python.stages]
+            self._stage(scope, stage)
+
+        def check_cancel() -> None:
+            if self.cancelled.is_set():
+                raise _Cancelled()
+
+        began = time.monotonic()
+        venv_stage = StageResult("venv")
+        try:
+            venv = create_venv(interpreter, home / "venv")
+            venv_stage.status, venv_stage.detail = PASSED, str(interpreter)
+        except VerifierError as exc:
+            venv_stage.status, venv_stage.detail = FAILED, str(exc)
+            record(venv_stage)
+            return
+        venv_stage.seconds = round(time.monotonic() - began, 2)
+        record(venv_stage)
+        check_cancel()
+
+        install = venv.install([str(artifacts.wheel)])
+        install_stage = StageResult("install", PASSED if install.ok else FAILED, round(install.seconds, 2))
+        if install.ok:
+            info = venv.describe()
+            python.numpy_version = info.get("numpy_version")
+            python.site_packages = info.get("site_packages")
+            python.tinytorch_file = info.get("tinytorch_file")
+            install_stage.detail = f"{artifacts.wheel.name} + numpy {python.numpy_version}"
+        else:
+            install_stage.detail = "pip could not install the wheel: " + \
+                (install.stderr.strip().splitlines() or ["?"])[-1][:300]
+            install_stage.log = install.tail(30)
+        record(install_stage)
+        if not install.ok:
+            return
+        for scenario in scenarios:
+            check_cancel()
+            record(run_scenario(venv, scenario, home, course.package, self.options.memory_mb))
+        if self.options.run_tests:
+            check_cancel()
+            tests = run_course_tests(venv, course, home, self.options.test_selection,
+                                     memory_mb=self.options.memory_mb)
+            record(tests)
+            _blame_scenarios_from_tests(python, tests)
+
+
+def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]]]:
+    """Static validation (AST only, no student code runs); errors stop the pipeline before building."""
+    from .validate import validate
+
+    began = time.monotonic()
+    report = validate(course)
+    findings = [dataclasses.asdict(f) for f in report.findings]
+    errors = [f for f in report.findings if f.severity == "error"]
+    stage = StageResult("validate", PASSED if not errors else FAILED, round(time.monotonic() - began, 2))
+    warnings = len(report.findings) - len(errors)
+    stage.detail = f"{len(course.modules)} modules, {len(errors)} errors, {warnings} warnings"
+    if errors:
+        first = errors[0]
+        stage.detail += f"; first: {first.module}: {first.issue}"
+        stage.fix = first.fix
+    return stage, findings
+
+
+def _blame_scenarios_from_tests(python: PythonResult, tests: StageResult) -> None:
+    """A scenario that failed without a traceback into the package (a model that stops learning)
+    inherits the root cause found by the course's tests, when they name one."""
+    if tests.attribution is None:
+        return
+    for stage in python.stages:
+        if stage.status == FAILED and stage.attribution is None and stage is not tests:
+            stage.attribution = tests.attribution
+
+
+def verify(options: VerifyOptions, progress: Progress = _quiet) -> VerifyResult:
+    """Run a verification; Ctrl-C and SIGTERM end it cleanly with a partial, not-verified result."""
+    verification = Verification(options, progress)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def on_term(signum, frame):  # SIGTERM behaves like Ctrl-C
+            raise KeyboardInterrupt
+        previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        return verification.run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

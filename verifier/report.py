@@ -1,0 +1,92 @@
+"""Reports of a verify run: the JSON record (written atomically), and the terminal table
+(Python x stage -> passed / failed / not run) with every failure's stage, Python, module and fix.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List
+
+from rich.console import Console
+from rich.table import Table
+
+from .results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, VerifyResult
+
+STYLE = {PASSED: "green", FAILED: "bold red", NOT_RUN: "dim", NOT_VERIFIED: "bold yellow"}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def write_json(result: VerifyResult, reports_dir: Path) -> Path:
+    path = reports_dir / "verify.json"
+    write_atomic(path, json.dumps(result.to_json(), indent=2, default=str) + "\n")
+    return path
+
+
+def load_json(path: Path) -> Dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def failures(result: VerifyResult) -> List[str]:
+    """One line per failure: stage, Python, module and file:line, and the fix."""
+    lines: List[str] = []
+    for stage in result.stages:
+        if stage.status == FAILED:
+            fix = f" Fix: {stage.fix}" if stage.fix else ""
+            lines.append(f"[{stage.name}] {stage.detail}{fix}")
+    for python in result.pythons:
+        if python.missing:
+            lines.append(f"[interpreter] Python {python.version}: {python.missing} — NOT VERIFIED")
+        for stage in python.stages:
+            if stage.status != FAILED:
+                continue
+            blame = f" — {stage.attribution.describe()}" if stage.attribution else ""
+            lines.append(f"[{stage.name}] Python {python.version}: {stage.detail}{blame}")
+    if result.interrupted:
+        lines.append("[run] interrupted before every stage ran — NOT VERIFIED")
+    return lines
+
+
+def print_summary(result: VerifyResult, console: Console) -> None:
+    stage_names: List[str] = []
+    for python in result.pythons:
+        for stage in python.stages:
+            if stage.name not in stage_names:
+                stage_names.append(stage.name)
+    table = Table(title=f"tinytorch {result.course_version} — verify", show_lines=False)
+    table.add_column("Python")
+    for name in stage_names:
+        table.add_column(name)
+    table.add_column("result")
+    for python in result.pythons:
+        cells = []
+        for name in stage_names:
+            stage = python.stage(name)
+            status = stage.status if stage else NOT_RUN
+            cells.append(f"[{STYLE[status]}]{status}[/]")
+        label = f"{python.version} ({python.full_version})" if python.full_version else python.version
+        table.add_row(label, *cells, f"[{STYLE[python.status]}]{python.status}[/]")
+    console.print(table)
+    for stage in result.stages:
+        console.print(f"  {stage.name:<9} [{STYLE[stage.status]}]{stage.status}[/] {stage.seconds:6.1f} s  {stage.detail}")
+    problems = failures(result)
+    if problems:
+        console.print("[bold]Failures:[/]")
+        for line in problems:
+            console.print(f"  {line}", markup=False, highlight=False)
+    verdict = "[bold green]VERIFIED[/]" if result.ok else "[bold red]NOT VERIFIED[/]"
+    console.print(f"{verdict} in {result.seconds:.1f} s")

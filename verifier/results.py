@@ -1,0 +1,102 @@
+"""The result model of a verify run, shared by the pipeline, the reports and the gate.
+
+Plain dataclasses that serialise to the JSON report; nothing here runs anything.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+PASSED, FAILED, NOT_RUN, NOT_VERIFIED = "passed", "failed", "not run", "NOT VERIFIED"
+
+
+@dataclass
+class Attribution:
+    """Where a failure comes from in the student's sources."""
+    module: str                  # "10_spatial"
+    path: str                    # course-relative source path
+    line: Optional[int]
+    function: str = ""
+    how: str = "traceback"       # "traceback" or "course tests"
+
+    def describe(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        func = f", in {self.function}" if self.function else ""
+        return f"breaking module: {self.module} ({where}{func})"
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str = NOT_RUN
+    seconds: float = 0.0
+    detail: str = ""                       # one line: why it failed, or a summary
+    figures: Dict[str, Any] = field(default_factory=dict)
+    attribution: Optional[Attribution] = None
+    log: str = ""                          # tail of stdout/stderr for a failed stage
+    peak_memory_mb: Optional[float] = None
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASSED
+
+
+@dataclass
+class PythonResult:
+    version: str
+    interpreter: Optional[str] = None
+    full_version: Optional[str] = None
+    numpy_version: Optional[str] = None
+    site_packages: Optional[str] = None
+    tinytorch_file: Optional[str] = None
+    stages: List[StageResult] = field(default_factory=list)
+    missing: Optional[str] = None          # "no interpreter for 3.14 found; looked in: ..."
+
+    @property
+    def verified(self) -> bool:
+        return self.missing is None and bool(self.stages) and all(s.ok for s in self.stages)
+
+    @property
+    def status(self) -> str:
+        if self.missing is not None:
+            return NOT_VERIFIED
+        return PASSED if self.verified else FAILED
+
+    def stage(self, name: str) -> Optional[StageResult]:
+        return next((s for s in self.stages if s.name == name), None)
+
+
+@dataclass
+class VerifyResult:
+    course: str
+    course_version: str
+    matrix: List[str]
+    strict: bool
+    started: str
+    seconds: float = 0.0
+    stages: List[StageResult] = field(default_factory=list)      # course-wide: export, validate, build
+    pythons: List[PythonResult] = field(default_factory=list)
+    artifacts: List[Dict[str, Any]] = field(default_factory=list)
+    findings: List[Dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        if self.interrupted or not all(s.ok for s in self.stages):
+            return False
+        for python in self.pythons:
+            if python.missing is not None:
+                if self.strict:
+                    return False
+            elif not python.verified:
+                return False
+        return any(p.verified for p in self.pythons)
+
+    def to_json(self) -> Dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["ok"] = self.ok
+        for python, raw in zip(self.pythons, data["pythons"]):
+            raw["status"] = python.status
+        return data
