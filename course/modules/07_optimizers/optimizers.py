@@ -227,7 +227,8 @@ class Adam(Optimizer):
         g = self._decay(p, g)
         b1, b2 = self.betas
         slot = self.state.setdefault(index, {})
-        t = slot["t"] = slot.get("t", 0) + 1       # per-parameter step count (for bias correction)
+        slot["t"] = slot.get("t", 0) + 1            # per-parameter step count (for bias correction)
+        t = slot["t"]
         m = self._buffer(index, "m", p.data)
         v = self._buffer(index, "v", p.data)
         m *= b1
@@ -357,6 +358,7 @@ def clip_grad_norm(params, max_norm):
     coef = float(max_norm) / (total + 1e-6)
     if coef < 1.0:
         for p in params:
+            # a new array, not `*=`: autograd may hand the same gradient array to several tensors
             grad = p.grad
             if isinstance(grad, Tensor):
                 grad.data = (grad.data * coef).astype(grad.data.dtype, copy=False)

@@ -1,0 +1,45 @@
+"""Shared helpers for the verifier's tests: small fixture courses written into tmp_path."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Dict, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EMBEDDED_COURSE = REPO / "course"
+
+PYPROJECT = """\
+[project]
+name = "tinytorch"
+version = "0.3.1"
+requires-python = ">=3.9"
+dependencies = ["numpy>=1.22"]
+classifiers = [
+    "Programming Language :: Python :: 3.9",
+    "Programming Language :: Python :: 3.12",
+]
+"""
+
+
+def write_course(root: Path, modules: Dict[str, str], pyproject: Optional[str] = PYPROJECT,
+                 yamls: Optional[Dict[str, str]] = None) -> Path:
+    """modules: {"01_alpha/alpha.py": source}; yamls: {"01_alpha": module.yaml text}."""
+    root.mkdir(parents=True, exist_ok=True)
+    if pyproject is not None:
+        (root / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    for rel, text in modules.items():
+        path = root / "modules" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    for folder, text in (yamls or {}).items():
+        (root / "modules" / folder / "module.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_course(tmp_path):
+    def make(modules, **kwargs):
+        return write_course(tmp_path / "course", modules, **kwargs)
+    return make
