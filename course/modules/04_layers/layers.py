@@ -233,6 +233,13 @@ def _data_of(value):
     return value.data if isinstance(value, Tensor) else value
 
 
+def _short_repr(item):
+    """repr of a list item; objects without a custom repr (e.g. activations) print as `ReLU()`."""
+    if type(item).__repr__ is object.__repr__:
+        return "%s()" % type(item).__name__
+    return repr(item)
+
+
 # %% [markdown]
 # ## ModuleList
 #
@@ -286,7 +293,7 @@ class ModuleList(Module):
             return "%s()" % type(self).__name__
         lines = ["%s(" % type(self).__name__]
         for i, item in enumerate(self._items):
-            lines.append("  (%d): %s" % (i, repr(item).replace("\n", "\n  ")))
+            lines.append("  (%d): %s" % (i, _short_repr(item).replace("\n", "\n  ")))
         lines.append(")")
         return "\n".join(lines)
 
@@ -503,7 +510,7 @@ def test_unit_dropout_and_modes():
     y = drop(x).data
     assert set(np.unique(y)) <= {0.0, 2.0} and abs(y.mean() - 1.0) < 0.05, "inverted dropout"
     net.eval()
-    assert not net.drop.training and drop(x) is not x
+    assert not net.drop.training and not net.hidden.training, "eval() reaches every sub-module"
     assert net.drop(x) is x, "identity in eval mode"
     net.train()
     assert net.drop.training
