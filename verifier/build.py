@@ -9,13 +9,14 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from .course import Course
 from .errors import BuildError
 from .export import ExportPlan, write_package
 from .processes import run
 from .envs import clean_env
+from .wheelcheck import compare_wheels, inspect_wheel
 
 PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "settings.ini", "MANIFEST.in",
                    "README.md", "README.rst", "README.txt", "README", "LICENSE", "LICENSE.txt", "LICENSE.md")
@@ -49,15 +50,41 @@ def stage_course(course: Course, plan: ExportPlan, stage: Path) -> Path:
     return stage
 
 
-def build_distributions(stage: Path, out_dir: Path, timeout: float = 900.0) -> Artifacts:
-    """sdist, then the wheel built from that sdist (catches files the sdist forgot)."""
-    completed = run([sys.executable, "-m", "build", "--outdir", str(out_dir), str(stage)],
+def _build(stage: Path, out_dir: Path, flags: List[str], timeout: float) -> None:
+    completed = run([sys.executable, "-m", "build", *flags, "--outdir", str(out_dir), str(stage)],
                     env=clean_env(), timeout=timeout)
     if not completed.ok:
         reason = "timed out" if completed.timed_out else completed.tail(12)
-        raise BuildError(f"building sdist and wheel failed: {reason}", stage)
+        raise BuildError(f"`python -m build {' '.join(flags)}` failed: {reason}", stage)
+
+
+def build_distributions(stage: Path, out_dir: Path, timeout: float = 900.0) -> Artifacts:
+    """The sdist, then the wheel built from that sdist (what users get from PyPI)."""
+    _build(stage, out_dir, [], timeout)
     sdists = sorted(out_dir.glob("*.tar.gz"))
     wheels = sorted(out_dir.glob("*.whl"))
     if len(sdists) != 1 or len(wheels) != 1:
         raise BuildError(f"expected one sdist and one wheel in {out_dir}, found {len(sdists)} and {len(wheels)}")
     return Artifacts(sdists[0], wheels[0])
+
+
+def build_wheel_from_source(stage: Path, out_dir: Path, timeout: float = 900.0) -> Path:
+    """A wheel straight from the staged tree, to compare with the one built from the sdist."""
+    _build(stage, out_dir, ["--wheel"], timeout)
+    return sorted(out_dir.glob("*.whl"))[0]
+
+
+def check_build(stage: Path, plan: ExportPlan, artifacts: Artifacts, work: Path) -> List[str]:
+    """Every build check; an empty list means the distributions are what the course declares."""
+    direct = build_wheel_from_source(stage, work / "dist-from-source")
+    return compare_wheels(artifacts.wheel, direct) + inspect_wheel(artifacts.wheel, plan)
+
+
+def build_course(course: Course, out_dir: Path, work: Path) -> Tuple[Artifacts, List[str]]:
+    """Export, stage and build a course outside its tree; returns the artifacts and build problems."""
+    from .export import plan_export
+
+    plan = plan_export(course)
+    stage = stage_course(course, plan, work / "stage")
+    artifacts = build_distributions(stage, out_dir)
+    return artifacts, check_build(stage, plan, artifacts, work)

@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import List, Optional
 
 from .errors import VerifierError
 
@@ -51,36 +51,164 @@ def _is_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def _console():
     from rich.console import Console
+    return Console(highlight=False)
 
-    from .pipeline import VerifyOptions, verify
-    from .report import print_summary, write_json
-    from .results import StageResult
 
-    console = Console(highlight=False)
-
-    def progress(scope: str, stage: StageResult) -> None:
+def _print_progress(console):
+    def progress(scope: str, stage) -> None:
         where = "course" if scope == "course" else f"py{scope}"
         detail = f"  {stage.detail}" if stage.detail and not stage.ok else ""
-        console.print(f"{where:<8} {stage.name:<18} {stage.status:<8} {stage.seconds:7.1f} s{detail}",
-                      markup=False)
+        console.print(f"{where:<8} {stage.name:<18} {stage.status:<8} {stage.seconds:7.1f} s{detail}", markup=False)
+    return progress
 
-    options = VerifyOptions(
-        course=args.course or default_course(),
-        pythons=args.python or None,
-        extra_pythons=args.extra_python or [],
-        strict=args.strict or _is_ci(),
-        scenarios=args.scenario or None,
-        run_tests=not args.no_tests,
-        jobs=args.jobs,
-        keep_work=args.keep_work,
-    )
-    result = verify(options, progress)
-    path = write_json(result, args.reports)
-    print_summary(result, console)
-    console.print(f"report: {path}", markup=False)
-    return 0 if result.ok else 1
+
+def _run_verification(args: argparse.Namespace, options) -> int:
+    """Run a verification, write every report, print the status screen; exit 0 ready, 1 blocked."""
+    from .pipeline import verify
+    from .status import print_status, write_reports
+
+    console = _console()
+    result = verify(options, _print_progress(console))
+    paths, decision = write_reports(result, args.reports)
+    print_status(result, decision, console)
+    console.print(f"reports: {', '.join(str(p) for p in paths)}", markup=False)
+    return 0 if decision.ready else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .pipeline import VerifyOptions
+
+    return _run_verification(args, VerifyOptions(
+        course=args.course or default_course(), pythons=args.python or None,
+        extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
+        scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work))
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .course import load_course
+    from .pipeline import VerifyOptions
+    from .selection import select_for_module
+
+    course_path = args.course or default_course()
+    scenarios, tests, run_tests = None, None, not args.quick
+    if args.quick:
+        scenarios = ["imports"]
+    elif args.module:
+        scenarios, tests = select_for_module(load_course(course_path), args.module)
+        run_tests = bool(tests)
+    return _run_verification(args, VerifyOptions(
+        course=course_path, pythons=args.python or None, strict=_is_ci(), scenarios=scenarios,
+        run_tests=run_tests, test_selection=tests, jobs=args.jobs))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import run_validate
+
+    text, code = run_validate(args.course or default_course(), args.module, args.format)
+    print(text)
+    return code
+
+
+def cmd_deps(args: argparse.Namespace) -> int:
+    from .graph import run_deps
+
+    text, code = run_deps(args.course or default_course(), args.format, args.check)
+    print(text)
+    return code
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from .build import build_course, sha256
+    from .course import load_course
+
+    course = load_course(args.course or default_course())
+    work = Path(tempfile.mkdtemp(prefix="tito-build-"))
+    try:
+        artifacts, problems = build_course(course, work / "dist", work)
+        args.out.mkdir(parents=True, exist_ok=True)
+        for artifact in (artifacts.sdist, artifacts.wheel):
+            shutil.copy2(artifact, args.out / artifact.name)
+            print(f"{artifact.name:<48} {artifact.stat().st_size:>9} bytes  sha256 {sha256(artifact)}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for problem in problems:
+        print(f"build check failed: {problem}", file=sys.stderr)
+    print(f"build: {'SUCCESS' if not problems else 'BLOCKED'} -> {args.out}")
+    return 0 if not problems else 1
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from .build import build_course
+    from .course import load_course
+    from .envs import Venv, create_venv
+    from .interpreters import current_interpreter, find_interpreter
+
+    course = load_course(args.course or default_course())
+    interpreter = current_interpreter().path
+    if args.python:
+        lookup = find_interpreter(args.python)
+        if lookup.interpreter is None:
+            raise VerifierError(lookup.describe_missing(), hint="install it or name another --python")
+        interpreter = lookup.interpreter.path
+    work = Path(tempfile.mkdtemp(prefix="tito-install-"))
+    try:
+        artifacts, problems = build_course(course, work / "dist", work)
+        if args.venv and Venv(args.venv).python.exists():
+            venv = Venv(args.venv)
+        else:
+            target = args.venv or Path(".tito") / f"venv-{course.distribution}"
+            if target.exists():
+                shutil.rmtree(target)
+            venv = create_venv(interpreter, target)
+        done = venv.install([str(artifacts.wheel)])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not done.ok:
+        print(done.tail(20), file=sys.stderr)
+        raise VerifierError(f"pip could not install {artifacts.wheel.name} into {venv.root}")
+    for problem in problems:
+        print(f"warning: build check: {problem}", file=sys.stderr)
+    print(f"installed {artifacts.wheel.name} into {venv.root}\ntry it: {venv.python} -c \"import tinytorch; "
+          f"print(tinytorch.__version__)\"")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import load_result, print_status
+    from .gate import decide
+
+    result = load_result(args.reports)
+    decision = decide(result)
+    print_status(result, decision, _console())
+    return 0 if decision.ready else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .status import load_result, render
+
+    result = load_result(args.reports)
+    text = render(result, args.format)
+    if args.output:
+        from .report import write_atomic
+        write_atomic(args.output, text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _verify_args(parser: argparse.ArgumentParser) -> None:
+    _course_arg(parser)
+    parser.add_argument("--jobs", type=int, default=2, help="Pythons verified at once (default 2)")
+    parser.add_argument("--reports", type=Path, default=Path("reports"), help="where reports go (default ./reports)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     verify = sub.add_parser("verify", help="export, validate, build, and verify the wheel in fresh venvs per Python")
-    _course_arg(verify)
+    _verify_args(verify)
     verify.add_argument("--python", action="append", metavar="X.Y",
                         help="verify this Python instead of the course's matrix (repeatable)")
     verify.add_argument("--extra-python", action="append", metavar="X.Y",
@@ -105,10 +233,60 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a Python without interpreter fails the run (always on when CI=true)")
     verify.add_argument("--scenario", action="append", metavar="NAME", help="run only this scenario (repeatable)")
     verify.add_argument("--no-tests", action="store_true", help="skip the course's tests")
-    verify.add_argument("--jobs", type=int, default=2, help="Pythons verified at once (default 2)")
-    verify.add_argument("--reports", type=Path, default=Path("reports"), help="where reports go (default ./reports)")
     verify.add_argument("--keep-work", action="store_true", help="keep the temporary work directory")
     verify.set_defaults(func=cmd_verify)
+
+    package = sub.add_parser("package", help="package checks: validate, deps, test, build, install, status, report")
+    psub = package.add_subparsers(dest="package_command", metavar="COMMAND")
+    psub.required = True
+
+    validate = psub.add_parser("validate", help="static checks of exports and dependencies (no code runs)")
+    _course_arg(validate)
+    validate.add_argument("module", nargs="?", help="only this module")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.set_defaults(func=cmd_validate)
+
+    deps = psub.add_parser("deps", help="dependency graph and build order")
+    _course_arg(deps)
+    deps.add_argument("--format", choices=("text", "mermaid", "dot", "json"), default="text")
+    deps.add_argument("--check", action="store_true", help="exit 1 on declared/actual mismatch or cycle")
+    deps.set_defaults(func=cmd_deps)
+
+    for parent, name in ((psub, "test"), (None, "test")):
+        if parent is None:
+            # `tito test integration` is the course docs' name for the same command
+            test_group = sub.add_parser("test", help="alias: `tito test integration` = `tito package test`")
+            tsub = test_group.add_subparsers(dest="test_command", metavar="integration")
+            tsub.required = True
+            test = tsub.add_parser("integration", help="scenarios and course tests in fresh venvs")
+        else:
+            test = parent.add_parser(name, help="scenarios and course tests in fresh venvs")
+        _verify_args(test)
+        test.add_argument("--quick", action="store_true", help="only the imports scenario")
+        test.add_argument("--module", help="this module and every module that depends on it")
+        test.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
+        test.set_defaults(func=cmd_test)
+
+    build = psub.add_parser("build", help="sdist + wheel of the exported course, with build checks")
+    _course_arg(build)
+    build.add_argument("--out", type=Path, default=Path("dist"), help="where the artifacts go (default ./dist)")
+    build.set_defaults(func=cmd_build)
+
+    install = psub.add_parser("install", help="the built wheel into a fresh venv (or one you name) to try by hand")
+    _course_arg(install)
+    install.add_argument("--venv", type=Path, help="venv to install into (default: a fresh .tito/venv-tinytorch)")
+    install.add_argument("--python", metavar="X.Y", help="interpreter version for a new venv")
+    install.set_defaults(func=cmd_install)
+
+    status = psub.add_parser("status", help="one screen: ready for release YES/NO, from the last verify")
+    status.add_argument("--reports", type=Path, default=Path("reports"))
+    status.set_defaults(func=cmd_status)
+
+    report = psub.add_parser("report", help="the last verify as Markdown, JSON, JUnit XML or HTML")
+    report.add_argument("--reports", type=Path, default=Path("reports"))
+    report.add_argument("--format", choices=("markdown", "json", "junit", "html"), default="markdown")
+    report.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

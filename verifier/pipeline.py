@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .build import Artifacts, build_distributions, stage_course
+from .build import Artifacts, build_distributions, check_build, stage_course
 from .course import Course, load_course
 from .envs import create_venv
 from .errors import VerifierError
@@ -121,7 +121,13 @@ class Verification:
         try:
             artifacts = build_distributions(self.work / "stage", self.work / "dist")
             result.artifacts = artifacts.listing()
-            build.status, build.detail = PASSED, f"{artifacts.sdist.name}, {artifacts.wheel.name}"
+            problems = check_build(self.work / "stage", plan, artifacts, self.work)
+            if problems:
+                build.status, build.detail = FAILED, "; ".join(problems)
+                build.fix = "fix the course's pyproject.toml / package data so the wheel holds what it declares"
+                artifacts = None
+            else:
+                build.status, build.detail = PASSED, f"{artifacts.sdist.name}, {artifacts.wheel.name}; checks clean"
         except VerifierError as exc:
             build.status, build.detail = FAILED, str(exc)
         build.seconds = round(time.monotonic() - began, 2)
@@ -230,6 +236,7 @@ def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]]]
     stage = StageResult("validate", PASSED if not errors else FAILED, round(time.monotonic() - began, 2))
     warnings = len(report.findings) - len(errors)
     stage.detail = f"{len(course.modules)} modules, {len(errors)} errors, {warnings} warnings"
+    stage.figures = {"modules": len(course.modules), "errors": len(errors), "warnings": warnings}
     if errors:
         first = errors[0]
         stage.detail += f"; first: {first.module}: {first.issue}"

@@ -100,3 +100,27 @@ class VerifyResult:
         for python, raw in zip(self.pythons, data["pythons"]):
             raw["status"] = python.status
         return data
+
+
+def result_from_json(data: Dict[str, Any]) -> VerifyResult:
+    """Rebuild a VerifyResult from its JSON report (for `tito package status` and `report`)."""
+
+    def stage(raw: Dict[str, Any]) -> StageResult:
+        raw = dict(raw)
+        blame = raw.pop("attribution", None)
+        known = {f.name for f in dataclasses.fields(StageResult)}
+        result = StageResult(**{k: v for k, v in raw.items() if k in known})
+        result.attribution = Attribution(**blame) if blame else None
+        return result
+
+    pythons = []
+    for raw in data.get("pythons", []):
+        known = {f.name for f in dataclasses.fields(PythonResult)} - {"stages"}
+        python = PythonResult(**{k: v for k, v in raw.items() if k in known})
+        python.stages = [stage(s) for s in raw.get("stages", [])]
+        pythons.append(python)
+    known = {f.name for f in dataclasses.fields(VerifyResult)} - {"stages", "pythons"}
+    result = VerifyResult(**{k: v for k, v in data.items() if k in known})
+    result.stages = [stage(s) for s in data.get("stages", [])]
+    result.pythons = pythons
+    return result

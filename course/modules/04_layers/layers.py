@@ -336,7 +336,7 @@ class ModuleList(Module):
 # `seed_everything`) makes model construction reproducible.
 
 # %%
-#| export
+#| exporti
 class LinearFunction(Function):
     """out = x @ weight + bias, with x of shape (..., in) and weight of shape (in, out)."""
 
@@ -362,6 +362,8 @@ class LinearFunction(Function):
         return grad_x, grad_w, grad_b
 
 
+# %%
+#| export
 class Linear(Module):
     """Fully connected layer: y = x @ weight + bias, weight of shape (in_features, out_features)."""
 

@@ -1,0 +1,198 @@
+"""Report formats of a verify result: Markdown (also for GITHUB_STEP_SUMMARY), JUnit XML (one
+test case per check and per scenario x Python) and one self-contained HTML page.
+
+The content is the course's release handoff: export validation, integration results,
+dependency verification, build artifacts, installation per Python, student usability
+(CNN and Transformer figures) and the verdict with what blocks it.
+"""
+from __future__ import annotations
+
+import html
+import xml.etree.ElementTree as ElementTree
+from typing import Dict, List, Optional
+
+from .gate import Decision
+from .results import FAILED, NOT_RUN, PASSED, VerifyResult
+
+USABILITY = ("cnn", "transformer")
+
+
+def _modules_validated(result: VerifyResult) -> str:
+    total = result_modules(result)
+    broken = {f.get("module") for f in result.findings if f.get("severity") == "error"}
+    return f"{total - len(broken)}/{total}" if total else "?"
+
+
+def result_modules(result: VerifyResult) -> int:
+    validate = next((s for s in result.stages if s.name == "validate"), None)
+    if validate and validate.figures.get("modules"):
+        return int(validate.figures["modules"])
+    return 0
+
+
+def _tests_status(result: VerifyResult) -> str:
+    stages = [s for p in result.pythons for s in p.stages if s.name not in ("venv", "install")]
+    if not stages or all(s.status == NOT_RUN for s in stages):
+        return "NOT RUN"
+    return "FAIL" if any(s.status == FAILED for s in stages) else "PASS"
+
+
+def _build_status(result: VerifyResult) -> str:
+    build = next((s for s in result.stages if s.name == "build"), None)
+    return "SUCCESS" if build and build.ok else "BLOCKED"
+
+
+def summary_rows(result: VerifyResult, decision: Decision) -> List[tuple]:
+    return [("Modules validated", _modules_validated(result)), ("Integration tests", _tests_status(result)),
+            ("Build", _build_status(result)), ("Ready for release", "YES" if decision.ready else "NO")]
+
+
+def _figure_text(figures: Dict[str, object]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in figures.items() if isinstance(v, (int, float, str)) and
+                     not str(v).startswith("/"))
+
+
+def render_markdown(result: VerifyResult, decision: Decision) -> str:
+    out: List[str] = [f"# TinyTorch Package Status Report — tinytorch {result.course_version}", "",
+                      f"Course `{result.course}`, verified {result.started}, {result.seconds:.0f} s.", ""]
+    out += ["| check | result |", "|---|---|"]
+    out += [f"| {name} | **{value}** |" for name, value in summary_rows(result, decision)]
+    if decision.blockers:
+        out += ["", "## Blocking", ""]
+        out += [f"- {b.describe()}" for b in decision.blockers]
+        if decision.modules_to_fix:
+            out += ["", "Modules to fix: " + ", ".join(f"`{m}`" for m in decision.modules_to_fix)]
+    out += ["", "## Export validation", ""]
+    stages = {s.name: s for s in result.stages}
+    for name in ("export", "validate"):
+        if name in stages:
+            out.append(f"- {name}: {stages[name].status} — {stages[name].detail}")
+    for finding in result.findings:
+        out.append(f"  - `{finding.get('code')}` {finding.get('severity')} {finding.get('module')} "
+                   f"{finding.get('path')}:{finding.get('line')} — {finding.get('issue')}")
+    out += ["", "## Installation and integration per Python", ""]
+    names: List[str] = []
+    for python in result.pythons:
+        names += [s.name for s in python.stages if s.name not in names]
+    out.append("| Python | interpreter | NumPy | " + " | ".join(names) + " | result |")
+    out.append("|---" * (len(names) + 4) + "|")
+    for python in result.pythons:
+        cells = [(python.stage(n).status if python.stage(n) else NOT_RUN) for n in names]
+        out.append(f"| {python.version} | {python.full_version or python.missing or ''} | "
+                   f"{python.numpy_version or ''} | " + " | ".join(cells) + f" | **{python.status}** |")
+    out += ["", "## Student usability", ""]
+    for python in result.pythons:
+        for name in USABILITY:
+            stage = python.stage(name)
+            if stage and stage.figures:
+                out.append(f"- Python {python.version} {name}: {stage.status}; {_figure_text(stage.figures)}")
+    failures = [(p, s) for p in result.pythons for s in p.stages if s.status == FAILED]
+    if failures:
+        out += ["", "## Failures", ""]
+        for python, stage in failures:
+            blame = f" — {stage.attribution.describe()}" if stage.attribution else ""
+            out.append(f"- [{stage.name}] Python {python.version}: {stage.detail}{blame}")
+    out += ["", "## Build artifacts", ""]
+    out += [f"- `{a['file']}` {a['bytes']} bytes, sha256 `{a['sha256']}`" for a in result.artifacts]
+    return "\n".join(out) + "\n"
+
+
+def render_junit(result: VerifyResult) -> str:
+    suites = ElementTree.Element("testsuites", name="tinytorch-verify")
+
+    def suite(name: str) -> ElementTree.Element:
+        return ElementTree.SubElement(suites, "testsuite", name=name)
+
+    def case(parent: ElementTree.Element, classname: str, name: str, status: str, seconds: float,
+             message: str = "", text: str = "") -> None:
+        element = ElementTree.SubElement(parent, "testcase", classname=classname, name=name, time=f"{seconds:.2f}")
+        if status == FAILED:
+            failure = ElementTree.SubElement(element, "failure", message=message[:500])
+            failure.text = text or message
+        elif status != PASSED:
+            ElementTree.SubElement(element, "skipped", message=message or status)
+
+    course = suite("course")
+    for stage in result.stages:
+        case(course, "course", stage.name, stage.status, stage.seconds, stage.detail, stage.log)
+    for finding in result.findings:
+        status = FAILED if finding.get("severity") == "error" else PASSED
+        case(course, f"validate.{finding.get('module')}", f"{finding.get('code')} line {finding.get('line')}",
+             status, 0.0, str(finding.get("issue", "")), str(finding.get("fix", "")))
+    for python in result.pythons:
+        parent = suite(f"python-{python.version}")
+        if python.missing:
+            case(parent, f"py{python.version}", "interpreter", FAILED if result.strict else NOT_RUN, 0.0,
+                 python.missing)
+            continue
+        for stage in python.stages:
+            blame = f" — {stage.attribution.describe()}" if stage.attribution else ""
+            case(parent, f"py{python.version}", stage.name, stage.status, stage.seconds,
+                 stage.detail + blame, stage.log)
+    for element in suites.iter("testsuite"):
+        cases = list(element.iter("testcase"))
+        element.set("tests", str(len(cases)))
+        element.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+        element.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
+    ElementTree.indent(suites) if hasattr(ElementTree, "indent") else None
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.passed{background:#d9f2d9}.failed{background:#f8d0d0}
+.not-run{background:#eee;color:#777}.NOT-VERIFIED{background:#fde9b8}.verdict{font-size:1.4em;font-weight:bold}
+.yes{color:#176f17}.no{color:#b00}code{background:#f3f3f3;padding:1px 3px}svg text{font-size:11px}"""
+
+
+def _cls(status: str) -> str:
+    return status.replace(" ", "-")
+
+
+def render_html(result: VerifyResult, decision: Decision, graph_svg: Optional[str] = None) -> str:
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>TinyTorch status</title>"
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>TinyTorch Package Status Report — tinytorch {e(result.course_version)}</h1>",
+             f"<p>Course <code>{e(result.course)}</code>, verified {e(result.started)}, {result.seconds:.0f} s.</p>",
+             f"<p class='verdict {'yes' if decision.ready else 'no'}'>Ready for release: "
+             f"{'YES' if decision.ready else 'NO'}</p><table>"]
+    parts += [f"<tr><th>{e(n)}</th><td>{e(v)}</td></tr>" for n, v in summary_rows(result, decision)]
+    parts.append("</table>")
+    if decision.blockers:
+        parts.append("<h2>Blocking</h2><ul>" + "".join(f"<li>{e(b.describe())}</li>" for b in decision.blockers)
+                     + "</ul>")
+    names: List[str] = []
+    for python in result.pythons:
+        names += [s.name for s in python.stages if s.name not in names]
+    parts.append("<h2>Matrix</h2><table><tr><th>Python</th><th>NumPy</th>" +
+                 "".join(f"<th>{e(n)}</th>" for n in names) + "<th>result</th></tr>")
+    for python in result.pythons:
+        row = f"<tr><td>{e(python.full_version or python.version)}</td><td>{e(python.numpy_version or '')}</td>"
+        for name in names:
+            stage = python.stage(name)
+            status = stage.status if stage else NOT_RUN
+            title = e(stage.detail) if stage else ""
+            row += f"<td class='{_cls(status)}' title='{title}'>{e(status)}</td>"
+        parts.append(row + f"<td class='{_cls(python.status)}'>{e(python.status)}</td></tr>")
+    parts.append("</table>")
+    if result.findings:
+        parts.append("<h2>Findings</h2><table><tr><th>code</th><th>severity</th><th>module</th><th>where</th>"
+                     "<th>issue</th><th>fix</th></tr>")
+        for f in result.findings:
+            parts.append(f"<tr><td>{e(str(f.get('code')))}</td><td>{e(str(f.get('severity')))}</td>"
+                         f"<td>{e(str(f.get('module')))}</td><td>{e(str(f.get('path')))}:{e(str(f.get('line')))}</td>"
+                         f"<td>{e(str(f.get('issue')))}</td><td>{e(str(f.get('fix')))}</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2>Student usability</h2><ul>")
+    for python in result.pythons:
+        for name in USABILITY:
+            stage = python.stage(name)
+            if stage and stage.figures:
+                parts.append(f"<li>Python {e(python.version)} {e(name)}: {e(_figure_text(stage.figures))}</li>")
+    parts.append("</ul>")
+    if graph_svg:
+        parts.append("<h2>Dependency graph</h2>" + graph_svg)
+    parts.append("<h2>Build artifacts</h2><ul>" + "".join(
+        f"<li><code>{e(a['file'])}</code> {a['bytes']} bytes, sha256 <code>{e(a['sha256'])}</code></li>"
+        for a in result.artifacts) + "</ul></body></html>")
+    return "\n".join(parts) + "\n"

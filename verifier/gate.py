@@ -1,0 +1,86 @@
+"""The release gate: from a verify result to READY or BLOCKED, with the reasons and modules to fix.
+
+Blocking, per the course's release rules: a scenario or course test fails; a circular
+dependency or an export conflict; the package cannot be built, installed or imported; the
+pipeline breaks or is interrupted; a Python of the matrix is not verified; a breaking API
+change that the release notes do not acknowledge. Everything else is approved.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from .results import FAILED, VerifyResult
+
+CYCLE_WORDS = ("cycle", "circular")
+CONFLICT_WORDS = ("conflict", "two sources", "exported by")
+
+
+@dataclass
+class Blocker:
+    category: str               # "scenario failed", "Python not verified", ...
+    message: str
+    module: Optional[str] = None
+    python: Optional[str] = None
+    fix: str = ""
+
+    def describe(self) -> str:
+        where = " ".join(p for p in (f"[{self.python}]" if self.python else "", self.module or "") if p)
+        fix = f" — fix: {self.fix}" if self.fix else ""
+        return f"{self.category}: {where + ': ' if where else ''}{self.message}{fix}"
+
+
+@dataclass
+class Decision:
+    ready: bool
+    blockers: List[Blocker] = field(default_factory=list)
+
+    @property
+    def modules_to_fix(self) -> List[str]:
+        return sorted({b.module for b in self.blockers if b.module})
+
+
+def _finding_category(finding: Dict[str, Any]) -> str:
+    text = f"{finding.get('code', '')} {finding.get('issue', '')}".lower()
+    if any(w in text for w in CYCLE_WORDS):
+        return "circular dependency"
+    if any(w in text for w in CONFLICT_WORDS):
+        return "export conflict"
+    return "validation error"
+
+
+def decide(result: VerifyResult, breaking_changes: Optional[List[str]] = None) -> Decision:
+    blockers: List[Blocker] = []
+    for finding in result.findings:
+        if finding.get("severity") == "error":
+            blockers.append(Blocker(_finding_category(finding), str(finding.get("issue", "")),
+                                    finding.get("module"), fix=str(finding.get("fix", ""))))
+    for stage in result.stages:
+        if stage.status == FAILED and stage.name != "validate":
+            blockers.append(Blocker("pipeline broken", f"{stage.name}: {stage.detail}", fix=stage.fix))
+    validate = next((s for s in result.stages if s.name == "validate"), None)
+    if validate is not None and validate.status == FAILED and not any(
+            f.get("severity") == "error" for f in result.findings):
+        blockers.append(Blocker("pipeline broken", f"validate: {validate.detail}"))
+    if result.stages and not result.pythons and all(s.status != FAILED for s in result.stages):
+        blockers.append(Blocker("pipeline broken", "no Python was verified"))
+    for python in result.pythons:
+        if python.missing:
+            blockers.append(Blocker("Python not verified", python.missing, python=python.version,
+                                    fix=f"install Python {python.version} (e.g. `pyenv install {python.version}`)"))
+            continue
+        for stage in python.stages:
+            if stage.status != FAILED:
+                continue
+            category = {"venv": "pipeline broken", "install": "package cannot be installed",
+                        "imports": "package cannot be imported", "course-tests": "integration tests failed"
+                        }.get(stage.name, "scenario failed")
+            module = stage.attribution.module if stage.attribution else None
+            where = f" ({stage.attribution.describe()})" if stage.attribution else ""
+            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version))
+    if result.interrupted:
+        blockers.append(Blocker("pipeline broken", "the run was interrupted before every stage ran"))
+    for change in breaking_changes or []:
+        blockers.append(Blocker("breaking API change", change,
+                                fix="restore the name, or acknowledge it in the release notes"))
+    return Decision(not blockers and bool(result.pythons), blockers)

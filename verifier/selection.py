@@ -1,0 +1,31 @@
+"""Choosing what to run after one module changed: that module and every module that depends on
+it (from the actual import graph), the scenarios that exercise any of them, and their tests."""
+from __future__ import annotations
+
+from typing import List, Set, Tuple
+
+from .course import Course
+from .scenarios import discover_scenarios
+
+
+def affected_modules(course: Course, ref: str) -> List[str]:
+    """Names of the module `ref` and of every module that depends on it, directly or not."""
+    from .graph import dependents
+
+    start = course.module(ref)
+    return [start.name] + [m for m in dependents(course, start.name) if m != start.name]
+
+
+def select_for_module(course: Course, ref: str) -> Tuple[List[str], List[str]]:
+    """(scenario names, test paths relative to the course's tests/) for `tito package test --module`."""
+    names: Set[str] = set(affected_modules(course, ref))
+    scenarios = [s.name for s in discover_scenarios() if not s.modules or names & set(s.modules)]
+    tests_root = course.root / "tests"
+    tests: List[str] = []
+    for path in sorted(tests_root.glob("unit/test_*.py")):
+        if path.stem[len("test_"):] in names:
+            tests.append(path.relative_to(tests_root).as_posix())
+    for path in sorted(tests_root.glob("integration/test_*.py")):
+        if any(name in path.stem for name in names):
+            tests.append(path.relative_to(tests_root).as_posix())
+    return scenarios, tests

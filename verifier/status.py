@@ -1,0 +1,80 @@
+"""The Package Status Report: one screen (ready YES/NO, what blocks, which module to fix), and
+every report file of a verify run written together under reports/.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import List, Tuple
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import VerifierError
+from .formats import render_html, render_junit, render_markdown, summary_rows
+from .gate import Decision, decide
+from .report import STYLE, print_summary, write_atomic
+from .results import VerifyResult, result_from_json
+
+REPORT_FILES = {"json": "verify.json", "markdown": "status.md", "junit": "junit.xml", "html": "report.html"}
+
+
+def render(result: VerifyResult, fmt: str) -> str:
+    decision = decide(result)
+    if fmt == "json":
+        data = result.to_json()
+        data["ready"] = decision.ready
+        data["blockers"] = [b.describe() for b in decision.blockers]
+        return json.dumps(data, indent=2, default=str) + "\n"
+    if fmt == "markdown":
+        return render_markdown(result, decision)
+    if fmt == "junit":
+        return render_junit(result)
+    if fmt == "html":
+        return render_html(result, decision)
+    raise VerifierError(f"unknown report format {fmt!r}", hint="use markdown, json, junit or html")
+
+
+def write_reports(result: VerifyResult, reports_dir: Path) -> Tuple[List[Path], Decision]:
+    """Every format, each written atomically; the Markdown also to $GITHUB_STEP_SUMMARY when set."""
+    paths = []
+    for fmt, name in REPORT_FILES.items():
+        path = reports_dir / name
+        write_atomic(path, render(result, fmt))
+        paths.append(path)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(render(result, "markdown"))
+    return paths, decide(result)
+
+
+def load_result(reports_dir: Path) -> VerifyResult:
+    path = reports_dir / REPORT_FILES["json"]
+    if not path.is_file():
+        raise VerifierError("no verify result found", path, hint="run `nox -s verify` (or `tito verify`) first")
+    try:
+        return result_from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as exc:
+        raise VerifierError(f"unreadable verify result: {exc}", path, hint="run the verify again") from None
+
+
+def print_status(result: VerifyResult, decision: Decision, console: Console) -> None:
+    print_summary(result, console)
+    table = Table(title="TinyTorch Package Status Report", show_header=False)
+    table.add_column("check")
+    table.add_column("result")
+    for name, value in summary_rows(result, decision):
+        good = value in ("YES", "PASS", "SUCCESS") or (value.count("/") == 1 and len(set(value.split("/"))) == 1)
+        table.add_row(name, f"[{'green' if good else 'bold red'}]{value}[/]")
+    for python in result.pythons:
+        table.add_row(f"Python {python.version}", f"[{STYLE[python.status]}]{python.status}[/]"
+                      + (f"  numpy {python.numpy_version}" if python.numpy_version else ""))
+    console.print(table)
+    for blocker in decision.blockers:
+        console.print(f"  BLOCKING {blocker.describe()}", markup=False)
+    if decision.modules_to_fix:
+        console.print(f"  modules to fix: {', '.join(decision.modules_to_fix)}", markup=False)
+    verdict = "[bold green]YES[/]" if decision.ready else "[bold red]NO[/]"
+    console.print(f"Ready for release: {verdict}   (verify took {result.seconds:.0f} s)")
