@@ -23,3 +23,10 @@ def tests(session: nox.Session) -> None:
     """The verifier's unit, integration and system tests."""
     session.install("-e", ".[test]")
     session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Course speed beside PyTorch and the hand-fused NumPy floor, as ratios measured in one run."""
+    session.install("-e", ".")
+    session.run("tito", "bench", *session.posargs)
