@@ -205,6 +205,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .api import SNAPSHOT, package_surface, snapshot_text
+    from .course import load_course
+    from .export import plan_export, write_package
+    from .report import write_atomic
+
+    course = load_course(args.course or default_course())
+    with tempfile.TemporaryDirectory(prefix="tito-api-") as work:
+        write_package(plan_export(course), Path(work))
+        surface = package_surface(Path(work) / course.package)
+    target = args.output or course.root / SNAPSHOT
+    write_atomic(target, snapshot_text(surface, course.version))
+    print(f"API snapshot of {sum(len(v) for v in surface.values())} public names in {len(surface)} modules "
+          f"-> {target}")
+    return 0
+
+
 def _verify_args(parser: argparse.ArgumentParser) -> None:
     _course_arg(parser)
     parser.add_argument("--jobs", type=int, default=2, help="Pythons verified at once (default 2)")
@@ -309,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--venv", type=Path, help="venv to install into (default: a fresh .tito/venv-tinytorch)")
     install.add_argument("--python", metavar="X.Y", help="interpreter version for a new venv")
     install.set_defaults(func=cmd_install)
+
+    api = psub.add_parser("api", help="snapshot the public API (compared by verify to catch breaking changes)")
+    _course_arg(api)
+    api.add_argument("--output", type=Path, help=f"where to write it (default: the course's api.json)")
+    api.set_defaults(func=cmd_api)
 
     status = psub.add_parser("status", help="one screen: ready for release YES/NO, from the last verify")
     status.add_argument("--reports", type=Path, default=Path("reports"))

@@ -49,7 +49,7 @@ def _finding_category(finding: Dict[str, Any]) -> str:
     return "validation error"
 
 
-def decide(result: VerifyResult, breaking_changes: Optional[List[str]] = None) -> Decision:
+def decide(result: VerifyResult) -> Decision:
     blockers: List[Blocker] = []
     for finding in result.findings:
         if finding.get("severity") == "error":
@@ -57,7 +57,8 @@ def decide(result: VerifyResult, breaking_changes: Optional[List[str]] = None) -
                                     finding.get("module"), fix=str(finding.get("fix", ""))))
     for stage in result.stages:
         if stage.status == FAILED and stage.name != "validate":
-            blockers.append(Blocker("pipeline broken", f"{stage.name}: {stage.detail}", fix=stage.fix))
+            category = "breaking API change" if stage.name == "api" else "pipeline broken"
+            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}", fix=stage.fix))
     validate = next((s for s in result.stages if s.name == "validate"), None)
     if validate is not None and validate.status == FAILED and not any(
             f.get("severity") == "error" for f in result.findings):
@@ -80,7 +81,4 @@ def decide(result: VerifyResult, breaking_changes: Optional[List[str]] = None) -
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version))
     if result.interrupted:
         blockers.append(Blocker("pipeline broken", "the run was interrupted before every stage ran"))
-    for change in breaking_changes or []:
-        blockers.append(Blocker("breaking API change", change,
-                                fix="restore the name, or acknowledge it in the release notes"))
     return Decision(not blockers and bool(result.pythons), blockers)

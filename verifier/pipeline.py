@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
 from .build import Artifacts, build_distributions, check_build, stage_course
 from .course import Course, load_course
 from .envs import create_venv
@@ -108,6 +109,8 @@ class Verification:
         result.stages.append(self._stage("course", export))
         if not export.ok:
             return None
+
+        result.stages.append(self._stage("course", api_stage(course, self.work / "stage" / course.package)))
 
         validation, findings = validation_stage(course)
         result.findings = findings
@@ -223,6 +226,27 @@ class Verification:
                                      memory_mb=self.options.memory_mb)
             record(tests)
             _blame_scenarios_from_tests(python, tests)
+
+
+def api_stage(course: Course, package_dir: Path) -> StageResult:
+    """The exported API against the committed snapshot of the previous release."""
+    began = time.monotonic()
+    stage = StageResult("api", PASSED)
+    snapshot = load_snapshot(course.root / SNAPSHOT)
+    if snapshot is None:
+        stage.detail = f"no API snapshot ({SNAPSHOT}) committed in the course: nothing to compare"
+    else:
+        diff = compare(snapshot, package_surface(package_dir))
+        blocking = unacknowledged(diff, course.root / RELEASE_NOTES)
+        stage.figures = {"added": diff.added, "breaking": diff.breaking, "unacknowledged": blocking}
+        if blocking:
+            stage.status = FAILED
+            stage.detail = "breaking change: " + "; ".join(blocking)
+            stage.fix = f"restore the API, or list each change under the release notes in {RELEASE_NOTES}"
+        else:
+            stage.detail = f"{len(diff.added)} names added, {len(diff.breaking)} acknowledged breaking changes"
+    stage.seconds = round(time.monotonic() - began, 2)
+    return stage
 
 
 def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]]]:

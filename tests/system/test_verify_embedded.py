@@ -32,7 +32,7 @@ def test_verify_embedded_course_one_python(tmp_path):
     assert tree_digest(COURSE) == before, "verify changed the course's source tree"
     data = json.loads((reports / "verify.json").read_text())
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert data["ok"] and data["ready"] if "ready" in data else data["ok"]
+    assert data["ok"] and data["ready"]
     assert [s["name"] for s in data["stages"]] == ["export", "validate", "build"]
     (python,) = data["pythons"]
     assert python["version"] == PYTHON and python["status"] == "passed"

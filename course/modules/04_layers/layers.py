@@ -62,6 +62,8 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         super().__init__(data, requires_grad=requires_grad)
+        if self.data.dtype.kind != "f":           # integer arrays would keep their dtype in a
+            self.data = self.data.astype(np.float32)   # Tensor, but a weight must be a float
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
