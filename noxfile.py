@@ -30,3 +30,10 @@ def bench(session: nox.Session) -> None:
     """Course speed beside PyTorch and the hand-fused NumPy floor, as ratios measured in one run."""
     session.install("-e", ".")
     session.run("tito", "bench", *session.posargs)
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Refresh the course's per-Python lock files with pip-tools."""
+    session.install("-e", ".")
+    session.run("tito", "package", "lock", *session.posargs)

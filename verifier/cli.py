@@ -83,7 +83,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return _run_verification(args, VerifyOptions(
         course=args.course or default_course(), pythons=args.python or None,
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
-        scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work))
+        scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
+        latest=args.latest))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -224,6 +225,18 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lock(args: argparse.Namespace) -> int:
+    from .course import load_course
+    from .locks import compile_lock
+    from .matrix import python_matrix
+
+    course = load_course(args.course or default_course())
+    for version in args.python or python_matrix(course):
+        state = compile_lock(course, version, force=args.force)
+        print(f"Python {version}: {state.path} ({state.status})")
+    return 0
+
+
 def _verify_args(parser: argparse.ArgumentParser) -> None:
     _course_arg(parser)
     parser.add_argument("--jobs", type=int, default=2, help="Pythons verified at once (default 2)")
@@ -277,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a Python without interpreter fails the run (always on when CI=true)")
     verify.add_argument("--scenario", action="append", metavar="NAME", help="run only this scenario (repeatable)")
     verify.add_argument("--no-tests", action="store_true", help="skip the course's tests")
+    verify.add_argument("--latest", action="store_true",
+                        help="ignore the course's lock files: resolve what a student installing today gets")
     verify.add_argument("--keep-work", action="store_true", help="keep the temporary work directory")
     verify.set_defaults(func=cmd_verify)
 
@@ -333,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     _course_arg(api)
     api.add_argument("--output", type=Path, help=f"where to write it (default: the course's api.json)")
     api.set_defaults(func=cmd_api)
+
+    lock = psub.add_parser("lock", help="compile per-Python lock files with pip-tools (only when inputs changed)")
+    _course_arg(lock)
+    lock.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
+    lock.add_argument("--force", action="store_true", help="compile even when the inputs did not change")
+    lock.set_defaults(func=cmd_lock)
 
     status = psub.add_parser("status", help="one screen: ready for release YES/NO, from the last verify")
     status.add_argument("--reports", type=Path, default=Path("reports"))

@@ -120,9 +120,10 @@ def extract_imports(tree: ast.AST) -> List[RawImport]:
     return visitor.found
 
 
-def bound_names(tree: ast.Module) -> Tuple[Set[str], bool]:
+def bound_names(tree: ast.Module, imports: bool = True) -> Tuple[Set[str], bool]:
     """Names a cell binds at module level (defs, classes, assignments, imports, loop and with
-    targets, also inside module-level if/try/with/for blocks), and whether it star-imports."""
+    targets, also inside module-level if/try/with/for blocks), and whether it star-imports.
+    With imports=False, names bound only by import statements are left out."""
     names: Set[str] = set()
     star = False
 
@@ -141,7 +142,7 @@ def bound_names(tree: ast.Module) -> Tuple[Set[str], bool]:
                     targets(target)
             elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
                 targets(node.target)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            elif isinstance(node, (ast.Import, ast.ImportFrom)) and imports:
                 for alias in node.names:
                     if alias.name == "*":
                         star = True
@@ -170,10 +171,6 @@ def bound_names(tree: ast.Module) -> Tuple[Set[str], bool]:
             elif isinstance(node, ast.While):
                 block(node.body)
                 block(node.orelse)
-        for node in ast.walk(ast.Module(body=list(statements), type_ignores=[])):
-            if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
-                names.add(node.target.id)
-
     block(tree.body)
     return names, star
 

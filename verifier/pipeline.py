@@ -25,6 +25,7 @@ from .envs import create_venv
 from .errors import VerifierError
 from .export import plan_export
 from .interpreters import find_interpreter
+from .locks import constraints_for
 from .matrix import python_matrix, version_key
 from .processes import DEFAULT_MEMORY_MB, kill_all
 from .results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult, VerifyResult
@@ -45,6 +46,7 @@ class VerifyOptions:
     jobs: int = 2                                # Pythons verified at once
     memory_mb: int = DEFAULT_MEMORY_MB
     keep_work: bool = False
+    latest: bool = False                         # ignore the course's lock files
 
 
 def _quiet(scope: str, stage: StageResult) -> None:
@@ -202,8 +204,12 @@ class Verification:
         record(venv_stage)
         check_cancel()
 
-        install = venv.install([str(artifacts.wheel)])
+        lock = constraints_for(course, python.version, self.options.latest)
+        install = venv.install([str(artifacts.wheel)], constraints=lock.path if lock else None)
         install_stage = StageResult("install", PASSED if install.ok else FAILED, round(install.seconds, 2))
+        install_stage.figures["lock"] = f"{lock.path.name} ({lock.status})" if lock else "none (latest)"
+        if lock and lock.status == "stale":
+            install_stage.figures["lock_warning"] = "lock inputs changed: run `nox -s lock`"
         if install.ok:
             info = venv.describe()
             python.numpy_version = info.get("numpy_version")
