@@ -68,7 +68,8 @@ def compile_lock(course: Course, version: str, force: bool = False) -> LockState
         requirements = work / "requirements.in"
         requirements.write_text("\n".join(course.dependencies) + "\n", encoding="utf-8")
         output = work / "lock.txt"
-        done = run([venv.python, "-m", "piptools", "compile", "--quiet", "--no-header", "--strip-extras",
+        done = run([venv.python, "-m", "piptools", "compile", "--quiet", "--no-header", "--strip-extras", "--no-annotate",
+                    "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
                     "--output-file", str(output), str(requirements)], cwd=work, timeout=600)
         if not done.ok:
             raise EnvironmentSetupError(f"pip-compile failed for Python {version}: {done.tail(5)}")
