@@ -124,7 +124,7 @@ def time_step(step, steps, warmup):
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - start) / max(steps, 1)
 
 
 def main(argv=None):

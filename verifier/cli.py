@@ -237,6 +237,38 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _course_pyproject(args: argparse.Namespace) -> Path:
+    from .course import load_course
+
+    course = load_course(args.course or default_course())
+    if course.pyproject_path is None:
+        raise VerifierError("the course has no pyproject.toml to edit", course.root)
+    return course.pyproject_path
+
+
+def cmd_classifiers(args: argparse.Namespace) -> int:
+    from .pyproject_edit import sync_classifiers
+    from .status import load_result
+
+    path = _course_pyproject(args)
+    result = load_result(args.reports)
+    verified = [p.version for p in result.pythons if p.verified]
+    if not args.sync:
+        print("verified: " + ", ".join(verified) + "  (use --sync to write them as classifiers)")
+        return 0
+    versions = sync_classifiers(path, verified)
+    print(f"{path}: classifiers now {', '.join(v.rsplit(' ', 1)[-1] for v in versions)}")
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from .pyproject_edit import bump_version
+
+    path = _course_pyproject(args)
+    print(f"{path}: version {bump_version(path, args.bump)}")
+    return 0
+
+
 def _verify_args(parser: argparse.ArgumentParser) -> None:
     _course_arg(parser)
     parser.add_argument("--jobs", type=int, default=2, help="Pythons verified at once (default 2)")
@@ -354,6 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
     lock.add_argument("--force", action="store_true", help="compile even when the inputs did not change")
     lock.set_defaults(func=cmd_lock)
+
+    classifiers = psub.add_parser("classifiers", help="Python classifiers from the last verify (--sync writes them)")
+    _course_arg(classifiers)
+    classifiers.add_argument("--sync", action="store_true", help="rewrite the classifiers in pyproject.toml")
+    classifiers.add_argument("--reports", type=Path, default=Path("reports"))
+    classifiers.set_defaults(func=cmd_classifiers)
+
+    version = psub.add_parser("version", help="bump the course's version in pyproject.toml")
+    _course_arg(version)
+    version.add_argument("--bump", choices=("patch", "minor", "major"), required=True)
+    version.set_defaults(func=cmd_version)
 
     status = psub.add_parser("status", help="one screen: ready for release YES/NO, from the last verify")
     status.add_argument("--reports", type=Path, default=Path("reports"))

@@ -64,7 +64,7 @@ def _to_array(data, dtype=None):
             return data.astype(np.float32)
         return data                       # float32 stays as is, int/bool arrays keep their dtype
     arr = np.asarray(data)
-    if arr.dtype.kind in "fiuc" and arr.dtype != np.float32:
+    if arr.dtype.kind in "fiu" and arr.dtype != np.float32:
         arr = arr.astype(np.float32)      # Python numbers and lists become float32
     return arr
 
@@ -114,6 +114,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = _to_array(data, dtype)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError("only floating-point tensors can require gradients, not %s" % self.data.dtype)
         self.requires_grad = bool(requires_grad)
         self.grad = None      # filled in by backward() (module 02): a Tensor of the same shape
         self._ctx = None      # the graph node that produced this Tensor (module 02)

@@ -106,9 +106,11 @@ class no_grad:
         return False
 
     def __call__(self, fn):
+        mode = type(self)                 # no_grad or enable_grad
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with no_grad():
+            with mode():
                 return fn(*args, **kwargs)
         return wrapper
 
@@ -460,7 +462,7 @@ def _normalize_axis(axis, ndim):
     return (axis % ndim,)
 
 
-def _expand_reduced(g, in_shape, axis, keepdims):
+def _expand_reduced(g, axis, keepdims):
     """Give a reduced gradient its reduced axes back (size 1) so it broadcasts to `in_shape`."""
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
@@ -475,7 +477,7 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        g = _expand_reduced(g, ctx.shape, ctx.axis, ctx.keepdims)
+        g = _expand_reduced(g, ctx.axis, ctx.keepdims)
         return np.broadcast_to(g, ctx.shape)
 
 
@@ -489,7 +491,7 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, g):
-        g = _expand_reduced(g, ctx.shape, ctx.axis, ctx.keepdims) * (1.0 / ctx.count)
+        g = _expand_reduced(g, ctx.axis, ctx.keepdims) * (1.0 / ctx.count)
         return np.broadcast_to(g, ctx.shape)
 
 
@@ -503,7 +505,7 @@ class Max(Function):
 
     @staticmethod
     def backward(ctx, g):
-        g = _expand_reduced(g, ctx.a.shape, ctx.axis, ctx.keepdims)
+        g = _expand_reduced(g, ctx.axis, ctx.keepdims)
         if ctx.axis is None:
             g = np.reshape(g, (1,) * ctx.a.ndim)
         mask = ctx.a == ctx.out_keep
