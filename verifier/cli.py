@@ -269,6 +269,16 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from .status import aggregate, write_reports
+
+    result = aggregate(args.folder)
+    paths, decision = write_reports(result, args.reports)
+    print(f"merged {len(result.pythons)} Python rows; ready: {'YES' if decision.ready else 'NO'}; "
+          f"reports: {', '.join(map(str, paths))}")
+    return 0 if decision.ready else 1
+
+
 def _verify_args(parser: argparse.ArgumentParser) -> None:
     _course_arg(parser)
     parser.add_argument("--jobs", type=int, default=2, help="Pythons verified at once (default 2)")
@@ -397,6 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     _course_arg(version)
     version.add_argument("--bump", choices=("patch", "minor", "major"), required=True)
     version.set_defaults(func=cmd_version)
+
+    merge = psub.add_parser("aggregate", help="merge the reports of a CI matrix into one status report")
+    merge.add_argument("folder", type=Path, help="folder holding one sub-folder of reports per job")
+    merge.add_argument("--reports", type=Path, default=Path("reports"))
+    merge.set_defaults(func=cmd_aggregate)
 
     status = psub.add_parser("status", help="one screen: ready for release YES/NO, from the last verify")
     status.add_argument("--reports", type=Path, default=Path("reports"))

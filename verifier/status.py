@@ -78,3 +78,26 @@ def print_status(result: VerifyResult, decision: Decision, console: Console) -> 
         console.print(f"  modules to fix: {', '.join(decision.modules_to_fix)}", markup=False)
     verdict = "[bold green]YES[/]" if decision.ready else "[bold red]NO[/]"
     console.print(f"Ready for release: {verdict}   (verify took {result.seconds:.0f} s)")
+
+
+def aggregate(root: Path) -> VerifyResult:
+    """Merge the verify.json files of a CI matrix (one folder per job) into one result; each
+    Python row is labelled with the job folder it came from (e.g. its OS)."""
+    files = sorted(root.rglob(REPORT_FILES["json"]))
+    if not files:
+        raise VerifierError("no verify.json found", root, hint="download the matrix jobs' reports first")
+    merged = None
+    for path in files:
+        part = result_from_json(json.loads(path.read_text(encoding="utf-8")))
+        label = path.relative_to(root).parts[0]
+        for python in part.pythons:
+            python.version = f"{python.version} {label}"
+        if merged is None:
+            merged = part
+        else:
+            merged.pythons += part.pythons
+            merged.seconds = max(merged.seconds, part.seconds)
+            merged.interrupted = merged.interrupted or part.interrupted
+            merged.stages = [a if a.status == "failed" else b for a, b in zip(merged.stages, part.stages)] \
+                if len(merged.stages) == len(part.stages) else merged.stages + part.stages
+    return merged

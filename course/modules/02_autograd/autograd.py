@@ -168,33 +168,30 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        raw = []
-        needs_grad = False
-        for a in args:
-            if isinstance(a, Tensor):
-                raw.append(a.data)
-                if a.requires_grad:
-                    needs_grad = True
-            else:
-                raw.append(a)
+        # 1. Unwrap: forward() works on plain NumPy arrays.
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
         for k, v in kwargs.items():        # keyword arguments are never differentiated
             if isinstance(v, Tensor):
                 kwargs[k] = v.data
+        # 2. Record only if grad mode is on and some input wants a gradient.
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = _GradMode.enabled and any(needs)
         ctx = Context()
+        ctx.needs_input_grad = needs if record else (False,) * len(args)
+        # 3. Compute.
         out = cls.forward(ctx, *raw, **kwargs)
         if type(out) is not np.ndarray:    # e.g. np.sum returns a NumPy scalar
             out = np.asarray(out)
+        # 4. Wrap, linking the result to its graph node.
         result = Tensor.__new__(Tensor)    # skip __init__: `out` is already a proper array
         result.data = out
         result.grad = None
-        if needs_grad and _GradMode.enabled:
-            ctx.fn = cls
-            ctx.parents = args
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-            result.requires_grad = True
+        result.requires_grad = record
+        if record:
+            ctx.fn = cls                   # which backward to call
+            ctx.parents = args             # the inputs, to route gradients to
             result._ctx = ctx
         else:
-            result.requires_grad = False
             result._ctx = None
         return result
 

@@ -61,9 +61,9 @@ class Parameter(Tensor):
     __slots__ = ()        # Tensor uses __slots__; keep Parameters just as small
 
     def __init__(self, data, requires_grad=True):
-        super().__init__(data, requires_grad=requires_grad)
-        if self.data.dtype.kind != "f":           # integer arrays would keep their dtype in a
-            self.data = self.data.astype(np.float32)   # Tensor, but a weight must be a float
+        # Integer arrays keep their dtype in a Tensor, but a weight must be a float: convert them.
+        is_float = np.asarray(data.data if isinstance(data, Tensor) else data).dtype.kind == "f"
+        super().__init__(data, requires_grad=requires_grad, dtype=None if is_float else np.float32)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()

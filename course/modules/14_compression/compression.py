@@ -241,15 +241,43 @@ def pruned_size_bytes(model, masks: Dict[str, np.ndarray], structured: bool = Fa
     return int(size)
 
 
-def prune_and_report(model, X, y, amount: float = 0.5, structured: bool = False) -> tuple:
-    """Prune a copy of `model`; returns (pruned model, CompressionReport)."""
+def fine_tune(model, masks: Dict[str, np.ndarray], X, y, epochs: int = 2, batch_size: int = 64,
+              lr: float = 1e-3, seed: int = 0):
+    """A few epochs of Adam on (X, y) that keep the pruned weights at zero; returns the model."""
+    X = np.asarray(X.data if isinstance(X, Tensor) else X, dtype=np.float32)
+    y = np.asarray(y.data if isinstance(y, Tensor) else y)
+    rng = np.random.default_rng(seed)
+    opt = Adam(model.parameters(), lr=lr)
+    if hasattr(model, "train"):
+        model.train()
+    for _ in range(epochs):
+        order = rng.permutation(len(X))
+        for i in range(0, len(X), batch_size):
+            idx = order[i:i + batch_size]
+            opt.zero_grad()
+            cross_entropy(model(Tensor(X[idx])), y[idx]).backward()
+            opt.step()
+            apply_masks(model, masks)      # the optimizer moved pruned weights: zero them again
+    if hasattr(model, "eval"):
+        model.eval()
+    return model
+
+
+def prune_and_report(model, X, y, amount: float = 0.5, structured: bool = False,
+                     fine_tune_data=None, fine_tune_epochs: int = 2) -> tuple:
+    """Prune a copy of `model` (optionally fine-tune it on fine_tune_data=(X, y));
+    returns (pruned model, CompressionReport) with accuracies measured on (X, y)."""
     before = evaluate_accuracy(model, X, y)
     pruned = copy.deepcopy(model)
     masks = prune_model(pruned, amount, structured)
-    report = CompressionReport(
-        "%s pruning %d%%" % ("channel" if structured else "magnitude", round(100 * amount)),
-        model_size_bytes(model), pruned_size_bytes(pruned, masks, structured),
-        before, evaluate_accuracy(pruned, X, y), {"sparsity": sparsity(pruned), "masks": masks})
+    details = {"masks": masks, "accuracy_without_fine_tuning": evaluate_accuracy(pruned, X, y)}
+    if fine_tune_data is not None:
+        fine_tune(pruned, masks, fine_tune_data[0], fine_tune_data[1], epochs=fine_tune_epochs)
+    details["sparsity"] = sparsity(pruned)
+    name = "%s pruning %d%%%s" % ("channel" if structured else "magnitude", round(100 * amount),
+                                  " + fine-tune" if fine_tune_data is not None else "")
+    report = CompressionReport(name, model_size_bytes(model), pruned_size_bytes(pruned, masks, structured),
+                               before, evaluate_accuracy(pruned, X, y), details)
     return pruned, report
 
 
@@ -513,7 +541,7 @@ def _trained_mlp(seed=0, epochs=8):
     X = X.reshape(len(X), -1)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, seed=seed)
     np.random.seed(seed)
-    model = MLP([64, 64, 10])
+    model = MLP([64, 128, 10])
     opt = Adam(model.parameters(), lr=1e-2)
     rng = np.random.default_rng(seed)
     for _ in range(epochs):
@@ -547,11 +575,15 @@ def test_unit_distillation_gradcheck():
 def demo_compression():
     from tinytorch.core.dense import MLP
     model, (Xtr, ytr, Xte, yte) = _trained_mlp()
-    reports = [prune_and_report(model, Xte, yte, 0.5)[1], prune_and_report(model, Xte, yte, 0.8)[1],
+    tune = (Xtr, ytr)
+    reports = [prune_and_report(model, Xte, yte, 0.5)[1],
+               prune_and_report(model, Xte, yte, 0.8)[1],
+               prune_and_report(model, Xte, yte, 0.8, fine_tune_data=tune)[1],
                prune_and_report(model, Xte, yte, 0.25, structured=True)[1],
+               prune_and_report(model, Xte, yte, 0.25, structured=True, fine_tune_data=tune)[1],
                quantize_and_report(model, Xte, yte)[1], quantize_and_report(model, Xte, yte, True)[1]]
     np.random.seed(1)
-    reports.append(distill(model, MLP([64, 16, 10]), Xtr, ytr, Xte, yte, epochs=8)[1])
+    reports.append(distill(model, MLP([64, 16, 10]), Xtr, ytr, Xte, yte, epochs=10)[1])
     print(format_reports(reports))
 
 
