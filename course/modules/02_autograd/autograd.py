@@ -169,15 +169,21 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         # 1. Unwrap: forward() works on plain NumPy arrays.
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        raw, needs = [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a.data)
+                needs.append(a.requires_grad)
+            else:
+                raw.append(a)
+                needs.append(False)
         for k, v in kwargs.items():        # keyword arguments are never differentiated
             if isinstance(v, Tensor):
                 kwargs[k] = v.data
         # 2. Record only if grad mode is on and some input wants a gradient.
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = _GradMode.enabled and any(needs)
+        record = _GradMode.enabled and True in needs
         ctx = Context()
-        ctx.needs_input_grad = needs if record else (False,) * len(args)
+        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
         # 3. Compute.
         out = cls.forward(ctx, *raw, **kwargs)
         if type(out) is not np.ndarray:    # e.g. np.sum returns a NumPy scalar

@@ -157,6 +157,8 @@ def compressible_weights(model) -> List[Tuple[str, Any, int, Any]]:
 # filter of a Conv2d), ranked by the L2 norm of their weights. Accuracy drops faster, but the result
 # is simply a *narrower dense layer*: it is smaller and faster with the ordinary kernels of module 13.
 # The bias of a removed channel goes too (otherwise the channel would still output a constant).
+# The last layer's output channels *are* the model's outputs (one per class), so structured pruning
+# leaves them alone and prunes that layer's weights unstructured instead.
 #
 # A pruned model is usually *fine-tuned* for a few steps afterwards; `apply_masks` re-applies the
 # zeros after each optimizer step so that they stay zero.
@@ -194,10 +196,21 @@ def channel_mask(weight, amount: float, axis: int) -> np.ndarray:
     return np.broadcast_to(keep.reshape(shape), w.shape).copy()
 
 
-def prune_model(model, amount: float = 0.5, structured: bool = False) -> Dict[str, np.ndarray]:
-    """Prune every Linear/Conv2d weight in place; returns {parameter name: keep-mask}."""
+def prune_model(model, amount: float = 0.5, structured: bool = False,
+                keep_output_layer: bool = True) -> Dict[str, np.ndarray]:
+    """Prune every Linear/Conv2d weight in place; returns {parameter name: keep-mask}.
+
+    Structured pruning leaves the last layer's output channels alone when keep_output_layer
+    (they are the model's outputs, e.g. the classes); its weights are then pruned unstructured.
+    """
     masks = {}
-    for name, w, axis, bias in compressible_weights(model):
+    weights = compressible_weights(model)
+    for i, (name, w, axis, bias) in enumerate(weights):
+        if structured and keep_output_layer and i == len(weights) - 1:
+            mask = magnitude_mask(w, amount)
+            w.data *= mask
+            masks[name] = mask
+            continue
         mask = channel_mask(w, amount, axis) if structured else magnitude_mask(w, amount)
         w.data *= mask
         if structured and bias is not None:
@@ -221,6 +234,15 @@ def sparsity(model) -> float:
     return float(sum(int(np.sum(w == 0)) for w in weights)) / total if total else 0.0
 
 
+def _is_channel_mask(mask: np.ndarray) -> bool:
+    """True when the mask keeps or drops whole output channels (then no bitmap is needed)."""
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        if np.array_equal(mask, np.broadcast_to(mask.any(axis=others, keepdims=True), mask.shape)):
+            return True
+    return False
+
+
 def pruned_size_bytes(model, masks: Dict[str, np.ndarray], structured: bool = False) -> int:
     """Storage after pruning: bitmap + kept values (unstructured) or just the kept channels (structured)."""
     params = dict(model.named_parameters())
@@ -229,12 +251,12 @@ def pruned_size_bytes(model, masks: Dict[str, np.ndarray], structured: bool = Fa
         item = p.data.itemsize
         if name in masks:
             kept = int(masks[name].sum())
-            size += kept * item + (0 if structured else (p.data.size + 7) // 8)
+            size += kept * item + (0 if structured and _is_channel_mask(masks[name]) else (p.data.size + 7) // 8)
         else:
             size += p.data.nbytes
     if structured:   # biases of removed channels are not stored either
         for name, w, axis, bias in compressible_weights(model):
-            if bias is not None and name in masks:
+            if bias is not None and name in masks and _is_channel_mask(masks[name]):
                 others = tuple(a for a in range(w.data.ndim) if a != axis)
                 removed = int(np.sum(~masks[name].any(axis=others)))
                 size -= removed * bias.data.itemsize
@@ -242,7 +264,7 @@ def pruned_size_bytes(model, masks: Dict[str, np.ndarray], structured: bool = Fa
 
 
 def fine_tune(model, masks: Dict[str, np.ndarray], X, y, epochs: int = 2, batch_size: int = 64,
-              lr: float = 1e-3, seed: int = 0):
+              lr: float = 1e-2, seed: int = 0):
     """A few epochs of Adam on (X, y) that keep the pruned weights at zero; returns the model."""
     X = np.asarray(X.data if isinstance(X, Tensor) else X, dtype=np.float32)
     y = np.asarray(y.data if isinstance(y, Tensor) else y)
