@@ -43,3 +43,25 @@ def make_course(tmp_path):
     def make(modules, **kwargs):
         return write_course(tmp_path / "course", modules, **kwargs)
     return make
+
+
+PASS = "passed"
+
+
+@pytest.fixture
+def result():
+    """A factory of clean synthetic verify results: two Pythons, every stage passed."""
+    from verifier.results import PythonResult, StageResult, VerifyResult
+
+    def make(**changes):
+        r = VerifyResult("/c", "0.1.0", ["3.9", "3.12"], strict=True, started="2026-11-26T00:00:00+00:00")
+        r.stages = [StageResult("export", PASS), StageResult("api", PASS),
+                    StageResult("validate", PASS, figures={"modules": 17}), StageResult("build", PASS)]
+        r.pythons = [PythonResult(v, interpreter=f"/py{v}", full_version=f"{v}.1", numpy_version="2.0.2",
+                                  stages=[StageResult(n, PASS, 1.0) for n in ("venv", "install", "imports", "cnn",
+                                                                            "course-tests")]) for v in ("3.9", "3.12")]
+        r.pythons[0].stages[3].figures = {"test_accuracy": 0.98}
+        for key, value in changes.items():
+            setattr(r, key, value)
+        return r
+    return make

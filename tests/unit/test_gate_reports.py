@@ -6,31 +6,15 @@ import xml.etree.ElementTree as ElementTree
 
 from verifier.formats import render_html, render_junit, render_markdown
 from verifier.gate import decide
-from verifier.results import Attribution, PythonResult, StageResult, VerifyResult, result_from_json
+from verifier.results import Attribution, result_from_json
 from verifier.status import render
 
-PASS = "passed"
-
-
-def result(**changes) -> VerifyResult:
-    r = VerifyResult("/c", "0.1.0", ["3.9", "3.12"], strict=True, started="2026-11-26T00:00:00+00:00")
-    r.stages = [StageResult("export", PASS), StageResult("api", PASS),
-                StageResult("validate", PASS, figures={"modules": 17}), StageResult("build", PASS)]
-    r.pythons = [PythonResult(v, interpreter=f"/py{v}", full_version=f"{v}.1", numpy_version="2.0.2",
-                              stages=[StageResult(n, PASS, 1.0) for n in ("venv", "install", "imports", "cnn",
-                                                                        "course-tests")]) for v in ("3.9", "3.12")]
-    r.pythons[0].stages[3].figures = {"test_accuracy": 0.98}
-    for key, value in changes.items():
-        setattr(r, key, value)
-    return r
-
-
-def test_clean_result_is_ready():
+def test_clean_result_is_ready(result):
     decision = decide(result())
     assert decision.ready and decision.blockers == []
 
 
-def test_failed_scenario_blocks_naming_module_and_python():
+def test_failed_scenario_blocks_naming_module_and_python(result):
     r = result()
     cnn = r.pythons[1].stage("cnn")
     cnn.status, cnn.detail = "failed", "test accuracy 0.11 < 0.95"
@@ -42,7 +26,7 @@ def test_failed_scenario_blocks_naming_module_and_python():
     assert "modules/10_spatial/spatial.py:212" in blocker.describe()
 
 
-def test_missing_python_and_cycles_and_breaking_api_block():
+def test_missing_python_and_cycles_and_breaking_api_block(result):
     r = result()
     r.pythons[0].missing = "no interpreter for 3.9 found; looked in: PATH"
     r.findings = [{"code": "TT301", "severity": "error", "module": "03_activations",
@@ -54,11 +38,11 @@ def test_missing_python_and_cycles_and_breaking_api_block():
     assert categories == ["Python not verified", "breaking API change", "circular dependency"]
 
 
-def test_interrupted_run_is_not_ready():
+def test_interrupted_run_is_not_ready(result):
     assert not decide(result(interrupted=True)).ready
 
 
-def test_junit_has_a_case_per_check_and_scenario_python():
+def test_junit_has_a_case_per_check_and_scenario_python(result):
     r = result()
     r.pythons[0].stage("imports").status = "failed"
     root = ElementTree.fromstring(render_junit(r).split("\n", 1)[1])
@@ -68,7 +52,7 @@ def test_junit_has_a_case_per_check_and_scenario_python():
     assert [(c.get("classname"), c.get("name")) for c in failed] == [("py3.9", "imports")]
 
 
-def test_markdown_html_and_json_carry_the_handoff():
+def test_markdown_html_and_json_carry_the_handoff(result):
     r = result()
     decision = decide(r)
     markdown = render_markdown(r, decision)

@@ -302,7 +302,7 @@ def _backward(tensor, grad=None):
             _accumulate_leaf(node, g)
             continue
         in_grads = ctx.fn.backward(ctx, g)
-        if not isinstance(in_grads, tuple):
+        if not isinstance(in_grads, (tuple, list)):
             in_grads = (in_grads,)
         for parent, pg, needed in zip(ctx.parents, in_grads, ctx.needs_input_grad):
             if not needed or pg is None:

@@ -210,9 +210,11 @@ class Conv2d(Module):
 # strided slice `x[:, :, i::s, j::s]` -- a view of shape `(N, C, Ho, Wo)`. So pooling is a loop
 # over the k*k offsets (4 for the usual 2x2), each step one whole-array NumPy operation:
 #
-# * **Max pooling** keeps a running maximum and remembers *which* offset won (`argmax`, one small
-#   integer per output). Ties go to the first offset, like PyTorch. In the backward, the gradient
-#   of each output flows only to its winning input: for each offset, `dx[slice] = g * (argmax == offset)`.
+# * **Max pooling** keeps a running maximum and, for every offset, a boolean array "this offset
+#   beat all earlier ones" (comparisons and `np.maximum` are among NumPy's fastest operations; masked
+#   writes into an index array would be several times slower). Ties go to the first offset, like
+#   PyTorch. In the backward, the gradient of each output flows only to its winning input: for each
+#   offset, `dx[slice] = g * wins`.
 # * **Average pooling** sums the k*k slices and divides; in the backward every input of a window
 #   gets `g / (k*k)`.
 #
@@ -246,22 +248,20 @@ def _pool_grad_buffer(x_shape, kernel, stride, ho, wo, dtype):
 # %%
 #| export
 class MaxPool2dFunction(Function):
-    """Fused max pooling: running maximum over the kernel offsets, argmax kept for the backward."""
+    """Fused max pooling: running maximum over the kernel offsets; the backward routes each output's
+    gradient to the input that won its window."""
 
     @staticmethod
     def forward(ctx, x, kernel=(2, 2), stride=(2, 2)):
         kh, kw = kernel
         ho, wo = _pool_geometry(x.shape, kernel, stride)
         out = x[_offset_slice(0, 0, ho, wo, stride)].copy()
-        argmax = np.zeros(out.shape, dtype=np.int8 if kh * kw < 128 else np.int32)
-        for i in range(kh):
-            for j in range(kw):
-                if i == 0 and j == 0:
-                    continue
-                candidate = x[_offset_slice(i, j, ho, wo, stride)]
-                np.copyto(argmax, i * kw + j, where=candidate > out)  # strict '>': first max wins
-                np.maximum(out, candidate, out=out)
-        ctx.argmax, ctx.x_shape, ctx.kernel, ctx.stride = argmax, x.shape, kernel, stride
+        took_over = []                       # took_over[o-1]: "offset o beat every earlier offset"
+        for o in range(1, kh * kw):
+            candidate = x[_offset_slice(o // kw, o % kw, ho, wo, stride)]
+            took_over.append(candidate > out)         # strict '>': on ties the first offset wins
+            np.maximum(out, candidate, out=out)
+        ctx.took_over, ctx.x_shape, ctx.kernel, ctx.stride = took_over, x.shape, kernel, stride
         return out
 
     @staticmethod
@@ -269,13 +269,20 @@ class MaxPool2dFunction(Function):
         kh, kw = ctx.kernel
         ho, wo = grad_out.shape[2:]
         grad_x, disjoint = _pool_grad_buffer(ctx.x_shape, ctx.kernel, ctx.stride, ho, wo, grad_out.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                target = grad_x[_offset_slice(i, j, ho, wo, ctx.stride)]
-                if disjoint:                            # each input pixel is in at most one window
-                    np.multiply(grad_out, ctx.argmax == i * kw + j, out=target)
-                else:
-                    target += grad_out * (ctx.argmax == i * kw + j)
+        # The winner of a window is the *last* offset that took over. Walk the offsets backwards:
+        # offset o wins where it took over and no later offset did.
+        later = np.zeros(grad_out.shape, dtype=bool)
+        for o in range(kh * kw - 1, -1, -1):
+            if o > 0:
+                wins = ctx.took_over[o - 1] & ~later
+                later |= ctx.took_over[o - 1]
+            else:
+                wins = ~later                          # nobody took over from offset 0
+            target = grad_x[_offset_slice(o // kw, o % kw, ho, wo, ctx.stride)]
+            if disjoint:                               # each input pixel is in at most one window
+                np.multiply(grad_out, wins, out=target)
+            else:
+                target += grad_out * wins
         return grad_x, None, None
 
 

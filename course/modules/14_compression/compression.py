@@ -502,7 +502,7 @@ def distillation_loss(student_logits, teacher_logits, targets=None, temperature:
 
 
 def distill(teacher, student, X, y, X_val=None, y_val=None, epochs: int = 10, batch_size: int = 64,
-            lr: float = 1e-2, temperature: float = 4.0, alpha: float = 0.7, seed: int = 0) -> tuple:
+            lr: float = 1e-2, temperature: float = 2.0, alpha: float = 0.5, seed: int = 0) -> tuple:
     """Train `student` to imitate `teacher` on (X, y); returns (student, CompressionReport)
     comparing the teacher's size/accuracy (before) with the student's (after) on the validation set."""
     X = np.asarray(X.data if isinstance(X, Tensor) else X, dtype=np.float32)
@@ -553,7 +553,12 @@ def format_reports(reports: Sequence[CompressionReport]) -> str:
 # ## Checks
 #
 # Running this file trains a small MLP on the digits set (module 08), then prunes, quantises and
-# distils it and prints the size/accuracy table.
+# distils it and prints the size/accuracy table. What it typically shows: int8 quantisation is ~3.8x
+# smaller at no measurable accuracy cost; 50% magnitude pruning costs a little, 80% costs a lot until
+# a short fine-tune recovers most of it; a 16-unit student is ~8x smaller than its teacher and loses
+# several points. (On a data set this easy the labels alone train the student about as well as the
+# teacher does -- distillation pays off with harder tasks and larger capacity gaps; measure, don't
+# assume.)
 
 # %%
 def _trained_mlp(seed=0, epochs=8):
@@ -606,6 +611,8 @@ def demo_compression():
                quantize_and_report(model, Xte, yte)[1], quantize_and_report(model, Xte, yte, True)[1]]
     np.random.seed(1)
     reports.append(distill(model, MLP([64, 16, 10]), Xtr, ytr, Xte, yte, epochs=10)[1])
+    np.random.seed(1)   # the same student trained on the labels only (alpha=0), for comparison
+    reports.append(distill(model, MLP([64, 16, 10]), Xtr, ytr, Xte, yte, epochs=10, alpha=0.0)[1])
     print(format_reports(reports))
 
 

@@ -234,6 +234,13 @@ def test_no_grad_as_decorator_and_on_exception():
         assert not (w * 2).requires_grad
     assert is_grad_enabled()
 
+    @enable_grad()
+    def train_step(t):
+        return t * 2
+
+    with no_grad():
+        assert train_step(w).requires_grad
+
 
 def test_detach_cuts_the_graph_and_shares_data():
     x = Tensor([1.0, 2.0], requires_grad=True)
@@ -295,6 +302,7 @@ class TwoInputs(Function):
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
         ctx.seen = None
+        ctx.in_forward = ctx.needs_input_grad      # available in forward too, as in PyTorch
         return a * b
 
     @staticmethod
@@ -318,6 +326,7 @@ def test_custom_function_needs_input_grad():
     out = TwoInputs.apply(a, b)
     out.sum().backward()
     assert out._ctx.needs_input_grad == (True, False) and out._ctx.seen == (True, False)
+    assert out._ctx.in_forward == (True, False)
     assert np.allclose(a.grad.data, 1.0)
     with no_grad():
         assert TwoInputs.apply(a, b)._ctx is None

@@ -27,6 +27,17 @@ def test_array_dtype_rules():
     assert Tensor(np.zeros(3), dtype=np.float64).dtype == np.float64
 
 
+def test_only_float_tensors_require_grad():
+    with pytest.raises(TypeError):
+        Tensor(np.arange(3), requires_grad=True)
+    assert Tensor([1, 2], requires_grad=True).dtype == np.float32      # Python ints become float32
+
+
+def test_from_a_list_of_tensors():
+    a = Tensor([1.0, 2.0])
+    assert Tensor([a, a]).shape == (2, 2)
+
+
 def test_no_copy_when_not_needed():
     a = np.ones((2, 2), dtype=np.float32)
     t = Tensor(a)
