@@ -29,6 +29,15 @@ class ParsedCell:
     directive: Optional[Directive] = None  # the export directive, when exported
     target: Optional[str] = None           # normalised export target; None when the file has none
     public: bool = True                    # False for `#| exporti`
+    newer: Optional[SyntaxError] = None    # parses, but not with the oldest supported Python's grammar
+    _nodes: Optional[List[ast.AST]] = field(default=None, repr=False)
+
+    @property
+    def nodes(self) -> List[ast.AST]:
+        """Every node of the cell's tree (one ast.walk, shared by all checks)."""
+        if self._nodes is None:
+            self._nodes = list(ast.walk(self.tree)) if self.tree is not None else []
+        return self._nodes
 
 
 @dataclass
@@ -103,18 +112,30 @@ def relative(path: Path, root: Path) -> str:
         return Path(path).as_posix()
 
 
-def _parse(code: str) -> Tuple[Optional[ast.Module], Optional[SyntaxError]]:
+def _parse(code: str, feature_version: Optional[Tuple[int, int]] = None
+           ) -> Tuple[Optional[ast.Module], Optional[SyntaxError], Optional[SyntaxError]]:
+    """(tree, error, newer): with a feature_version, `newer` is the error of that grammar when
+    the code parses only with the running interpreter's grammar."""
     try:
-        return ast.parse(code), None
+        if feature_version is not None:
+            try:
+                return ast.parse(code, feature_version=feature_version), None, None
+            except SyntaxError as newer:
+                try:
+                    return ast.parse(code), None, newer
+                except SyntaxError:
+                    pass
+        return ast.parse(code), None, None
     except SyntaxError as exc:
-        return None, exc
+        return None, exc, None
     except (ValueError, RecursionError, MemoryError) as exc:  # e.g. NUL bytes, absurd nesting
         error = SyntaxError(str(exc) or type(exc).__name__)
         error.lineno = 1
-        return None, error
+        return None, error, None
 
 
-def read_module_source(course: Course, module: CourseModule, path: Path) -> ModuleSource:
+def read_module_source(course: Course, module: CourseModule, path: Path,
+                       feature_version: Optional[Tuple[int, int]] = None) -> ModuleSource:
     item = ModuleSource(module, path, relative(path, course.root), package=course.package)
     try:
         item.source = read_source(path)
@@ -135,14 +156,14 @@ def read_module_source(course: Course, module: CourseModule, path: Path) -> Modu
         directive = cell.directive(*EXPORT_DIRECTIVES)
         exported = directive is not None and cell.directive("hide") is None
         if exported:
-            tree, error = _parse(code)
+            tree, error, newer = _parse(code, feature_version)
             target = normalise_target(directive.args, course.package) if directive.args else default
             item.cells.append(ParsedCell(cell, code, tree, error, True, directive, target,
-                                         public=directive.name != "exporti"))
+                                         public=directive.name != "exporti", newer=newer))
         else:
             # notebook magics and shell escapes are not Python; tests cells may use them
             clean = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.body)
-            tree, error = _parse(clean)
+            tree, error, _ = _parse(clean)
             item.cells.append(ParsedCell(cell, code, tree, error, False))
     return item
 
@@ -157,11 +178,13 @@ def _extra_sources(module: CourseModule) -> List[Path]:
     return extras
 
 
-def analyse_course(course: Course) -> CourseAnalysis:
-    """Read every module's dev file, paired notebook and extra source files in its folder."""
+def analyse_course(course: Course, feature_version: Optional[Tuple[int, int]] = None) -> CourseAnalysis:
+    """Read every module's dev file, paired notebook and extra source files in its folder.
+    With a feature_version (the oldest supported Python), exported cells are parsed with that
+    grammar and a cell that needs a newer one keeps the error in `ParsedCell.newer`."""
     modules: List[ModuleAnalysis] = []
     for module in course.modules:
-        dev = read_module_source(course, module, module.source) if module.source else None
+        dev = read_module_source(course, module, module.source, feature_version) if module.source else None
         paired = read_module_source(course, module, module.paired) if module.paired else None
         extras = []
         for path in _extra_sources(module):

@@ -56,21 +56,15 @@ def _console():
     return Console(highlight=False)
 
 
-def _print_progress(console):
-    def progress(scope: str, stage) -> None:
-        where = "course" if scope == "course" else f"py{scope}"
-        detail = f"  {stage.detail}" if stage.detail and not stage.ok else ""
-        console.print(f"{where:<8} {stage.name:<18} {stage.status:<8} {stage.seconds:7.1f} s{detail}", markup=False)
-    return progress
-
-
 def _run_verification(args: argparse.Namespace, options) -> int:
     """Run a verification, write every report, print the status screen; exit 0 ready, 1 blocked."""
     from .pipeline import verify
+    from .progress import progress_for
     from .status import print_status, write_reports
 
     console = _console()
-    result = verify(options, _print_progress(console))
+    with progress_for(console, _is_ci()) as progress:
+        result = verify(options, progress)
     paths, decision = write_reports(result, args.reports)
     print_status(result, decision, console)
     console.print(f"reports: {', '.join(str(p) for p in paths)}", markup=False)

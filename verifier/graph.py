@@ -236,7 +236,7 @@ def module_imports(item: ModuleSource) -> List[ImportRef]:
     """The imports of a source's exported cells, in file order."""
     refs: List[ImportRef] = []
     for parsed in item.exported:
-        if parsed.tree is None:
+        if parsed.tree is None or "import" not in parsed.code:
             continue
         for raw in extract_imports(parsed.tree):
             line, cell = item.place(parsed.cell, getattr(raw.node, "lineno", 1))

@@ -479,10 +479,13 @@ def format_table(rows: Sequence[Dict[str, Any]], columns: Optional[Sequence[str]
 
     text = [[cell(row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(str(c)), *(len(r[i]) for r in text)) for i, c in enumerate(columns)]
-    line = "  ".join(str(c).ljust(w) for c, w in zip(columns, widths))
-    out = [line, "  ".join("-" * w for w in widths)]
+    # numbers are right-aligned (digits line up), text is left-aligned
+    numeric = [all(isinstance(row.get(c, ""), (int, float, np.number)) or row.get(c, "") == "" for row in rows)
+               for c in columns]
+    line = "  ".join(str(c).rjust(w) if num else str(c).ljust(w) for c, w, num in zip(columns, widths, numeric))
+    out = [line.rstrip(), "  ".join("-" * w for w in widths)]
     for r in text:
-        out.append("  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))))
+        out.append("  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(r, widths, numeric)).rstrip())
     return "\n".join(out)
 
 
