@@ -14,7 +14,8 @@ from typing import List, Optional, Tuple
 from .course import MODULE_FOLDER
 from .results import Attribution
 
-FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
+# Traceback frames (`File "x.py", line 3, in f`) and faulthandler frames (`File "x.py", line 3 in f`).
+FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+),? in (?P<func>\S+)')
 MARKER = re.compile(r"^# %% (?P<source>\S+?)(?::(?P<line>\d+))? \(cell (?P<cell>\d+)\)$")
 
 

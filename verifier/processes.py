@@ -73,8 +73,12 @@ def kill_all() -> None:
 
 
 def run(args: Sequence[str], cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None,
-        timeout: float = 600.0, memory_mb: Optional[int] = None) -> Completed:
-    """Run a command to completion or to its timeout; never raises for the child's failure."""
+        timeout: float = 600.0, memory_mb: Optional[int] = None, dump_on_timeout: bool = False) -> Completed:
+    """Run a command to completion or to its timeout; never raises for the child's failure.
+
+    With dump_on_timeout (for Python children started with `-X faulthandler`), a child that
+    times out first gets SIGABRT, so that faulthandler prints where every thread was stuck.
+    """
     args = [str(a) for a in args]
     start = time.monotonic()
     try:
@@ -87,7 +91,7 @@ def run(args: Sequence[str], cwd: Optional[Path] = None, env: Optional[Dict[str,
         _live.add(proc)
     try:
         if os.name == "posix":
-            stdout, stderr, returncode, timed_out, peak = _wait_posix(proc, timeout)
+            stdout, stderr, returncode, timed_out, peak = _wait_posix(proc, timeout, dump_on_timeout)
         else:
             stdout, stderr, returncode, timed_out, peak = _wait_portable(proc, timeout)
     finally:
@@ -106,7 +110,7 @@ def _wait_portable(proc: subprocess.Popen, timeout: float):
         return stdout, stderr, None, True, None
 
 
-def _wait_posix(proc: subprocess.Popen, timeout: float):
+def _wait_posix(proc: subprocess.Popen, timeout: float, dump_on_timeout: bool = False):
     """Wait with os.wait4 so that this child's own peak memory (ru_maxrss) is known."""
     chunks: Dict[str, List[str]] = {"out": [], "err": []}
 
@@ -121,6 +125,12 @@ def _wait_posix(proc: subprocess.Popen, timeout: float):
 
     def on_timeout() -> None:
         fired.set()
+        if dump_on_timeout:
+            try:
+                os.kill(proc.pid, signal.SIGABRT)  # faulthandler dumps the stuck stacks, then aborts
+            except OSError:
+                pass
+            time.sleep(2.0)
         _kill_group(proc)
 
     timer = threading.Timer(timeout, on_timeout)

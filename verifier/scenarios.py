@@ -89,8 +89,9 @@ def run_scenario(venv: Venv, scenario: Scenario, workdir: Path, package: str = "
     here.mkdir(parents=True)
     script = here / scenario.script.name
     shutil.copy2(scenario.script, script)
-    completed = run([venv.python, "-I", script.name], cwd=here, env=clean_env(SINGLE_THREAD),
-                    timeout=scenario.timeout, memory_mb=memory_mb)
+    completed = run([venv.python, "-I", "-X", "faulthandler", script.name], cwd=here,
+                    env=clean_env(SINGLE_THREAD), timeout=scenario.timeout, memory_mb=memory_mb,
+                    dump_on_timeout=True)
     result = StageResult(scenario.name, PASSED if completed.ok else FAILED, round(completed.seconds, 2),
                          figures=_figures(completed.stdout), peak_memory_mb=completed.peak_memory_mb)
     if not completed.ok:
@@ -147,9 +148,10 @@ def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optio
     (here / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # the course's own config stays out
     junit = here / "junit.xml"
     targets = [str(Path("tests") / t) for t in selection] if selection else ["tests"]
-    completed = run([venv.python, "-I", "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
+    completed = run([venv.python, "-I", "-X", "faulthandler", "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
                      "-c", "pytest.ini", "--rootdir", ".", f"--junitxml={junit.name}"],
-                    cwd=here, env=clean_env(SINGLE_THREAD), timeout=timeout, memory_mb=memory_mb)
+                    cwd=here, env=clean_env(SINGLE_THREAD), timeout=timeout, memory_mb=memory_mb,
+                    dump_on_timeout=True)
     result.seconds = round(completed.seconds, 2)
     result.peak_memory_mb = completed.peak_memory_mb
     if completed.timed_out or not junit.is_file():

@@ -242,9 +242,9 @@ BUILTIN_NAMES = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "
                                             "__dict__", "__module__", "__qualname__", "__class__", "__all__"}
 
 
-def _locally_bound(tree: ast.AST) -> Set[str]:
+def _locally_bound(nodes: Iterable[ast.AST]) -> Set[str]:
     names: Set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.add(node.id)
         elif isinstance(node, ast.arg):
@@ -265,9 +265,9 @@ def _locally_bound(tree: ast.AST) -> Set[str]:
     return names
 
 
-def _docstring_nodes(tree: ast.AST) -> Set[int]:
+def _docstring_nodes(nodes: Iterable[ast.AST]) -> Set[int]:
     ids: Set[int] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             body = getattr(node, "body", [])
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
@@ -461,10 +461,12 @@ class _NewStdlibVisitor(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def _stdlib_aliases(trees: Iterable[ast.AST]) -> Dict[str, str]:
+def _stdlib_aliases(cells: Iterable[ParsedCell]) -> Dict[str, str]:
     aliases: Dict[str, str] = {}
-    for tree in trees:
-        for node in ast.walk(tree):
+    for parsed in cells:
+        if "import" not in parsed.code:
+            continue
+        for node in parsed.nodes:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if is_stdlib(alias.name):
@@ -477,6 +479,9 @@ def _stdlib_aliases(trees: Iterable[ast.AST]) -> Dict[str, str]:
                     aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     return aliases
 
+
+_NEW_STDLIB_WORDS = re.compile(r"\\b(" + "|".join(sorted(
+    {m.split(".")[-1] for m in NEW_MODULES} | {n for _, n in NEW_NAMES} | {k for _, k in NEW_KEYWORDS})) + r")\\b")
 
 READ_CALLS = {"load", "loadtxt", "genfromtxt", "fromfile", "read_csv", "read_json", "read_pickle", "read_parquet",
               "read_table", "imread", "listdir", "scandir", "glob", "iglob"}
@@ -500,12 +505,16 @@ class _Validator:
         self.course = course
         self.findings: List[Finding] = []
         self.notes: List[str] = []
-        self.analysis: CourseAnalysis = analyse_course(course)
+        self.declared_oldest = oldest_python(course.requires_python)
+        self.oldest: Version = max(self.declared_oldest or DEFAULT_OLDEST, (3, 7))
+        classifiers = course.pyproject.get("project", {}).get("classifiers") or []
+        self.newest: Optional[Version] = newest_python(course.requires_python, classifiers)
+        running = (sys.version_info[0], sys.version_info[1])
+        # exported cells are parsed once, with the oldest supported Python's grammar where it is older
+        self.analysis: CourseAnalysis = analyse_course(course, self.oldest if self.oldest < running else None)
         self.resolver = Resolver(self.analysis)
         self.graph = build_graph(self.analysis, self.resolver)
         self.yaml_lines: Dict[str, Dict[str, int]] = {}
-        self.oldest: Version = DEFAULT_OLDEST
-        self.newest: Optional[Version] = None
 
     # -- plumbing
     def add(self, code: str, module: str, path: Optional[str], line: Optional[int], issue: str, fix: str,
@@ -539,18 +548,12 @@ class _Validator:
 
     # -- configuration
     def check_config(self) -> None:
-        course = self.course
-        oldest = oldest_python(course.requires_python)
-        if oldest is None:
-            path, line = _config_place(course, "requires-python")
+        if self.declared_oldest is None:
+            path, line = _config_place(self.course, "requires-python")
             self.add("TT005", COURSE, path, line,
                      f"the course declares no oldest supported Python (requires-python); assuming "
                      f"{show(DEFAULT_OLDEST)}",
                      f'add `requires-python = ">={show(DEFAULT_OLDEST)}"` to [project] in pyproject.toml')
-            oldest = DEFAULT_OLDEST
-        self.oldest = max(oldest, (3, 7))
-        classifiers = course.pyproject.get("project", {}).get("classifiers") or []
-        self.newest = newest_python(course.requires_python, classifiers)
         if not self.graph.has_declared:
             self.notes.append("no module.yaml declares prerequisites, so there is no declared dependency graph: "
                               "the graph is inferred from the imports of exported code")
@@ -962,7 +965,6 @@ class _Validator:
         course = self.course
         folders = {m.key for m in course.modules}
         for parsed in cells:
-            docstrings = _docstring_nodes(parsed.tree)  # type: ignore[arg-type]
             reported: Set[Tuple[str, int]] = set()
 
             def add(code: str, node: ast.AST, issue: str, fix: str, details: Sequence[str] = ()) -> None:
@@ -972,133 +974,80 @@ class _Validator:
                 reported.add((code, line))
                 self.add(code, module.key, item.rel, line, issue, fix, cell, details)
 
-            for stmt in ast.walk(parsed.tree):  # type: ignore[arg-type]
-                if not isinstance(stmt, (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)) \
-                        or not _changes_sys_path(stmt):
-                    continue
-                text = statement_source(parsed, stmt)
-                missing = []
-                for const in ast.walk(stmt):
-                    if isinstance(const, ast.Constant) and isinstance(const.value, str):
-                        folder = MODULE_FOLDER.match(const.value)
-                        if folder and const.value not in folders:
-                            real = next((m.key for m in course.modules if m.name == folder["name"]), None)
-                            missing.append(f"the folder {const.value} does not exist"
-                                           + (f" ({folder['name']} is in {real})" if real else ""))
-                add("TT210", stmt, f"exported code changes sys.path: `{text}`"
-                    + (f"; {'; '.join(missing)}" if missing else ""),
-                    f"delete the sys.path change and import from the package (`from {course.package}."
-                    f"{course.location + '.' if course.location else ''}<module> import ...`)")
-            for node in ast.walk(parsed.tree):  # type: ignore[arg-type]
-                self._file_read(node, docstrings, add)
-
-    def _file_read(self, node: ast.AST, docstrings: Set[int], add) -> None:  # type: ignore[no-untyped-def]
-        modules_top = self.resolver.modules_top
-        fix = ("ship the data inside the package and locate it with importlib.resources, or take the path as "
-               "a parameter")
-        if isinstance(node, ast.Call):
-            func = node.func
-            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-            first = node.args[0] if node.args else None
-            if name == "chdir":
-                add("TT212", node, "exported code changes the working directory (os.chdir)", fix)
-                return
-            if name == "open" and isinstance(func, ast.Name):
-                mode = node.args[1] if len(node.args) > 1 else next(
-                    (k.value for k in node.keywords if k.arg == "mode"), None)
-                writing = isinstance(mode, ast.Constant) and isinstance(mode.value, str) \
-                    and any(c in mode.value for c in "wax")
-                path = _relative_path_literal(first)
-                if path and not writing:
-                    add("TT212", node, f"exported code reads `{path}` relative to the working directory", fix)
-                    return
-            if name in READ_CALLS:
-                path = _relative_path_literal(first)
-                if path:
-                    add("TT212", node, f"exported code reads `{path}` relative to the working directory", fix)
-                    return
-            if isinstance(func, ast.Attribute) and func.attr in PATH_READS and isinstance(func.value, ast.Call):
-                inner = func.value
-                inner_name = inner.func.id if isinstance(inner.func, ast.Name) else \
-                    inner.func.attr if isinstance(inner.func, ast.Attribute) else ""
-                path = _relative_path_literal(inner.args[0] if inner.args else None)
-                if inner_name == "Path" and path:
-                    add("TT212", node, f"exported code reads `{path}` relative to the working directory", fix)
-                    return
-        if isinstance(node, (ast.Call, ast.BinOp, ast.Assign)):
-            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            consts = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
-            parents = sum(1 for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr == "parent")
-            if "__file__" in names and (any(c == ".." or "../" in c or "..\\" in c for c in consts) or parents >= 2
-                                        or any(MODULE_FOLDER.match(c) or c == modules_top for c in consts)):
-                add("TT212", node, "exported code builds a path from __file__ that leaves the package (into the "
-                    "source tree)", fix)
-                return
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-            value = node.value
-            if re.search(rf"(^|[/\\]){re.escape(modules_top)}[/\\]", value) or \
-                    re.search(r"(^|[/\\])\d\d_[A-Za-z]\w*[/\\]", value):
-                if len(value) < 200 and "\n" not in value:
-                    add("TT212", node, f"exported code refers to the source tree: `{value}`", fix)
+            code = parsed.code
+            if "sys" in code or "addsitedir" in code or "PYTHONPATH" in code:
+                for stmt in parsed.nodes:
+                    if not isinstance(stmt, (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)) \
+                            or not _changes_sys_path(stmt):
+                        continue
+                    text = statement_source(parsed, stmt)
+                    missing = []
+                    for const in ast.walk(stmt):
+                        if isinstance(const, ast.Constant) and isinstance(const.value, str):
+                            folder = MODULE_FOLDER.match(const.value)
+                            if folder and const.value not in folders:
+                                real = next((m.key for m in course.modules if m.name == folder["name"]), None)
+                                missing.append(f"the folder {const.value} does not exist"
+                                               + (f" ({folder['name']} is in {real})" if real else ""))
+                    add("TT210", stmt, f"exported code changes sys.path: `{text}`"
+                        + (f"; {'; '.join(missing)}" if missing else ""),
+                        f"delete the sys.path change and import from the package (`from {course.package}."
+                        f"{course.location + '.' if course.location else ''}<module> import ...`)")
+            _file_reads(self, parsed, add)
 
     def _python_versions(self, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
         oldest = self.oldest
-        feature = min(oldest, tuple(sys.version_info[:2]))  # type: ignore[arg-type]
-        aliases = _stdlib_aliases(p.tree for p in cells)  # type: ignore[misc]
+        aliases = _stdlib_aliases(cells)
         future_annotations = any(
             isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
             for p in cells for n in p.tree.body)  # type: ignore[union-attr]
         for parsed in cells:
             tree = parsed.tree
             assert tree is not None
-            reported_syntax = False
-            if feature < tuple(sys.version_info[:2]):
-                try:
-                    ast.parse(parsed.code, feature_version=feature)
-                except SyntaxError as exc:
-                    line, cell = item.place(parsed.cell, exc.lineno or 1)
-                    self.add("TT230", module.key, item.rel, line,
-                             f"exported code needs a newer Python than {show(oldest)}: {exc.msg}",
-                             f"rewrite {_place(item, line, cell)} for Python {show(oldest)} (requires-python)", cell)
-                    reported_syntax = True
-            if oldest < (3, 10) and not reported_syntax:
-                starts = _offsets(parsed.code)
-                for node in ast.walk(tree):
-                    if isinstance(node, (ast.With, ast.AsyncWith)) and _parenthesised_with(node, parsed.code, starts):
+            code = parsed.code
+            if parsed.newer is not None:
+                line, cell = item.place(parsed.cell, parsed.newer.lineno or 1)
+                self.add("TT230", module.key, item.rel, line,
+                         f"exported code needs a newer Python than {show(oldest)}: {parsed.newer.msg}",
+                         f"rewrite {_place(item, line, cell)} for Python {show(oldest)} (requires-python)", cell)
+            elif oldest < (3, 10) and "with" in code:
+                starts = _offsets(code)
+                for node in parsed.nodes:
+                    if isinstance(node, (ast.With, ast.AsyncWith)) and _parenthesised_with(node, code, starts):
                         line, cell = item.place(parsed.cell, node.lineno)
                         self.add("TT230", module.key, item.rel, line,
                                  f"exported code uses parenthesised context managers, which need Python 3.10, but "
                                  f"the course supports Python {show(oldest)}",
                                  f"on {_place(item, line, cell)}, drop the parentheses and split the items with "
                                  f"`\\` or nested `with` statements", cell)
-            if oldest < (3, 10) and not future_annotations:
+            if oldest < (3, 10) and not future_annotations and "|" in code:
                 for node in _union_nodes(tree):
                     line, cell = item.place(parsed.cell, getattr(node, "lineno", 1))
+                    shown = ast.unparse(node) if hasattr(ast, "unparse") else "X | Y"
                     self.add("TT232", module.key, item.rel, line,
-                             f"`{ast.unparse(node) if hasattr(ast, 'unparse') else 'X | Y'}` is evaluated at run "
-                             f"time and fails on Python {show(oldest)} (type unions need 3.10)",
+                             f"`{shown}` is evaluated at run time and fails on Python {show(oldest)} "
+                             f"(type unions need 3.10)",
                              f"use Optional[...]/Union[...] from typing on {_place(item, line, cell)}, or add "
                              f"`from __future__ import annotations` (annotations only)", cell)
-            visitor = _NewStdlibVisitor(aliases)
-            visitor.visit(tree)
-            for node, what, version in visitor.found:
-                if version <= oldest:
-                    continue
-                line, cell = item.place(parsed.cell, getattr(node, "lineno", 1))
-                self.add("TT231", module.key, item.rel, line,
-                         f"{what} needs Python {show(version)}, but the course supports Python {show(oldest)}",
-                         f"on {_place(item, line, cell)}, use an alternative available in {show(oldest)} or guard "
-                         f"it (try/except ImportError, or `if sys.version_info >= {version}:`)", cell)
-            for raw in extract_imports(tree):
-                top = raw.name.split(".")[0]
-                removed = REMOVED_MODULES.get(top)
-                if removed and not raw.level and not raw.guarded and (self.newest is None or self.newest >= removed):
-                    line, cell = item.place(parsed.cell, getattr(raw.node, "lineno", 1))
-                    supports = f"the course supports Python {show(self.newest)}" if self.newest else \
-                        "the course sets no upper Python bound"
-                    self.add("TT234", module.key, item.rel, line,
-                             f"module {top} was removed from the standard library in Python {show(removed)}, and "
-                             f"{supports}", f"replace `{top}` on {_place(item, line, cell)}", cell)
+            if _NEW_STDLIB_WORDS.search(code):
+                visitor = _NewStdlibVisitor(aliases)
+                visitor.visit(tree)
+                for node, what, version in visitor.found:
+                    if version <= oldest:
+                        continue
+                    line, cell = item.place(parsed.cell, getattr(node, "lineno", 1))
+                    self.add("TT231", module.key, item.rel, line,
+                             f"{what} needs Python {show(version)}, but the course supports Python {show(oldest)}",
+                             f"on {_place(item, line, cell)}, use an alternative available in {show(oldest)} or "
+                             f"guard it (try/except ImportError, or `if sys.version_info >= {version}:`)", cell)
+        for ref in self.graph.refs.get(module.key, []):
+            removed = REMOVED_MODULES.get(ref.top)
+            if removed and not ref.level and not ref.guarded and (self.newest is None or self.newest >= removed):
+                supports = f"the course supports Python {show(self.newest)}" if self.newest else \
+                    "the course sets no upper Python bound"
+                self.add("TT234", module.key, ref.path, ref.line,
+                         f"module {ref.top} was removed from the standard library in Python {show(removed)}, and "
+                         f"{supports}", f"replace `{ref.statement}` on {ref.where}", ref.cell)
 
     def _unexported_names(self, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
         exported_names: Set[str] = set()
@@ -1115,10 +1064,13 @@ class _Validator:
         if not hidden:
             return
         for parsed in cells:
-            local = _locally_bound(parsed.tree)  # type: ignore[arg-type]
+            words = set(re.findall(r"[A-Za-z_]\w*", parsed.code)) & set(hidden)
+            if not words:
+                continue
+            local = _locally_bound(parsed.nodes)
             done: Set[str] = set()
-            for node in ast.walk(parsed.tree):  # type: ignore[arg-type]
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in hidden \
+            for node in parsed.nodes:
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in words \
                         and node.id not in local and node.id not in done:
                     done.add(node.id)
                     line, cell = item.place(parsed.cell, node.lineno)
@@ -1334,6 +1286,61 @@ class _Validator:
                     self.add("TT241", key, rel, number,
                              f"{rel} says it is generated from {source}, which does not exist",
                              f"delete {rel} and export again from the module sources (tito export)")
+
+
+READ_FIX = "ship the data inside the package and locate it with importlib.resources, or take the path as a parameter"
+
+
+def _file_reads(self: "_Validator", parsed: ParsedCell, add) -> None:  # type: ignore[no-untyped-def]
+    """Reads relative to the working directory (`open("data/x.csv")`, `np.load("w.npy")`,
+    `Path("data").read_text()`, os.chdir) or to the source tree (`__file__` + `..`, `modules/NN_name/`)."""
+    modules_top = self.resolver.modules_top
+    code = parsed.code
+    tree_paths = re.compile(rf"(^|[/\\]){re.escape(modules_top)}[/\\]|(^|[/\\])\d\d_[A-Za-z]\w*[/\\]")
+    check_tree = bool(tree_paths.search(code))
+    check_file = "__file__" in code
+    docstrings = _docstring_nodes(parsed.nodes) if check_tree else set()
+    for node in parsed.nodes:
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            first = node.args[0] if node.args else None
+            if name == "chdir":
+                add("TT212", node, "exported code changes the working directory (os.chdir)", READ_FIX)
+                continue
+            path = None
+            if name == "open" and isinstance(func, ast.Name):
+                mode = node.args[1] if len(node.args) > 1 else next(
+                    (k.value for k in node.keywords if k.arg == "mode"), None)
+                writing = isinstance(mode, ast.Constant) and isinstance(mode.value, str) \
+                    and any(c in mode.value for c in "wax")
+                path = None if writing else _relative_path_literal(first)
+            elif name in READ_CALLS:
+                path = _relative_path_literal(first)
+            elif isinstance(func, ast.Attribute) and func.attr in PATH_READS and isinstance(func.value, ast.Call):
+                inner = func.value
+                inner_name = inner.func.id if isinstance(inner.func, ast.Name) else \
+                    inner.func.attr if isinstance(inner.func, ast.Attribute) else ""
+                if inner_name == "Path":
+                    path = _relative_path_literal(inner.args[0] if inner.args else None)
+            if path:
+                add("TT212", node, f"exported code reads `{path}` relative to the working directory", READ_FIX)
+                continue
+        if check_file and isinstance(node, (ast.Call, ast.BinOp, ast.Assign)):
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            if "__file__" in names:
+                consts = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+                parents = sum(1 for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr == "parent")
+                if any(c == ".." or "../" in c or "..\\" in c for c in consts) or parents >= 2 \
+                        or any(MODULE_FOLDER.match(c) or c == modules_top for c in consts):
+                    add("TT212", node, "exported code builds a path from __file__ that leaves the package (into "
+                        "the source tree)", READ_FIX)
+                    continue
+        if check_tree and isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings:
+            value = node.value
+            if tree_paths.search(value) and len(value) < 200 and "\n" not in value:
+                add("TT212", node, f"exported code refers to the source tree: `{value}`", READ_FIX)
 
 
 def _is_sys_path(node: ast.AST) -> bool:

@@ -64,3 +64,11 @@ def test_map_line_through_markers(tmp_path):
     assert found.describe() == ("breaking module: 10_spatial (modules/10_spatial/spatial.py:213, "
                                 "in _conv_backward)")
     assert attribute_traceback('  File "/tmp/x/cnn.py", line 3, in <module>\n') is None
+
+
+def test_a_hung_python_child_dumps_its_stack_before_it_is_stopped(tmp_path):
+    script = tmp_path / "hang.py"
+    script.write_text("def spin():\n    while True:\n        pass\n\nspin()\n")
+    done = run([sys.executable, "-X", "faulthandler", str(script)], timeout=1.0, dump_on_timeout=True)
+    assert done.timed_out
+    assert f'File "{script}", line 2 in spin' in done.stderr or f'File "{script}", line 3 in spin' in done.stderr

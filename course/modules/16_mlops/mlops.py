@@ -39,6 +39,7 @@ import os
 import re
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -174,6 +175,8 @@ def _read_file(path) -> tuple:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelFileError("no model file at %s" % path)
+    if not zipfile.is_zipfile(path):   # np.load would otherwise try to read it as a pickle
+        raise ModelFileError("cannot read %s: not an .npz (zip) archive" % path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             names = list(npz.files)

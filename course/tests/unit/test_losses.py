@@ -132,7 +132,7 @@ def test_cross_entropy_target_forms():
     ((3, 4), np.array([0, -1, 1]), "in \\[0, 4\\)"),
     ((4,), np.array(1), "\\(N, C\\)"),
     ((3, 4), np.array(["a", "b", "c"]), "integer"),
-])
+], ids=["fractional", "too-short", "column", "too-large", "negative", "1d-logits", "strings"])
 def test_cross_entropy_rejects_bad_targets(logits_shape, targets, error):
     with pytest.raises(ValueError, match=error):
         cross_entropy(Tensor(np.zeros(logits_shape)), targets)
