@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -112,9 +113,41 @@ class _ImportVisitor(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def extract_imports(tree: ast.AST) -> List[RawImport]:
+def _statement_imports(statements: Iterable[ast.AST], depth: int, guard: int, out: List[RawImport]) -> None:
+    """Import statements only (the fast path): recurse through statement bodies, never expressions."""
+    for node in statements:
+        if isinstance(node, ast.Import):
+            out.extend(RawImport(node, alias.name, (), 0, depth > 0, guard > 0) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            out.append(RawImport(node, node.module or "", tuple(a.name for a in node.names), node.level or 0,
+                                 depth > 0, guard > 0))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            _statement_imports(node.body, depth + 1, guard, out)
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            guarded = int(_catches_import_error(node.handlers))  # type: ignore[attr-defined]
+            _statement_imports(node.body, depth, guard + guarded, out)  # type: ignore[attr-defined]
+            for handler in node.handlers:  # type: ignore[attr-defined]
+                _statement_imports(handler.body, depth, guard, out)
+            _statement_imports(node.orelse, depth, guard, out)  # type: ignore[attr-defined]
+            _statement_imports(node.finalbody, depth, guard, out)  # type: ignore[attr-defined]
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            _statement_imports(node.body, depth, guard + 1, out)
+            _statement_imports(node.orelse, depth, guard, out)
+        else:
+            for name in ("body", "orelse", "finalbody", "cases"):
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    _statement_imports(value, depth, guard, out)
+
+
+def extract_imports(tree: ast.AST, dynamic: bool = True) -> List[RawImport]:
     """Every import of a parsed cell, with where it runs (module level or in a function) and
-    whether it is guarded by try/except ImportError."""
+    whether it is guarded by try/except ImportError. With dynamic=False, importlib.import_module()
+    and __import__() calls are not looked for (a faster walk over statements only)."""
+    if not dynamic:
+        found: List[RawImport] = []
+        _statement_imports(getattr(tree, "body", []), 0, 0, found)
+        return found
     visitor = _ImportVisitor()
     visitor.visit(tree)
     return visitor.found
@@ -238,7 +271,8 @@ def module_imports(item: ModuleSource) -> List[ImportRef]:
     for parsed in item.exported:
         if parsed.tree is None or "import" not in parsed.code:
             continue
-        for raw in extract_imports(parsed.tree):
+        dynamic = "import_module" in parsed.code or "__import__" in parsed.code
+        for raw in extract_imports(parsed.tree, dynamic):
             line, cell = item.place(parsed.cell, getattr(raw.node, "lineno", 1))
             refs.append(ImportRef(item.module.key, item.rel, line, cell,
                                   statement_text(parsed.cell.body, raw.node), raw.name, raw.names, raw.level,
@@ -499,15 +533,24 @@ class DependencyGraph:
 
 def yaml_item_lines(path: Optional[Path]) -> Dict[str, int]:
     """Lines of nested module.yaml entries: `dependencies.prerequisites[0]` -> 7, `components[2]` -> 15."""
+    if path is None:
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    return dict(_yaml_item_lines(text))
+
+
+@lru_cache(maxsize=256)
+def _yaml_item_lines(text: str) -> Tuple[Tuple[str, int], ...]:
     import yaml
 
     lines: Dict[str, int] = {}
-    if path is None:
-        return lines
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
-        return lines
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return ()
 
     def walk(node: object, prefix: str) -> None:
         if isinstance(node, yaml.MappingNode):
@@ -521,7 +564,7 @@ def yaml_item_lines(path: Optional[Path]) -> Dict[str, int]:
                 walk(item, f"{prefix}[{i}]")
 
     walk(node, "")
-    return lines
+    return tuple(lines.items())
 
 
 def build_graph(analysis: CourseAnalysis, resolver: Optional[Resolver] = None) -> DependencyGraph:

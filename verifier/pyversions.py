@@ -102,6 +102,12 @@ STDLIB_MODULES: FrozenSet[str] = frozenset(getattr(sys, "stdlib_module_names", N
     | frozenset(REMOVED_MODULES) | frozenset(m.split(".")[0] for m in NEW_MODULES)
 
 
+# Names a module file must not take: the standard library every supported Python (3.9 on) has.
+# Fixed (not the running interpreter's list) so that a verdict does not depend on who runs it.
+SHADOWABLE_STDLIB: FrozenSet[str] = frozenset(_FALLBACK_STDLIB.split()) - {"this", "antigravity", "idlelib",
+                                                                           "turtledemo", "pydoc_data"}
+
+
 def is_stdlib(module: str) -> bool:
     return module.split(".")[0] in STDLIB_MODULES
 

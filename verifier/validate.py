@@ -45,7 +45,7 @@ from .export import GENERATED_MARK, normalise_target, public_names
 from .findings import COURSE, ERROR, WARNING, Finding, count, render_json, render_text
 from .graph import (DependencyGraph, ImportRef, Resolver, bound_names, build_graph, error_output,
                     extract_imports, yaml_item_lines)
-from .pyversions import (DEFAULT_OLDEST, NEW_KEYWORDS, NEW_MODULES, NEW_NAMES, REMOVED_MODULES, STDLIB_MODULES,
+from .pyversions import (DEFAULT_OLDEST, NEW_KEYWORDS, NEW_MODULES, NEW_NAMES, REMOVED_MODULES, SHADOWABLE_STDLIB,
                          Version, is_stdlib, newest_python, oldest_python, show)
 from .sources import DIRECTIVE
 
@@ -149,7 +149,7 @@ def _target_problem(raw: str, course: Course) -> Optional[Tuple[str, str]]:
         return "TT105", f"is outside {where} (the allowed location)"
     parts = rel.split(".")
     for part in parts:
-        if part in STDLIB_MODULES:
+        if part in SHADOWABLE_STDLIB:
             return "TT106", f"has `{part}`, which shadows the standard-library module {part}"
     last = parts[-1]
     if last in _installed_top_levels() or last in _declared_imports(course):
@@ -282,6 +282,8 @@ NEWER_SYNTAX = (  # for interpreters that cannot parse the syntax at all (e.g. P
     (re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+\w+[ \t]*\[", re.M), (3, 12), "a generic function (PEP 695)"),
     (re.compile(r"^[ \t]*class[ \t]+\w+[ \t]*\[", re.M), (3, 12), "a generic class (PEP 695)"),
     (re.compile(r"^[ \t]*type[ \t]+\w+[ \t]*(\[[^\]\n]*\])?[ \t]*=", re.M), (3, 12), "a type statement (PEP 695)"),
+    (re.compile(r"^[ \t]*(async[ \t]+)?with[ \t]*\((?:[^()\n]|\([^()\n]*\))*\bas\b(?:[^()\n]|\([^()\n]*\))*\)[ \t]*:",
+                re.M), (3, 10), "parenthesised context managers"),
 )
 
 
@@ -480,8 +482,15 @@ def _stdlib_aliases(cells: Iterable[ParsedCell]) -> Dict[str, str]:
     return aliases
 
 
-_NEW_STDLIB_WORDS = re.compile(r"\\b(" + "|".join(sorted(
-    {m.split(".")[-1] for m in NEW_MODULES} | {n for _, n in NEW_NAMES} | {k for _, k in NEW_KEYWORDS})) + r")\\b")
+_NEW_STDLIB_WORDS = {m.split(".")[0] for m in NEW_MODULES} | {m for m, _ in NEW_NAMES} \
+    | {c.split(".")[-1] for c, _ in NEW_KEYWORDS} | {c.split(".")[0] for c, _ in NEW_KEYWORDS}
+
+
+def _new_stdlib_pattern(aliases: Dict[str, str]) -> "re.Pattern[str]":
+    """Words whose presence makes a cell worth the (full-tree) newer-stdlib visit."""
+    words = set(_NEW_STDLIB_WORDS)
+    words |= {a for a, full in aliases.items() if full.split(".")[0] in _NEW_STDLIB_WORDS}
+    return re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(words)) + r")\b")
 
 READ_CALLS = {"load", "loadtxt", "genfromtxt", "fromfile", "read_csv", "read_json", "read_pickle", "read_parquet",
               "read_table", "imread", "listdir", "scandir", "glob", "iglob"}
@@ -772,6 +781,9 @@ class _Validator:
         code, reason = problem
         location = self.course.location
         suggestion = f"{location + '.' if location else ''}{module.name}"
+        if code == "TT106" or normalise_target(raw, self.course.package) == suggestion:
+            last = normalise_target(raw, self.course.package).split(".")[-1]
+            suggestion = f"{location + '.' if location else ''}{last}_ops"
         self.add(code, module.key, item.rel, line, f"`{shown}` {reason}",
                  f"change the directive on {_place(item, line, cell)} to `#| default_exp {suggestion}`"
                  + (" (and exports_to in module.yaml to match)" if module.meta_path else ""), cell)
@@ -998,6 +1010,7 @@ class _Validator:
     def _python_versions(self, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
         oldest = self.oldest
         aliases = _stdlib_aliases(cells)
+        new_stdlib = _new_stdlib_pattern(aliases)
         future_annotations = any(
             isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
             for p in cells for n in p.tree.body)  # type: ignore[union-attr]
@@ -1006,7 +1019,8 @@ class _Validator:
             assert tree is not None
             code = parsed.code
             if parsed.newer is not None:
-                line, cell = item.place(parsed.cell, parsed.newer.lineno or 1)
+                by_text = _newer_syntax_by_text(code)  # the statement's first line, where ast points further on
+                line, cell = item.place(parsed.cell, by_text[0] if by_text else parsed.newer.lineno or 1)
                 self.add("TT230", module.key, item.rel, line,
                          f"exported code needs a newer Python than {show(oldest)}: {parsed.newer.msg}",
                          f"rewrite {_place(item, line, cell)} for Python {show(oldest)} (requires-python)", cell)
@@ -1029,7 +1043,7 @@ class _Validator:
                              f"(type unions need 3.10)",
                              f"use Optional[...]/Union[...] from typing on {_place(item, line, cell)}, or add "
                              f"`from __future__ import annotations` (annotations only)", cell)
-            if _NEW_STDLIB_WORDS.search(code):
+            if new_stdlib.search(code):
                 visitor = _NewStdlibVisitor(aliases)
                 visitor.visit(tree)
                 for node, what, version in visitor.found:
@@ -1232,42 +1246,35 @@ class _Validator:
             owners = self.resolver.targets.get(target, [])
             key = owners[0] if owners else COURSE
             self._generated_header(path, rel, text, key)
-            try:
-                tree = ast.parse(text)
-            except (SyntaxError, ValueError):
-                continue
             is_package = path.name == "__init__.py"
-            for raw in extract_imports(tree):
-                if raw.guarded or raw.dynamic:
-                    continue
-                if raw.level:
+            for line, name, level, names in _package_imports(text, course.package):
+                if level:
                     base = parts if is_package else parts[:-1]
-                    up = raw.level - 1
+                    up = level - 1
                     if up > len(base):
                         continue
-                    dotted = base[:len(base) - up] + ([p for p in raw.name.split(".")] if raw.name else [])
-                elif raw.name == course.package or raw.name.startswith(course.package + "."):
-                    dotted = raw.name.split(".")[1:]
+                    dotted = base[:len(base) - up] + (name.split(".") if name else [])
                 else:
-                    continue
-                candidates = [dotted] if raw.name or not raw.names else [dotted + [n] for n in raw.names if n != "*"]
-                for dotted_name in candidates:
-                    if not dotted_name or self._exists(package_dir, dotted_name, raw.name == "" and raw.level > 0):
-                        continue
-                    line = getattr(raw.node, "lineno", 1)
+                    dotted = name.split(".")[1:]
+                missing: List[List[str]] = []
+                if dotted and not _module_exists(package_dir, dotted):
+                    missing.append(dotted)
+                elif names and package_dir.joinpath(*dotted).is_dir():
+                    init = package_dir.joinpath(*dotted, "__init__.py")
+                    try:
+                        init_text = init.read_text(encoding="utf-8") if init.is_file() else ""
+                    except (OSError, UnicodeDecodeError):
+                        init_text = ""
+                    for imported in names:
+                        if imported != "*" and not _module_exists(package_dir, dotted + [imported]) \
+                                and not re.search(rf"\b{re.escape(imported)}\b", init_text):
+                            missing.append(dotted + [imported])
+                for dotted_name in missing:
                     shown = ".".join([course.package] + dotted_name)
                     self.add("TT240", key, rel, line,
                              f"{rel} imports {shown}, but {course.package}/{'/'.join(dotted_name)}.py does not exist: "
                              f"`import {course.package}` fails for anyone who installs the package",
                              f"export the module that provides {shown} (tito export) or remove the import from {rel}")
-
-    @staticmethod
-    def _exists(package_dir: Path, dotted: List[str], maybe_name: bool) -> bool:
-        base = package_dir.joinpath(*dotted)
-        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file() or base.is_dir():
-            return True
-        # `from . import name` may import a name from the package's __init__ rather than a submodule
-        return maybe_name
 
     def _generated_header(self, path: Path, rel: str, text: str, key: str) -> None:
         head = text.splitlines()[:5]
@@ -1341,6 +1348,40 @@ def _file_reads(self: "_Validator", parsed: ParsedCell, add) -> None:  # type: i
             value = node.value
             if tree_paths.search(value) and len(value) < 200 and "\n" not in value:
                 add("TT212", node, f"exported code refers to the source tree: `{value}`", READ_FIX)
+
+
+def _module_exists(package_dir: Path, dotted: List[str]) -> bool:
+    base = package_dir.joinpath(*dotted)
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file() or base.is_dir()
+
+
+def _package_imports(text: str, package: str) -> List[Tuple[int, str, int, Tuple[str, ...]]]:
+    """Module-level (unindented) imports of the package itself in a committed package file, read as
+    text: (line, module, level, names). Indented imports (in functions, try blocks) are skipped."""
+    pattern = re.compile(rf"^(?:from[ \t]+(?P<from>\.+[\w.]*|{re.escape(package)}(?:\.[\w.]+)?)[ \t]+import[ \t]+"
+                         rf"(?P<names>.*)|import[ \t]+(?P<imp>{re.escape(package)}(?:\.[\w.]+)?)\b)")
+    lines = text.splitlines()
+    found = []
+    for number, line in enumerate(lines, 1):
+        if not line.startswith(("from", "import")):
+            continue
+        match = pattern.match(line)
+        if not match:
+            continue
+        if match["imp"]:
+            found.append((number, match["imp"], 0, ()))
+            continue
+        module = match["from"]
+        names_text = match["names"].split("#")[0]
+        if names_text.strip().startswith("("):
+            extra = number
+            while ")" not in names_text and extra < len(lines):
+                names_text += " " + lines[extra].split("#")[0]
+                extra += 1
+        names = tuple(n.split(" as ")[0].strip() for n in names_text.strip(" ()\\").split(",") if n.strip())
+        level = len(module) - len(module.lstrip("."))
+        found.append((number, module.lstrip("."), level, names))
+    return found
 
 
 def _is_sys_path(node: ast.AST) -> bool:

@@ -189,8 +189,9 @@ class Module:
         state = {name: param.data for name, param in self.named_parameters()}
         for prefix, module in self.named_modules():
             for name in module.__dict__.get("_buffer_names", ()):
-                value = getattr(module, name)
-                state[prefix + "." + name if prefix else name] = _data_of(value)
+                value = getattr(module, name, None)
+                if value is not None:             # a buffer may be unset (None) for now
+                    state[prefix + "." + name if prefix else name] = _data_of(value)
         return state
 
     def state_dict(self):
@@ -205,14 +206,13 @@ class Module:
         unexpected = [name for name in state if name not in own]
         if strict and (missing or unexpected):
             raise KeyError("load_state_dict: missing keys %s, unexpected keys %s" % (missing, unexpected))
-        for name, target in own.items():
-            if name not in state:
-                continue
-            value = np.asarray(_data_of(state[name]))
-            if value.shape != target.shape:
+        values = {name: np.asarray(_data_of(state[name])) for name in own if name in state}
+        for name, value in values.items():       # check every shape before changing anything
+            if value.shape != own[name].shape:
                 raise ValueError("load_state_dict: %r has shape %s in the state but %s in the model"
-                                 % (name, value.shape, target.shape))
-            target[...] = value                  # in place, converting to the parameter's dtype
+                                 % (name, value.shape, own[name].shape))
+        for name, value in values.items():
+            own[name][...] = value               # in place, converting to the parameter's dtype
         return missing, unexpected
 
     # ---- printing ----------------------------------------------------------------------------
@@ -383,8 +383,8 @@ class Linear(Module):
         self.bias = Parameter(np.zeros(self.out_features, dtype=np.float32)) if bias else None
 
     def forward(self, x):
-        if not isinstance(x, Tensor):
-            x = Tensor(x)
+        if not isinstance(x, Tensor) or x.dtype.kind != "f":
+            x = Tensor(x, dtype=np.float32)       # integer inputs would make a float64 output
         if x.shape[-1] != self.in_features:
             raise ValueError("Linear expected inputs with %d features in the last axis, got shape %s"
                              % (self.in_features, x.shape))

@@ -191,10 +191,12 @@ def test_load_state_dict_checks_keys_and_shapes():
         net.load_state_dict(state)
     missing, unexpected = net.load_state_dict(state, strict=False)
     assert missing == ["head.bias"] and unexpected == ["extra"]
-    bad = net.state_dict()
+    bad = {name: np.zeros_like(value) for name, value in net.state_dict().items()}
     bad["head.weight"] = np.zeros((3, 3))
+    before = net.state_dict()
     with pytest.raises(ValueError):
         net.load_state_dict(bad)
+    assert all(np.array_equal(before[k], v) for k, v in net.state_dict().items()), "nothing changed"
 
 
 def test_load_state_dict_accepts_tensors_and_other_dtypes():
@@ -253,6 +255,7 @@ def test_linear_accepts_any_leading_axes_and_arrays():
     assert layer(rand(2, 7, 5)).shape == (2, 7, 3)
     assert layer(rand(5)).shape == (3,)
     assert layer(np.ones((2, 5), dtype=np.float32)).shape == (2, 3)
+    assert layer(Tensor(np.ones((2, 5), dtype=np.int64))).dtype == np.float32
     with pytest.raises(ValueError):
         layer(rand(2, 4))
 

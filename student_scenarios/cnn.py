@@ -1,0 +1,70 @@
+"""Student scenario: a small convolutional network (Conv2d / MaxPool2d / Linear) learns the digits-like
+image set of the installed tinytorch package and must reach >= 95% test accuracy.
+
+Runs from any directory with only tinytorch and NumPy installed:  python -I cnn.py
+Fixed seeds. Fails with an AssertionError when an expectation is not met. The last line of output is
+`TITO_RESULT {json}` with the key figures (accuracy, loss, epochs, training time).
+"""
+import json
+import time
+
+import numpy as np
+
+import tinytorch as tt
+from tinytorch import (Adam, Conv2d, CrossEntropyLoss, DataLoader, Flatten, Linear, MaxPool2d, ReLU,
+                       Sequential, TensorDataset, Trainer)
+
+SEED = 0
+EPOCHS = 15
+BATCH = 64
+
+# 1. Data: 4000 noisy 8x8 glyphs of the digits 0-9 (generated in code, nothing is downloaded).
+tt.seed_everything(SEED)
+X, y = tt.make_digits(n_samples=4000, size=8, noise=0.1, seed=SEED)
+X_train, X_test, y_train, y_test = tt.train_test_split(X, y, test_size=0.2, seed=SEED)
+assert X_train.shape[1:] == (1, 8, 8), "make_digits should give NCHW images"
+train_loader = DataLoader(TensorDataset(X_train, y_train), batch_size=BATCH, shuffle=True, seed=SEED)
+test_loader = DataLoader(TensorDataset(X_test, y_test), batch_size=256)
+
+# 2. Model: two conv blocks (8x8 -> 4x4 -> 2x2) and a linear classifier.
+model = Sequential(
+    Conv2d(1, 16, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),
+    Conv2d(16, 32, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),
+    Flatten(), Linear(32 * 2 * 2, 10))
+n_params = sum(p.size for p in model.parameters())
+print(model)
+print("parameters:", n_params)
+
+# 3. Before training: about chance level.
+trainer = Trainer(model, Adam(model.parameters(), lr=3e-3), CrossEntropyLoss())
+before = trainer.evaluate(test_loader)
+print("before training: test accuracy %.3f" % before["accuracy"])
+
+# 4. Train.
+start = time.perf_counter()
+history = trainer.fit(train_loader, epochs=EPOCHS, val_loader=test_loader, verbose=True)
+train_seconds = time.perf_counter() - start
+
+# 5. Evaluate on images the model has never seen.
+after = trainer.evaluate(test_loader)
+predictions = trainer.predict(X_test).data.argmax(axis=1)
+per_class = [float(np.mean(predictions[y_test == c] == c)) for c in range(10)]
+print("after training: test accuracy %.4f, test loss %.4f (%.1f s)" % (after["accuracy"], after["loss"], train_seconds))
+print("per-class accuracy:", " ".join("%d:%.2f" % (c, a) for c, a in enumerate(per_class)))
+
+assert history["loss"][-1] < history["loss"][0] / 5, "the training loss should fall a lot: %s" % history["loss"]
+assert before["accuracy"] < 0.5, "an untrained model should be near chance, got %.3f" % before["accuracy"]
+assert after["accuracy"] >= 0.95, "CNN test accuracy %.4f is below 0.95" % after["accuracy"]
+assert abs(float(np.mean(predictions == y_test)) - after["accuracy"]) < 1e-6
+
+print("TITO_RESULT " + json.dumps({
+    "test_accuracy": round(after["accuracy"], 4),
+    "train_accuracy": round(history["accuracy"][-1], 4),
+    "test_loss": round(after["loss"], 4),
+    "final_loss": round(history["loss"][-1], 4),
+    "epochs": EPOCHS,
+    "train_seconds": round(train_seconds, 2),
+    "n_train": int(len(y_train)),
+    "n_test": int(len(y_test)),
+    "parameters": int(n_params),
+}))
