@@ -7,6 +7,8 @@ Run as a plain script (`python -I complete_pipeline.py`) from an empty directory
 that has only tinytorch and numpy installed. Seeds are fixed; every step is checked with an assert.
 The last line printed is `TITO_RESULT {...}`: one line of JSON with the key figures.
 """
+# scenario-modules: tensor, layers, losses, optimizers, dataloader, training, spatial, mlops, capstone
+# scenario-timeout: 60
 import json
 import os
 import subprocess

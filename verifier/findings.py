@@ -101,14 +101,12 @@ class Finding:
     cell: Optional[int] = None    # 1-based notebook cell, when `path` is an .ipynb
     details: List[str] = field(default_factory=list)   # evidence lines (e.g. the imports of a cycle)
     related: Tuple[str, ...] = ()  # other modules this finding concerns
+    severity: str = field(init=False, default="")  # from the catalogue: fixed per code
 
     def __post_init__(self) -> None:
         if self.code not in CATALOGUE:
             raise ValueError(f"unknown finding code {self.code}")
-
-    @property
-    def severity(self) -> str:
-        return CATALOGUE[self.code].severity
+        self.severity = CATALOGUE[self.code].severity
 
     @property
     def title(self) -> str:

@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from .analysis import CourseAnalysis, ModuleSource, analyse_course, relative
 from .course import Course, CourseModule, load_course
 from .errors import VerifierError
-from .export import public_names
+from .export import normalise_target, public_names
 from .pyversions import is_stdlib
 
 FORMATS = ("text", "mermaid", "dot", "json")
@@ -291,6 +291,7 @@ class Resolver:
         self.open_targets: Set[str] = set()              # targets that star-import (any name may exist)
         self.public: Dict[str, List[str]] = {}           # public name -> module keys
         self.stems: Dict[str, str] = {}                  # dev file stem -> module key
+        self.declared_targets: Dict[str, str] = {}       # module.yaml exports_to (normalised) -> module key
         try:
             self.modules_top = course.modules_dir.resolve().relative_to(course.root).parts[0]
         except (ValueError, IndexError):
@@ -299,6 +300,18 @@ class Resolver:
             for path in (entry.module.source, entry.module.paired):
                 if path is not None:
                     self.stems.setdefault(path.stem, entry.key)
+            if entry.module.exports_to:
+                self.declared_targets.setdefault(normalise_target(entry.module.exports_to, self.package), entry.key)
+            broken = entry.dev is None or entry.dev.source is None or not entry.dev.default_exps \
+                or any(p.tree is None for p in entry.dev.exported)
+            if broken and entry.module.exports_to:
+                # what the module cannot show (unreadable, no target, a syntax error), module.yaml still
+                # declares: imports of it resolve, and any name may exist (no cascade of findings)
+                declared = normalise_target(entry.module.exports_to, self.package)
+                owners = self.targets.setdefault(declared, [])
+                if entry.key not in owners:
+                    owners.append(entry.key)
+                self.open_targets.add(declared)
             if entry.dev is None:
                 continue
             for parsed in entry.dev.exported:
@@ -308,7 +321,9 @@ class Resolver:
                 if entry.key not in owners:
                     owners.append(entry.key)
                 defined = self.defined.setdefault(parsed.target, set())
-                if parsed.tree is not None:
+                if parsed.tree is None:
+                    self.open_targets.add(parsed.target)
+                else:
                     names, star = bound_names(parsed.tree)
                     defined.update(names)
                     if star:
@@ -348,6 +363,11 @@ class Resolver:
                 return Resolution("unresolved", (), rel, tuple(missing_list),
                                   f"{shown}.{missing_list[0]} is not exported by any module")
             return Resolution("package", tuple(modules), rel or None, tuple(missing_list))
+        owner = self.declared_targets.get(rel)
+        if owner is not None:  # module.yaml says who should export it: keep the edge, blame the directive
+            return Resolution("unresolved", (owner,), rel, (),
+                              f"{shown} is not exported by any module ({owner} declares it as exports_to, but "
+                              f"its `#| default_exp` says otherwise)")
         return Resolution("unresolved", (), rel, (), f"{shown} is not exported by any module")
 
     def resolve(self, ref: ImportRef) -> Resolution:

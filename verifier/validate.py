@@ -40,11 +40,10 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tup
 
 from .analysis import CourseAnalysis, ModuleAnalysis, ModuleSource, ParsedCell, analyse_course, relative
 from .course import MODULE_FOLDER, SOURCE_SUFFIXES, Course, CourseModule, load_course
-from .errors import SourceError, VerifierError
+from .errors import VerifierError
 from .export import GENERATED_MARK, normalise_target, public_names
 from .findings import COURSE, ERROR, WARNING, Finding, count, render_json, render_text
-from .graph import (DependencyGraph, ImportRef, Resolver, bound_names, build_graph, error_output,
-                    extract_imports, yaml_item_lines)
+from .graph import DependencyGraph, Resolver, bound_names, build_graph, error_output, yaml_item_lines
 from .pyversions import (DEFAULT_OLDEST, NEW_KEYWORDS, NEW_MODULES, NEW_NAMES, REMOVED_MODULES, SHADOWABLE_STDLIB,
                          Version, is_stdlib, newest_python, oldest_python, show)
 from .sources import DIRECTIVE
@@ -333,7 +332,8 @@ def _is_type_expr(node: ast.AST) -> bool:
         return True
     if isinstance(node, ast.Name):
         return node.id in {"int", "float", "str", "bool", "bytes", "list", "dict", "tuple", "set", "frozenset",
-                           "type", "object", "complex", "bytearray"} or node.id[:1].isupper()
+                           "type", "object", "complex", "bytearray"} \
+            or (node.id[:1].isupper() and not node.id.isupper())  # CapWords classes, not CONSTANTS
     if isinstance(node, ast.Subscript):
         return True
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
@@ -987,12 +987,14 @@ class _Validator:
                 self.add(code, module.key, item.rel, line, issue, fix, cell, details)
 
             code = parsed.code
+            in_sys_path: Set[int] = set()  # nodes of sys.path statements: reported once, as TT210
             if "sys" in code or "addsitedir" in code or "PYTHONPATH" in code:
                 for stmt in parsed.nodes:
                     if not isinstance(stmt, (ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign)) \
                             or not _changes_sys_path(stmt):
                         continue
                     text = statement_source(parsed, stmt)
+                    in_sys_path.update(id(n) for n in ast.walk(stmt))
                     missing = []
                     for const in ast.walk(stmt):
                         if isinstance(const, ast.Constant) and isinstance(const.value, str):
@@ -1005,7 +1007,7 @@ class _Validator:
                         + (f"; {'; '.join(missing)}" if missing else ""),
                         f"delete the sys.path change and import from the package (`from {course.package}."
                         f"{course.location + '.' if course.location else ''}<module> import ...`)")
-            _file_reads(self, parsed, add)
+            _file_reads(self, parsed, add, in_sys_path)
 
     def _python_versions(self, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
         oldest = self.oldest
@@ -1041,8 +1043,8 @@ class _Validator:
                     self.add("TT232", module.key, item.rel, line,
                              f"`{shown}` is evaluated at run time and fails on Python {show(oldest)} "
                              f"(type unions need 3.10)",
-                             f"use Optional[...]/Union[...] from typing on {_place(item, line, cell)}, or add "
-                             f"`from __future__ import annotations` (annotations only)", cell)
+                             f"use Optional[...]/Union[...] from typing on {_place(item, line, cell)} (or quote "
+                             f"the annotation)", cell)
             if new_stdlib.search(code):
                 visitor = _NewStdlibVisitor(aliases)
                 visitor.visit(tree)
@@ -1066,7 +1068,10 @@ class _Validator:
     def _unexported_names(self, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
         exported_names: Set[str] = set()
         for parsed in cells:
-            exported_names |= bound_names(parsed.tree)[0]  # type: ignore[arg-type]
+            names, star = bound_names(parsed.tree)  # type: ignore[arg-type]
+            if star:
+                return  # `from x import *` may bind any name: nothing to prove
+            exported_names |= names
         hidden: Dict[str, Tuple[int, Optional[int]]] = {}
         for parsed in item.unexported:
             if parsed.tree is None:
@@ -1118,7 +1123,11 @@ class _Validator:
                      f"add `{by_key[dep].name}` to dependencies.prerequisites in {meta_rel}"
                      + (f" (line {line})" if line else "") + ", or remove the import", ref.cell,
                      details=[r.describe() for r in refs], related=[dep])
+        unreadable = {e.key for e in self.analysis.modules
+                      if e.dev is None or e.dev.source is None or any(p.tree is None for p in e.dev.exported)}
         for key, dep in graph.unused():
+            if key in unreadable:  # its imports are unknown, not absent
+                continue
             module = by_key[key]
             path, line = graph.declared_lines.get(key, {}).get(dep, (self.rel(module.meta_path), None))
             self.add("TT202", key, path, line,
@@ -1153,10 +1162,15 @@ class _Validator:
                     known = sorted(f"{course.package}.{t}" for t in self.resolver.targets)
                     wanted = f"{course.package}.{resolution.target}" if resolution.target else ref.name
                     close = difflib.get_close_matches(wanted, known, n=1)
+                    if resolution.modules:
+                        fix = (f"fix the `#| default_exp` of {resolution.modules[0]} to match its exports_to "
+                               f"(see its TT101); this import is then correct")
+                    else:
+                        fix = "import a module that a course module exports" + \
+                            (f" (did you mean {close[0]}?)" if close else "")
                     self.add("TT206", key, ref.path, ref.line,
                              f"`{ref.statement}`: {resolution.problem or wanted + ' is not exported by any module'}",
-                             f"import a module that a course module exports" +
-                             (f" (did you mean {close[0]}?)" if close else ""), ref.cell)
+                             fix, ref.cell, related=resolution.modules)
                 elif resolution.kind == "package" and resolution.missing:
                     where = f"{course.package}.{resolution.target}" if resolution.target else course.package
                     for name in resolution.missing:
@@ -1298,7 +1312,7 @@ class _Validator:
 READ_FIX = "ship the data inside the package and locate it with importlib.resources, or take the path as a parameter"
 
 
-def _file_reads(self: "_Validator", parsed: ParsedCell, add) -> None:  # type: ignore[no-untyped-def]
+def _file_reads(self: "_Validator", parsed: ParsedCell, add, skip: Set[int]) -> None:  # type: ignore[no-untyped-def]
     """Reads relative to the working directory (`open("data/x.csv")`, `np.load("w.npy")`,
     `Path("data").read_text()`, os.chdir) or to the source tree (`__file__` + `..`, `modules/NN_name/`)."""
     modules_top = self.resolver.modules_top
@@ -1308,6 +1322,8 @@ def _file_reads(self: "_Validator", parsed: ParsedCell, add) -> None:  # type: i
     check_file = "__file__" in code
     docstrings = _docstring_nodes(parsed.nodes) if check_tree else set()
     for node in parsed.nodes:
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""

@@ -64,6 +64,19 @@ def test_clean_layout_b_with_paired_notebooks_and_settings_ini(tmp_path):
     assert report.findings == [], report.render_text()
 
 
+def test_upstream_style_cell_with_default_exp_and_export_and_nbgrader_header(tmp_path):
+    # as upstream tensor_dev.py: one nbgrader cell holds `#| default_exp`, a blank line, `#| export`, imports
+    tensor = TENSOR.replace("# %%\n#| default_exp core.tensor\n\n# %%\n#| export\n",
+                            '# %% nbgrader={"grade": false, "grade_id": "tensor-imports", "solution": false}\n'
+                            "#| default_exp core.tensor\n\n#| export\n")
+    assert tensor != TENSOR
+    files = dict(LAYOUT_B)
+    files["modules/source/01_tensor/tensor_dev.py"] = tensor
+    files["modules/source/01_tensor/tensor_dev.ipynb"] = notebook(tensor)
+    _, report = check(tmp_path, base=files)
+    assert report.findings == [], report.render_text()
+
+
 def test_layout_c_without_module_yaml_infers_the_graph_and_says_so(tmp_path):
     _, report = check(tmp_path, base=LAYOUT_C)
     assert report.ok, report.render_text()
@@ -93,6 +106,25 @@ def test_fault_second_file_in_module_folder_with_same_default_exp(tmp_path):
     assert not report.ok
 
 
+def test_two_modules_exporting_to_one_target(tmp_path):
+    layers = replace(LAYERS, "#| default_exp core.layers", "#| default_exp core.activations")
+    root, report = check(tmp_path, {LAYERS_PY: layers})
+    finding = found(report, "TT112", "03_layers", LAYERS_PY, line_of(root / LAYERS_PY, "#| default_exp"))
+    assert finding.related == ("02_activations",) and ACT_PY in finding.issue
+
+
+def test_notebook_dev_file_findings_carry_cell_and_line(tmp_path):
+    changed = replace(TENSOR, "#| default_exp core.tensor", "#| default_exp core.tensr")
+    files = dict(LAYOUT_A)
+    files.update({TENSOR_PY: None, "modules/01_tensor/tensor.ipynb": notebook(changed),
+                  "modules/01_tensor/module.yaml": module_yaml("tensor", [], ["Tensor"], dev_file="tensor.ipynb")})
+    root = write_course(tmp_path / "course", base=files)
+    report = validate(load_course(root))
+    finding = found(report, "TT101", "01_tensor", "modules/01_tensor/tensor.ipynb", 1)
+    assert finding.cell == 2 and "line 1 of cell 2 of modules/01_tensor/tensor.ipynb" in finding.fix
+    assert "(cell 2, line 1)" in report.render_text()
+
+
 def test_fault_module_exporting_outside_core(tmp_path):
     changes = {"modules/03_layers/layers.py": replace(LAYERS, "#| default_exp core.layers", "#| default_exp tinygpt"),
                "modules/03_layers/module.yaml": module_yaml("layers", ["tensor", "activations"],
@@ -113,23 +145,21 @@ def test_fault_in_tree_fallback_with_sys_path_and_dev_file_import(tmp_path):
         "except ImportError:\n"
         "    sys.path.append(os.path.join(os.path.dirname(__file__), '..', '01_tensor'))\n"
         "    from tensor_dev import Tensor\n"))
-    base = {k.replace("01_tensor", "02_tensor").replace("02_activations", "03_activations")
-             .replace("03_layers", "04_layers"): v for k, v in LAYOUT_A.items()}
-    base["modules/01_setup/setup.py"] = percent("#| default_exp core.setup", "#| export\nVERSION = '0.1'")
-    base["modules/01_setup/module.yaml"] = module_yaml("setup", [], ["VERSION"])
-    base["modules/02_tensor/tensor.py"] = TENSOR
     path = "modules/03_activations/activations.py"
-    base[path] = fallback
+    base = {"pyproject.toml": PYPROJECT,
+            "modules/01_setup/setup.py": percent("#| default_exp core.setup", "#| export\nVERSION = '0.1'"),
+            "modules/01_setup/module.yaml": module_yaml("setup", [], ["VERSION"]),
+            "modules/02_tensor/tensor_dev.py": TENSOR,
+            "modules/02_tensor/module.yaml": module_yaml("tensor", [], ["Tensor"], dev_file="tensor_dev.py"),
+            path: fallback,
+            "modules/03_activations/module.yaml": module_yaml("activations", ["tensor"], ["ReLU"])}
     root = write_course(tmp_path / "course", base=base)
-    base["modules/02_tensor/module.yaml"] = module_yaml("tensor", [], ["Tensor"], dev_file="tensor_dev.py")
-    (root / "modules/02_tensor/tensor.py").rename(root / "modules/02_tensor/tensor_dev.py")
-    write_course(root, {"modules/02_tensor/module.yaml": base["modules/02_tensor/module.yaml"]}, base={})
     report = validate(load_course(root))
     sys_path = found(report, "TT210", "03_activations", path, line_of(root / path, "sys.path.append"))
     assert "the folder 01_tensor does not exist (tensor is in 02_tensor)" in sys_path.issue
     dev = found(report, "TT211", "03_activations", path, line_of(root / path, "from tensor_dev import Tensor"))
     assert "tinytorch.core.tensor" in dev.fix
-    found(report, "TT212", "03_activations", path, line_of(root / path, "sys.path.append"))
+    assert "TT212" not in codes(report)  # the same statement is reported once, as TT210
 
 
 def test_fault_function_level_import_of_later_module_is_a_hidden_cycle(tmp_path):
@@ -212,6 +242,15 @@ def test_default_exp_mismatch_is_reported_in_the_form_students_know(tmp_path):
             f"`#| default_exp core.spatial`\n- Resubmit after fixing") in text
     assert f"(TT101 error at modules/04_spatial/spatial.py:{line})" in text
     assert finding.severity == ERROR
+
+
+def test_import_of_a_target_misnamed_by_its_module_blames_the_directive(tmp_path):
+    tensor = replace(TENSOR, "#| default_exp core.tensor", "#| default_exp core.tensr")
+    root, report = check(tmp_path, {TENSOR_PY: tensor})
+    found(report, "TT101", "01_tensor", TENSOR_PY, line_of(root / TENSOR_PY, "#| default_exp core.tensr"))
+    follow = found(report, "TT206", "02_activations", ACT_PY, line_of(root / ACT_PY, "core.tensor import Tensor"))
+    assert "01_tensor declares it as exports_to" in follow.issue and "`#| default_exp` of 01_tensor" in follow.fix
+    assert "TT201" not in codes(report) and "TT202" not in codes(report)  # the edge is still known
 
 
 def test_exports_to_with_or_without_package_prefix(tmp_path):
@@ -420,9 +459,6 @@ def test_syntax_errors_in_exported_and_test_cells(tmp_path):
 
 def test_missing_module_yaml_in_a_course_that_uses_them(tmp_path):
     _, report = check(tmp_path, {"modules/03_layers/module.yaml": None})
-    root = tmp_path / "course"
-    (root / "modules/03_layers/module.yaml").unlink(missing_ok=True)
-    report = validate(load_course(root))
     found(report, "TT006", "03_layers", "modules/03_layers", None)
 
 

@@ -225,9 +225,10 @@ class SelfAttentionFunction(Function):
         b, t, d = grad_out.shape
         h = ctx.num_heads
         g = grad_out.reshape(b, t, h, d // h).transpose(0, 2, 1, 3)   # (B, H, T, hd)
-        grad_q, grad_k, grad_v = _attention_backward(ctx.saved, g)
-        grad_qkv = np.stack((grad_q, grad_k, grad_v), axis=2)          # (B, H, 3, T, hd)
-        return grad_qkv.transpose(0, 3, 2, 1, 4).reshape(b, t, 3 * d), None, None, None, None
+        grad_qkv = np.empty((b, t, 3, h, d // h), dtype=grad_out.dtype)
+        for i, part in enumerate(_attention_backward(ctx.saved, g)):  # dq, dk, dv: (B, H, T, hd)
+            grad_qkv[:, :, i] = part.transpose(0, 2, 1, 3)             # back to (B, T, H, hd)
+        return grad_qkv.reshape(b, t, 3 * d), None, None, None, None
 
 
 class MultiHeadAttention(Module):

@@ -212,15 +212,20 @@ class LayerNormFunction(Function):
     def backward(ctx, grad_out):
         xhat, rstd, gamma = ctx.xhat, ctx.rstd, ctx.gamma
         d = xhat.shape[-1]
+        g_xhat = grad_out * xhat
         grad_x = grad_gamma = grad_beta = None
         if ctx.needs_input_grad[1]:
-            grad_gamma = (grad_out * xhat).reshape(-1, d).sum(axis=0)
+            grad_gamma = g_xhat.reshape(-1, d).sum(axis=0)
         if ctx.needs_input_grad[2]:
             grad_beta = grad_out.reshape(-1, d).sum(axis=0)
         if ctx.needs_input_grad[0]:
-            dxhat = grad_out * gamma
-            grad_x = dxhat - dxhat.mean(axis=-1, keepdims=True)
-            grad_x -= xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True)
+            # mean(dxhat) and mean(dxhat * xhat) with dxhat = g * gamma, as matrix-vector products
+            # (no temporary arrays of the input's size: at these sizes memory traffic is the cost)
+            mean_dxhat = (grad_out @ gamma)[..., None] / d
+            mean_dxhat_xhat = (g_xhat @ gamma)[..., None] / d
+            grad_x = grad_out * gamma
+            grad_x -= mean_dxhat
+            grad_x -= xhat * mean_dxhat_xhat
             grad_x *= rstd
         return grad_x, grad_gamma, grad_beta, None
 

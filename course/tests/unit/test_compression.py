@@ -223,3 +223,20 @@ def test_fine_tune_keeps_zeros(trained):
     for name, p in m.named_parameters():
         if name in masks:
             assert np.all(p.data[~masks[name]] == 0)
+
+
+def test_distillation_parity_with_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    s = rng.standard_normal((6, 4)).astype(np.float32)
+    t = rng.standard_normal((6, 4)).astype(np.float32)
+    T = 3.0
+    st = torch.tensor(s, requires_grad=True)
+    ref = torch.nn.functional.kl_div(torch.log_softmax(st / T, dim=1), torch.softmax(torch.from_numpy(t) / T, dim=1),
+                                     reduction="batchmean") * T * T
+    ref.backward()
+    mine = Tensor(s, requires_grad=True)
+    loss = distillation_loss(mine, t, temperature=T)
+    loss.backward()
+    assert abs(float(loss.data) - ref.item()) < 1e-5
+    np.testing.assert_allclose(mine.grad.data, st.grad.numpy(), atol=1e-5)

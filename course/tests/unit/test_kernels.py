@@ -7,7 +7,7 @@ from tinytorch import Tensor, gradcheck
 from tinytorch.core.kernels import (
     KernelComparison, compare_kernels, conv2d_naive, conv2d_vectorized, conv_output_size, fold_patches,
     format_comparisons, im2col_conv2d, kernel_suite, matmul_naive, matmul_tiled, matmul_vectorized,
-    softmax_cross_entropy, softmax_cross_entropy_fused, softmax_cross_entropy_naive, softmax_naive,
+    softmax_cross_entropy, softmax_cross_entropy_fused, softmax_cross_entropy_naive, softmax_cross_entropy_unfused, softmax_naive,
     softmax_vectorized, time_kernel, unfold_patches)
 
 
@@ -88,8 +88,11 @@ def test_fused_cross_entropy_matches_separate(rng):
     t = rng.integers(0, 6, size=20)
     loss_a, grad_a = softmax_cross_entropy_naive(z, t)
     loss_b, grad_b = softmax_cross_entropy_fused(z, t)
+    loss_c, grad_c = softmax_cross_entropy_unfused(z, t)
     assert np.isclose(float(loss_a), float(loss_b), rtol=1e-5)
+    assert np.isclose(float(loss_c), float(loss_b), rtol=1e-5)
     np.testing.assert_allclose(grad_a, grad_b, atol=1e-6)
+    np.testing.assert_allclose(grad_c, grad_b, atol=1e-6)
 
 
 def test_fused_cross_entropy_is_stable_where_separate_is_not():
@@ -122,11 +125,16 @@ def test_compare_kernels_detects_mismatch():
     bad = compare_kernels("off", matmul_naive, lambda x, y: x @ y + 1.0, a, a, repeat=1)
     assert not bad.equal and bad.max_abs_diff == pytest.approx(1.0)
     assert good.speedup > 0
+    big = np.full((4, 4), 1000.0, dtype=np.float32)     # tolerance is relative to the largest value
+    near = compare_kernels("near", lambda x: x, lambda x: x + 1e-3, big, repeat=1)
+    assert near.equal
+    nan = compare_kernels("nan", lambda x: x, lambda x: x * np.nan, big, repeat=1)
+    assert not nan.equal
 
 
 def test_kernel_suite_all_pairs_equal():
     rows = kernel_suite(scale=1, repeat=1)
-    assert len(rows) == 5
+    assert len(rows) == 6
     assert all(r.equal for r in rows), format_comparisons(rows)
     table = format_comparisons(rows)
     assert "conv2d" in table and "speedup" in table
