@@ -5,6 +5,8 @@ Runs from any directory with only tinytorch and NumPy installed:  python -I cnn.
 Fixed seeds. Fails with an AssertionError when an expectation is not met. The last line of output is
 `TITO_RESULT {json}` with the key figures (accuracy, loss, epochs, training time).
 """
+# scenario-modules: tensor, autograd, activations, layers, losses, optimizers, dataloader, training, spatial
+# scenario-timeout: 300
 import json
 import time
 

@@ -8,6 +8,8 @@ Run it like a student would, with only the installed tinytorch package and NumPy
 It fixes its seeds, asserts what it expects (a failure exits non-zero with an AssertionError that
 says what went wrong) and prints, as its last line, `TITO_RESULT {...}` with its key figures.
 """
+# scenario-modules: tensor, autograd, activations, layers, dense, losses, optimizers, dataloader
+# scenario-timeout: 120
 import json
 import time
 

@@ -102,7 +102,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .validate import run_validate
 
     text, code = run_validate(args.course or default_course(), args.module, args.format)
-    print(text)
+    (sys.stderr if code == 2 else sys.stdout).write(text)
     return code
 
 
@@ -110,7 +110,7 @@ def cmd_deps(args: argparse.Namespace) -> int:
     from .graph import run_deps
 
     text, code = run_deps(args.course or default_course(), args.format, args.check)
-    print(text)
+    (sys.stderr if code == 2 else sys.stdout).write(text)
     return code
 
 

@@ -47,6 +47,7 @@ class VerifyOptions:
     memory_mb: int = DEFAULT_MEMORY_MB
     keep_work: bool = False
     latest: bool = False                         # ignore the course's lock files
+    scenario_timeout: Optional[float] = None     # cap every scenario's own timeout (seconds)
 
 
 def _quiet(scope: str, stage: StageResult) -> None:
@@ -142,6 +143,9 @@ class Verification:
     # -- per Python ---------------------------------------------------------------------------
     def _pythons(self, course: Course, artifacts: Artifacts, matrix: Sequence[str], result: VerifyResult) -> None:
         scenarios = discover_scenarios(self.options.scenarios)
+        if self.options.scenario_timeout:
+            scenarios = [dataclasses.replace(s, timeout=min(s.timeout, self.options.scenario_timeout))
+                         for s in scenarios]
         result.pythons = [PythonResult(v) for v in matrix]
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
             futures = [pool.submit(self._one_python, course, artifacts, scenarios, python)

@@ -10,10 +10,19 @@ from .scenarios import discover_scenarios
 
 def affected_modules(course: Course, ref: str) -> List[str]:
     """Names of the module `ref` and of every module that depends on it, directly or not."""
-    from .graph import dependents
+    from .graph import course_graph
 
     start = course.module(ref)
-    return [start.name] + [m for m in dependents(course, start.name) if m != start.name]
+    edges = course_graph(course).edges()  # module key -> keys it depends on
+    affected = {start.key}
+    changed = True
+    while changed:
+        changed = False
+        for key, deps in edges.items():
+            if key not in affected and affected & set(deps):
+                affected.add(key)
+                changed = True
+    return [m.name for m in course.modules if m.key in affected]
 
 
 def select_for_module(course: Course, ref: str) -> Tuple[List[str], List[str]]:

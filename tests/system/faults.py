@@ -1,0 +1,224 @@
+"""The fault corpus: seeded mutations of a temporary copy of the embedded course, each with the
+stage that must block it and the module (and Pythons) it must be attributed to.
+
+A verifier is only as good as the faults it catches and the false alarms it avoids: every
+fault here is a real failure mode of TinyTorch trees (see the conventions page), applied to a
+copy so the course itself is never touched.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
+
+COURSE = Path(__file__).resolve().parents[2] / "course"
+HERE = f"{sys.version_info[0]}.{sys.version_info[1]}"
+OLDEST, NEWEST = "3.9", "3.13"
+
+
+def copy_course(target: Path) -> Path:
+    shutil.copytree(COURSE, target, ignore=shutil.ignore_patterns("tinytorch", "__pycache__", "*.pyc", "dist",
+                                                                  "build", "*.egg-info"))
+    return target
+
+
+def source(root: Path, key: str) -> Path:
+    folder = root / "modules" / key
+    return folder / f"{key.split('_', 1)[1]}.py"
+
+
+def replace(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"fault no longer applies: {old!r} not in {path}"
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+
+def replace_re(path: Path, pattern: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    changed, n = re.subn(pattern, new, text, count=1, flags=re.MULTILINE)
+    assert n == 1, f"fault no longer applies: /{pattern}/ not in {path}"
+    path.write_text(changed, encoding="utf-8")
+
+
+def add_cell(root: Path, key: str, code: str, directive: str = "#| export") -> None:
+    path = source(root, key)
+    text = path.read_text(encoding="utf-8").rstrip("\n")
+    path.write_text(text + f"\n\n# %%\n{directive}\n{code.strip()}\n", encoding="utf-8")
+
+
+def set_yaml(root: Path, key: str, pattern: str, new: str) -> None:
+    replace_re(root / "modules" / key / "module.yaml", pattern, new)
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: str
+    mutate: Callable[[Path], None]
+    stage: str                          # the stage that must block it
+    module: Optional[str]               # the module it must be attributed to (None: course-level)
+    pythons: Tuple[str, ...] = ()       # Pythons to run (empty: static faults need none)
+    failing: Optional[FrozenSet[str]] = None  # Pythons that must fail (default: all that run)
+    scenarios: Tuple[str, ...] = ("imports",)
+    tests: Optional[Tuple[str, ...]] = None   # course tests to run (None: none)
+
+
+def _conflict(root: Path) -> None:
+    replace(source(root, "05_dense"), "#| default_exp core.dense", "#| default_exp core.layers")
+
+
+def _stray(root: Path) -> None:
+    shutil.copy2(source(root, "01_tensor"), root / "modules/01_tensor/tensor_dev_restructured.py")
+
+
+def _no_default_exp(root: Path) -> None:
+    replace(source(root, "06_losses"), "#| default_exp core.losses", "# (target removed)")
+
+
+def _outside(root: Path) -> None:
+    replace(source(root, "12_transformer"), "#| default_exp core.transformer", "#| default_exp ..tinygpt")
+    set_yaml(root, "12_transformer", r"^exports_to:.*$", "exports_to: ..tinygpt")
+
+
+def _disagrees(root: Path) -> None:
+    replace(source(root, "10_spatial"), "#| default_exp core.spatial", "#| default_exp core.spatal")
+
+
+def _cycle(root: Path) -> None:
+    add_cell(root, "03_activations", "from tinytorch.core.dense import Sequential as _Seq")
+    set_yaml(root, "03_activations", r"prerequisites: \[", "prerequisites: [dense, ")
+
+
+def _undeclared(root: Path) -> None:
+    add_cell(root, "09_training", "from tinytorch.core.losses import MSELoss as _DefaultLoss")
+
+
+def _progression(root: Path) -> None:
+    add_cell(root, "04_layers", "from tinytorch.core.optimizers import SGD as _SGD")
+    set_yaml(root, "04_layers", r"prerequisites: \[", "prerequisites: [optimizers, ")
+
+
+def _function_level(root: Path) -> None:
+    add_cell(root, "03_activations", "def _as_variable(x):\n    from tinytorch.core.training import Trainer\n"
+                                     "    return Trainer")
+
+
+def _syspath(root: Path) -> None:
+    add_cell(root, "05_dense", "try:\n    from tinytorch.core.tensor import Tensor as _T\nexcept ImportError:\n"
+                               "    import os, sys\n    sys.path.append(os.path.join(os.path.dirname(__file__), "
+                               "'..', '01_tensor'))\n    from tensor_dev import Tensor as _T")
+
+
+def _third_party(root: Path) -> None:
+    add_cell(root, "15_benchmarking", "import psutil as _psutil")
+
+
+def _data_file(root: Path) -> None:
+    add_cell(root, "08_dataloader", "import os as _os\n_GLYPHS = open(_os.path.join(_os.path.dirname(__file__), "
+                                    "'glyphs.txt')).read()")
+    (root / "modules/08_dataloader/glyphs.txt").write_text("glyphs\n")
+
+
+def _subpackage(root: Path) -> None:
+    replace(root / "pyproject.toml", 'include = ["tinytorch*"]', 'include = ["tinytorch"]')
+
+
+def _init_gone(root: Path) -> None:
+    add_cell(root, "07_optimizers", '_all_ = ["RMSprop"]')
+
+
+def _version_mismatch(root: Path) -> None:
+    replace(root / "pyproject.toml", 'version = "0.1.0"', 'dynamic = ["version"]')
+    text = (root / "pyproject.toml").read_text()
+    (root / "pyproject.toml").write_text(text + '\n[tool.setuptools.dynamic]\nversion = {file = "VERSION"}\n')
+    (root / "VERSION").write_text("0.2.0\n")
+    text = (root / "pyproject.toml").read_text().replace('"README.md"', '"README.md"', 1)
+    (root / "MANIFEST.in").write_text("include VERSION\n")
+
+
+def _unsatisfiable_pin(root: Path) -> None:
+    replace(root / "pyproject.toml", 'dependencies = ["numpy>=1.22"]', 'dependencies = ["numpy>=2.3"]')
+    shutil.rmtree(root / "locks")
+
+
+def _new_syntax(root: Path) -> None:
+    add_cell(root, "13_kernels", "def _kind(x):\n    match x:\n        case 0:\n            return 'zero'\n"
+                                 "        case _:\n            return 'other'")
+
+
+def _new_stdlib(root: Path) -> None:
+    add_cell(root, "16_mlops", "import tomllib as _tomllib")
+
+
+def _newer_numpy(root: Path) -> None:
+    add_cell(root, "01_tensor", "_UNSTACK = np.unstack  # NumPy >= 2.1 only")
+
+
+def _removed_numpy(root: Path) -> None:
+    add_cell(root, "01_tensor", "_IN1D = np.in1d  # removed from NumPy 2.4")
+
+
+def _non_exported_name(root: Path) -> None:
+    add_cell(root, "11_attention", "_HELPER_SCALE = 2.0", directive="# (not exported)")
+    add_cell(root, "11_attention", "def attention_scale():\n    return _HELPER_SCALE")
+
+
+def _twice(root: Path) -> None:
+    add_cell(root, "06_losses", "def relu(x):\n    return x")
+
+
+def _wrong_conv_grad(root: Path) -> None:
+    path = source(root, "10_spatial")
+    replace_re(path, r"^(\s+)(grad_w\s*=\s*)(.+)$", r"\1\2-(\3)")
+
+
+def _loader_loop(root: Path) -> None:
+    replace(source(root, "08_dataloader"), "        for start in range(0, stop, self.batch_size):",
+            "        start = 0\n        while True:  # fault: never advances")
+
+
+def _removed_name(root: Path) -> None:
+    replace(source(root, "05_dense"), "def create_mlp(", "def _create_mlp(")
+    set_yaml(root, "05_dense", r"^components:.*$", "components: [Sequential, MLP]")
+
+
+FAULTS: List[Fault] = [
+    # export
+    Fault("export-conflicting-targets", _conflict, "validate", "05_dense"),
+    Fault("export-stray-second-source", _stray, "validate", "01_tensor"),
+    Fault("export-missing-default-exp", _no_default_exp, "validate", "06_losses"),
+    Fault("export-target-outside-package", _outside, "validate", "12_transformer"),
+    Fault("export-directive-disagrees-with-yaml", _disagrees, "validate", "10_spatial"),
+    # dependencies
+    Fault("deps-cycle", _cycle, "validate", "03_activations"),
+    Fault("deps-undeclared-import", _undeclared, "validate", "09_training"),
+    Fault("deps-progression-violation", _progression, "validate", "04_layers"),
+    Fault("deps-function-level-later-import", _function_level, "validate", "03_activations"),
+    Fault("deps-syspath-fallback", _syspath, "validate", "05_dense"),
+    # packaging
+    Fault("pkg-undeclared-third-party", _third_party, "validate", "15_benchmarking"),
+    Fault("pkg-data-file-not-in-wheel", _data_file, "imports", "08_dataloader", pythons=(HERE,)),
+    Fault("pkg-subpackage-left-out", _subpackage, "build", None),
+    Fault("pkg-init-imports-missing-name", _init_gone, "imports", "07_optimizers", pythons=(HERE,)),
+    Fault("pkg-version-mismatch", _version_mismatch, "build", None),
+    Fault("pkg-pin-unsatisfiable-on-oldest", _unsatisfiable_pin, "install", None, pythons=(OLDEST, NEWEST),
+          failing=frozenset({OLDEST})),
+    # Python and NumPy versions
+    Fault("py-syntax-newer-than-oldest", _new_syntax, "validate", "13_kernels"),
+    Fault("py-stdlib-only-in-newer", _new_stdlib, "validate", "16_mlops"),
+    Fault("np-function-only-in-newer-numpy", _newer_numpy, "imports", "01_tensor", pythons=(OLDEST, NEWEST),
+          failing=frozenset({OLDEST})),
+    Fault("np-function-removed-in-newer-numpy", _removed_numpy, "imports", "01_tensor", pythons=(OLDEST, NEWEST),
+          failing=frozenset({NEWEST})),
+    # nbdev classics
+    Fault("nbdev-name-from-non-exported-cell", _non_exported_name, "validate", "11_attention"),
+    Fault("nbdev-name-exported-twice", _twice, "validate", "06_losses"),
+    # behaviour
+    Fault("behaviour-wrong-conv2d-gradient", _wrong_conv_grad, "cnn", "10_spatial", pythons=(HERE,),
+          scenarios=("cnn",), tests=("unit/test_spatial.py",)),
+    Fault("behaviour-dataloader-infinite-loop", _loader_loop, "data_flow", "08_dataloader", pythons=(HERE,),
+          scenarios=("data_flow",)),
+    Fault("behaviour-removed-public-name", _removed_name, "api", "05_dense"),
+]
