@@ -2,6 +2,7 @@
 
   nox -s verify   export, validate, build and verify the course wheel on every Python of its matrix
   nox -s tests    the verifier's own tests
+  nox -s faults   the fault-injection corpus: every seeded fault must block the gate
   nox -s bench    course speed beside PyTorch and hand-fused NumPy (ratios, one run)
 Pass options after `--`, e.g. `nox -s verify -- --course ../TinyTorch --python 3.14`.
 """
@@ -22,7 +23,14 @@ def verify(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The verifier's unit, integration and system tests."""
     session.install("-e", ".[test]")
-    session.run("pytest", *(session.posargs or ["tests"]))
+    session.run("pytest", *(session.posargs or ["tests", "-m", "not faults"]))
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+    """Seeded faults in copies of the course: each must block, at the right stage and module."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/system/test_faults.py", "-m", "faults", "-rA", *session.posargs)
 
 
 @nox.session

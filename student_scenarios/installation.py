@@ -16,8 +16,12 @@ assert any(location.startswith(d + os.sep) for d in site_dirs), \
     f"tinytorch imported from {location}, not from this venv's site-packages {sorted(site_dirs)}"
 
 installed = importlib.metadata.version("tinytorch")
-assert installed == tinytorch.__version__, \
-    f"metadata version {installed} != tinytorch.__version__ {tinytorch.__version__}"
+if installed != tinytorch.__version__:
+    # name the exported module that overrides the package's version, so the report can blame it
+    culprits = [name for name, module in sorted(sys.modules.items()) if name.startswith("tinytorch.")
+                and getattr(module, "__version__", None) == tinytorch.__version__]
+    raise AssertionError(f"metadata version {installed} != tinytorch.__version__ {tinytorch.__version__}"
+                         f" (set by {', '.join(culprits) or 'unknown'})")
 
 check = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
 assert check.returncode == 0, f"pip check failed: {check.stdout.strip()} {check.stderr.strip()}"

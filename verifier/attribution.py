@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .course import MODULE_FOLDER
 from .results import Attribution
@@ -80,3 +80,19 @@ def attribute_traceback(text: str, package: str = "tinytorch") -> Optional[Attri
         if module:
             found = Attribution(module, source, source_line, function or match["func"], "traceback")
     return found
+
+
+PACKAGE_MODULE = re.compile(r"\b(?P<name>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\b")
+
+
+def attribute_message(text: str, targets: Dict[str, str]) -> Optional[Attribution]:
+    """When a failure has no traceback into the package but its message names an exported module
+    (`tinytorch.core.tensor`), blame the course module that exports it. `targets` maps dotted
+    module names to course module keys."""
+    for match in PACKAGE_MODULE.finditer(text):
+        name = match["name"]
+        while name:
+            if name in targets:
+                return Attribution(targets[name], name, None, how="message")
+            name = name.rpartition(".")[0]
+    return None

@@ -52,8 +52,11 @@ def _is_ci() -> bool:
 
 
 def _console():
+    """Rich console; wide when writing to a file or CI log, so tables are not squeezed to 80 columns."""
+    import sys as _sys
+
     from rich.console import Console
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if _sys.stdout.isatty() else 160)
 
 
 def _run_verification(args: argparse.Namespace, options) -> int:

@@ -28,7 +28,8 @@ from .interpreters import find_interpreter
 from .locks import constraints_for
 from .matrix import python_matrix, version_key
 from .processes import DEFAULT_MEMORY_MB, kill_all
-from .results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult, VerifyResult
+from .attribution import attribute_message, module_of_source
+from .results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult, VerifyResult
 from .scenarios import Scenario, discover_scenarios, run_course_tests, run_scenario
 
 Progress = Callable[[str, StageResult], None]  # (scope: "course" or a Python version, stage result)
@@ -66,6 +67,7 @@ class Verification:
         self.progress = progress
         self.cancelled = threading.Event()
         self.work = Path(tempfile.mkdtemp(prefix="tito-verify-"))
+        self.targets: Dict[str, str] = {}  # exported module (tinytorch.core.x) -> course module key
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -100,26 +102,29 @@ class Verification:
 
     # -- course-wide stages -------------------------------------------------------------------
     def _course_stages(self, course: Course, result: VerifyResult) -> Optional[Artifacts]:
-        began = time.monotonic()
-        export = StageResult("export")
-        try:
-            plan = plan_export(course)
-            stage_course(course, plan, self.work / "stage")
-            export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
-        except VerifierError as exc:
-            export.status, export.detail = FAILED, str(exc)
-        export.seconds = round(time.monotonic() - began, 2)
-        result.stages.append(self._stage("course", export))
-        if not export.ok:
-            return None
-
-        result.stages.append(self._stage("course", api_stage(course, self.work / "stage" / course.package)))
-
         validation, findings = validation_stage(course)
         result.findings = findings
         result.stages.append(self._stage("course", validation))
         if not validation.ok:
             return None
+
+        began = time.monotonic()
+        export = StageResult("export")
+        try:
+            plan = plan_export(course)
+            stage_course(course, plan, self.work / "stage")
+            self.targets = {f"{course.package}.{target}": key for key, target in plan.module_targets.items()}
+            export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
+        except VerifierError as exc:
+            export.status, export.detail = FAILED, str(exc)
+            module = module_of_source(str(exc.path)) if exc.path else None
+            if module:
+                export.attribution = Attribution(module, str(exc.path), exc.line, how="export")
+        export.seconds = round(time.monotonic() - began, 2)
+        result.stages.append(self._stage("course", export))
+        if not export.ok:
+            return None
+        result.stages.append(self._stage("course", api_stage(course, self.work / "stage" / course.package)))
 
         began = time.monotonic()
         build = StageResult("build")
@@ -229,7 +234,10 @@ class Verification:
             return
         for scenario in scenarios:
             check_cancel()
-            record(run_scenario(venv, scenario, home, course.package, self.options.memory_mb))
+            outcome = run_scenario(venv, scenario, home, course.package, self.options.memory_mb)
+            if outcome.status == FAILED and outcome.attribution is None:
+                outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.targets)
+            record(outcome)
         if self.options.run_tests:
             check_cancel()
             tests = run_course_tests(venv, course, home, self.options.test_selection,

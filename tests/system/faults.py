@@ -130,12 +130,8 @@ def _init_gone(root: Path) -> None:
 
 
 def _version_mismatch(root: Path) -> None:
-    replace(root / "pyproject.toml", 'version = "0.1.0"', 'dynamic = ["version"]')
-    text = (root / "pyproject.toml").read_text()
-    (root / "pyproject.toml").write_text(text + '\n[tool.setuptools.dynamic]\nversion = {file = "VERSION"}\n')
-    (root / "VERSION").write_text("0.2.0\n")
-    text = (root / "pyproject.toml").read_text().replace('"README.md"', '"README.md"', 1)
-    (root / "MANIFEST.in").write_text("include VERSION\n")
+    # an nbdev trap: a module's own __version__ made public with _all_ overrides the package's
+    add_cell(root, "01_tensor", '__version__ = "0.0.9"\n_all_ = ["__version__"]')
 
 
 def _unsatisfiable_pin(root: Path) -> None:
@@ -202,7 +198,8 @@ FAULTS: List[Fault] = [
     Fault("pkg-data-file-not-in-wheel", _data_file, "imports", "08_dataloader", pythons=(HERE,)),
     Fault("pkg-subpackage-left-out", _subpackage, "build", None),
     Fault("pkg-init-imports-missing-name", _init_gone, "imports", "07_optimizers", pythons=(HERE,)),
-    Fault("pkg-version-mismatch", _version_mismatch, "build", None),
+    Fault("pkg-version-mismatch", _version_mismatch, "installation", "01_tensor", pythons=(HERE,),
+          scenarios=("installation",)),
     Fault("pkg-pin-unsatisfiable-on-oldest", _unsatisfiable_pin, "install", None, pythons=(OLDEST, NEWEST),
           failing=frozenset({OLDEST})),
     # Python and NumPy versions

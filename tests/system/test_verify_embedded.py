@@ -33,7 +33,7 @@ def test_verify_embedded_course_one_python(tmp_path):
     data = json.loads((reports / "verify.json").read_text())
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert data["ok"] and data["ready"]
-    assert [s["name"] for s in data["stages"]] == ["export", "validate", "build"]
+    assert [s["name"] for s in data["stages"]] == ["validate", "export", "api", "build"]
     (python,) = data["pythons"]
     assert python["version"] == PYTHON and python["status"] == "passed"
     assert python["full_version"] == sys.version.split()[0]

@@ -197,9 +197,10 @@ class Conv2d(Module):
                              % (self.kernel_size, (h, w)))
         return Conv2dFunction.apply(x, self.weight, self.bias, self.stride, self.padding)
 
-    def __repr__(self):
-        return "Conv2d(%d, %d, kernel_size=%s, stride=%s, padding=%s)" % (
-            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding)
+    def extra_repr(self):
+        return "%d, %d, kernel_size=%s, stride=%s, padding=%s, bias=%s" % (
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding,
+            self.bias is not None)
 
 
 # %% [markdown]
@@ -338,8 +339,8 @@ class MaxPool2d(Module):
         _check_nchw(x, "MaxPool2d")
         return MaxPool2dFunction.apply(x, self.kernel_size, self.stride)
 
-    def __repr__(self):
-        return "MaxPool2d(kernel_size=%s, stride=%s)" % (self.kernel_size, self.stride)
+    def extra_repr(self):
+        return "kernel_size=%s, stride=%s" % (self.kernel_size, self.stride)
 
 
 class AvgPool2d(Module):
@@ -354,8 +355,8 @@ class AvgPool2d(Module):
         _check_nchw(x, "AvgPool2d")
         return AvgPool2dFunction.apply(x, self.kernel_size, self.stride)
 
-    def __repr__(self):
-        return "AvgPool2d(kernel_size=%s, stride=%s)" % (self.kernel_size, self.stride)
+    def extra_repr(self):
+        return "kernel_size=%s, stride=%s" % (self.kernel_size, self.stride)
 
 
 # %% [markdown]

@@ -136,6 +136,8 @@ class PositionalEmbedding(Module):
         self.weight = Parameter(np.random.normal(0.0, 1.0, (self.max_len, self.dim)).astype(np.float32))
 
     def forward(self, x):
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
         t = x.shape[-2]
         if t > self.max_len:
             raise ValueError("sequence of length %d is longer than max_len=%d" % (t, self.max_len))
@@ -163,10 +165,12 @@ class SinusoidalPositionalEncoding(Module):
         self.register_buffer("table", _sinusoidal_table(self.max_len, self.dim), persistent=False)
 
     def forward(self, x):
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
         t = x.shape[-2]
         if t > self.max_len:
             raise ValueError("sequence of length %d is longer than max_len=%d" % (t, self.max_len))
-        return x + Tensor(self.table[:t].astype(x.data.dtype, copy=False))
+        return x + Tensor(self.table[:t].astype(x.dtype, copy=False))
 
     def extra_repr(self):
         return "max_len=%d, dim=%d" % (self.max_len, self.dim)

@@ -1,0 +1,18 @@
+"""System tests: the fault corpus lives beside them; the catch rate is printed after a run."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def pytest_terminal_summary(terminalreporter):
+    try:
+        from test_faults import CAUGHT
+        from faults import FAULTS
+    except ImportError:
+        return
+    ran = [r for r in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+           if "test_fault_is_caught" in r.nodeid]
+    if ran:
+        terminalreporter.write_line(f"fault catch rate: {len(CAUGHT)}/{len(ran)} seeded faults caught with the "
+                                    f"right stage and module ({len(FAULTS)} in the corpus)")
