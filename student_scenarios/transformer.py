@@ -6,7 +6,7 @@ Runs from any directory with only tinytorch and NumPy installed:  python -I tran
 Fixed seeds. Fails with an AssertionError when an expectation is not met. The last line of output is
 `TITO_RESULT {json}` with the key figures (accuracy, loss, steps, training time).
 """
-# scenario-modules: tensor, autograd, activations, layers, losses, optimizers, attention, transformer
+# scenario-modules: tensor, autograd, activations, layers, losses, optimizers, training, attention, transformer
 # scenario-timeout: 400
 import json
 import time

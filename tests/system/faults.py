@@ -63,6 +63,7 @@ class Fault:
     failing: Optional[FrozenSet[str]] = None  # Pythons that must fail (default: all that run)
     scenarios: Tuple[str, ...] = ("imports",)
     tests: Optional[Tuple[str, ...]] = None   # course tests to run (None: none)
+    timeout: float = 60.0               # cap on each scenario's timeout
 
 
 def _conflict(root: Path) -> None:
@@ -171,8 +172,10 @@ def _wrong_conv_grad(root: Path) -> None:
 
 
 def _loader_loop(root: Path) -> None:
-    replace(source(root, "08_dataloader"), "        for start in range(0, stop, self.batch_size):",
-            "        start = 0\n        while True:  # fault: never advances")
+    # a "retry until the shuffle is good" loop whose condition can never become false
+    replace(source(root, "08_dataloader"), "        order = self._order()\n",
+            "        order = self._order()\n        while len(order) >= len(self.dataset):\n"
+            "            order = self._order()\n")
 
 
 def _removed_name(root: Path) -> None:
@@ -216,6 +219,6 @@ FAULTS: List[Fault] = [
     Fault("behaviour-wrong-conv2d-gradient", _wrong_conv_grad, "cnn", "10_spatial", pythons=(HERE,),
           scenarios=("cnn",), tests=("unit/test_spatial.py",)),
     Fault("behaviour-dataloader-infinite-loop", _loader_loop, "data_flow", "08_dataloader", pythons=(HERE,),
-          scenarios=("data_flow",)),
+          scenarios=("data_flow",), timeout=15.0),
     Fault("behaviour-removed-public-name", _removed_name, "api", "05_dense"),
 ]

@@ -57,7 +57,7 @@ def run_fault(fault: Fault, tmp_path: Path) -> VerifyResult:
     fault.mutate(course)
     options = VerifyOptions(course=course, pythons=list(fault.pythons or (HERE,)), strict=True,
                             scenarios=list(fault.scenarios), run_tests=fault.tests is not None,
-                            test_selection=list(fault.tests or ()), scenario_timeout=60)
+                            test_selection=list(fault.tests or ()), scenario_timeout=fault.timeout)
     return verify(options)
 
 
