@@ -65,3 +65,46 @@ def result():
             setattr(r, key, value)
         return r
     return make
+
+
+MINI_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "tinytorch"
+version = "0.0.1"
+requires-python = ">=3.9"
+dependencies = ["numpy"]
+classifiers = ["Programming Language :: Python :: 3.9", "Programming Language :: Python :: 3.13"]
+
+[tool.setuptools.packages.find]
+include = ["tinytorch*"]
+"""
+
+MINI_MODULE = """\
+# %%
+#| default_exp core.alpha
+
+# %%
+#| export
+import numpy as np
+
+def double(x):
+    return 2 * np.asarray(x)
+"""
+
+
+@pytest.fixture
+def mini_course(tmp_path):
+    """A one-module course that builds in seconds; `extra` is appended as an exported cell."""
+    def make(extra: str = "", name: str = "mini"):
+        root = write_course(tmp_path / name, {"01_alpha/alpha.py": MINI_MODULE}, pyproject=MINI_PYPROJECT,
+                            yamls={"01_alpha": "name: alpha\nexports_to: tinytorch.core.alpha\n"
+                                               "dependencies:\n  prerequisites: []\ncomponents: [double]\n"})
+        if extra:
+            path = root / "modules/01_alpha/alpha.py"
+            path.write_text(path.read_text() + "\n# %%\n#| export\n" + textwrap.dedent(extra).strip() + "\n")
+        return root
+    return make

@@ -83,6 +83,13 @@ def print_summary(result: VerifyResult, console: Console) -> None:
     console.print(table)
     for stage in result.stages:
         console.print(f"  {stage.name:<9} [{STYLE[stage.status]}]{stage.status}[/] {stage.seconds:6.1f} s  {stage.detail}")
+    per_stage: Dict[str, float] = {}
+    for python in result.pythons:
+        for stage in python.stages:
+            per_stage[stage.name] = per_stage.get(stage.name, 0.0) + stage.seconds
+    if per_stage:
+        console.print("  time per stage, summed over Pythons: " +
+                      ", ".join(f"{name} {seconds:.1f} s" for name, seconds in per_stage.items()), markup=False)
     problems = failures(result)
     if problems:
         console.print("[bold]Failures:[/]")
