@@ -142,4 +142,10 @@ def load_snapshot(path: Path) -> Optional[Surface]:
 
 
 def snapshot_text(surface: Surface, version: str) -> str:
-    return json.dumps({"version": version, "modules": surface}, indent=1, sort_keys=True) + "\n"
+    """JSON with one line per public name, so a diff of the snapshot reads like a diff of the API."""
+    modules = []
+    for module in sorted(surface):
+        names = [f"   {json.dumps(name)}: {json.dumps(surface[module][name], sort_keys=True)}"
+                 for name in sorted(surface[module])]
+        modules.append(f"  {json.dumps(module)}: {{\n" + ",\n".join(names) + "\n  }")
+    return f'{{\n "version": {json.dumps(version)},\n "modules": {{\n' + ",\n".join(modules) + "\n }\n}\n"
