@@ -53,7 +53,8 @@ def decide(result: VerifyResult) -> Decision:
     blockers: List[Blocker] = []
     for finding in result.findings:
         if finding.get("severity") == "error":
-            blockers.append(Blocker(_finding_category(finding), str(finding.get("issue", "")),
+            where = f"{finding.get('path')}:{finding.get('line')}" if finding.get("line") else finding.get("path")
+            blockers.append(Blocker(_finding_category(finding), f"{where}: {finding.get('issue', '')}",
                                     finding.get("module"), fix=str(finding.get("fix", ""))))
     for stage in result.stages:
         if stage.status == FAILED and stage.name != "validate":

@@ -281,7 +281,8 @@ def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]]]
     stage.figures = {"modules": len(course.modules), "errors": len(errors), "warnings": warnings}
     if errors:
         first = errors[0]
-        stage.detail += f"; first: {first.module}: {first.issue}"
+        where = f"{first.path}:{first.line}" if first.line else str(first.path)
+        stage.detail += f"; first: {first.module} ({where}): {first.issue}"
         stage.fix = first.fix
     return stage, findings
 
