@@ -31,6 +31,7 @@ def result():
                                   stages=[StageResult(n, PASS, 1.0) for n in ("venv", "install", "imports", "cnn",
                                                                             "course-tests")]) for v in ("3.9", "3.12")]
         r.pythons[0].stages[3].figures = {"test_accuracy": 0.98}
+        r.graph = {"01_tensor": [], "02_autograd": ["01_tensor"], "03_activations": ["01_tensor", "02_autograd"]}
         for key, value in changes.items():
             setattr(r, key, value)
         return r

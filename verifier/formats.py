@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import xml.etree.ElementTree as ElementTree
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from .gate import Decision
 from .results import FAILED, NOT_RUN, PASSED, VerifyResult
@@ -92,6 +92,11 @@ def render_markdown(result: VerifyResult, decision: Decision) -> str:
         for python, stage in failures:
             blame = f" — {stage.attribution.describe()}" if stage.attribution else ""
             out.append(f"- [{stage.name}] Python {python.version}: {stage.detail}{blame}")
+    api = next((s for s in result.stages if s.name == "api"), None)
+    if api is not None and (api.figures.get("added") or api.figures.get("breaking")):
+        out += ["", "## Release notes (generated from the API snapshot)", ""]
+        out += [f"- added `{name}`" for name in api.figures.get("added", [])]
+        out += [f"- **breaking** {change}" for change in api.figures.get("breaking", [])]
     out += ["", "## Build artifacts", ""]
     out += [f"- `{a['file']}` {a['bytes']} bytes, sha256 `{a['sha256']}`" for a in result.artifacts]
     return "\n".join(out) + "\n"
@@ -148,7 +153,45 @@ def _cls(status: str) -> str:
     return status.replace(" ", "-")
 
 
-def render_html(result: VerifyResult, decision: Decision, graph_svg: Optional[str] = None) -> str:
+def render_graph_svg(edges: Dict[str, List[str]]) -> str:
+    """The module dependency graph as inline SVG: one column per depth (longest chain of
+    prerequisites), an arrow from each module to what it depends on. No script, opens offline."""
+    depth: Dict[str, int] = {}
+
+    def level(key: str, seen: tuple = ()) -> int:
+        if key not in depth:
+            deps = [d for d in edges.get(key, []) if d in edges and d not in seen]
+            depth[key] = 1 + max((level(d, seen + (key,)) for d in deps), default=-1)
+        return depth[key]
+
+    for key in edges:
+        level(key)
+    columns: Dict[int, List[str]] = {}
+    for key in sorted(edges):
+        columns.setdefault(depth[key], []).append(key)
+    box_w, box_h, gap_x, gap_y = 130, 24, 60, 14
+    where = {key: (20 + col * (box_w + gap_x), 20 + row * (box_h + gap_y))
+             for col, keys in columns.items() for row, key in enumerate(keys)}
+    width = 40 + (max(columns, default=0) + 1) * (box_w + gap_x)
+    height = 40 + max((len(k) for k in columns.values()), default=1) * (box_h + gap_y)
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
+             f"aria-label='module dependency graph'><defs><marker id='arrow' viewBox='0 0 10 10' refX='10' "
+             f"refY='5' markerWidth='6' markerHeight='6' orient='auto'><path d='M0,0 L10,5 L0,10 z' "
+             f"fill='#888'/></marker></defs>"]
+    for key, deps in edges.items():
+        x1, y1 = where[key]
+        for dep in deps:
+            if dep in where:
+                x2, y2 = where[dep]
+                parts.append(f"<line x1='{x1}' y1='{y1 + box_h / 2}' x2='{x2 + box_w}' y2='{y2 + box_h / 2}' "
+                             f"stroke='#bbb' marker-end='url(#arrow)'/>")
+    for key, (x, y) in where.items():
+        parts.append(f"<rect x='{x}' y='{y}' width='{box_w}' height='{box_h}' rx='4' fill='#eef3fb' "
+                     f"stroke='#4a6fa5'/><text x='{x + 6}' y='{y + 16}'>{html.escape(key)}</text>")
+    return "".join(parts) + "</svg>"
+
+
+def render_html(result: VerifyResult, decision: Decision) -> str:
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>TinyTorch status</title>"
              f"<style>{CSS}</style></head><body>",
@@ -190,8 +233,8 @@ def render_html(result: VerifyResult, decision: Decision, graph_svg: Optional[st
             if stage and stage.figures:
                 parts.append(f"<li>Python {e(python.version)} {e(name)}: {e(_figure_text(stage.figures))}</li>")
     parts.append("</ul>")
-    if graph_svg:
-        parts.append("<h2>Dependency graph</h2>" + graph_svg)
+    if result.graph:
+        parts.append("<h2>Dependency graph</h2>" + render_graph_svg(result.graph))
     parts.append("<h2>Build artifacts</h2><ul>" + "".join(
         f"<li><code>{e(a['file'])}</code> {a['bytes']} bytes, sha256 <code>{e(a['sha256'])}</code></li>"
         for a in result.artifacts) + "</ul></body></html>")

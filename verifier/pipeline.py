@@ -102,8 +102,9 @@ class Verification:
 
     # -- course-wide stages -------------------------------------------------------------------
     def _course_stages(self, course: Course, result: VerifyResult) -> Optional[Artifacts]:
-        validation, findings = validation_stage(course)
+        validation, findings, graph = validation_stage(course)
         result.findings = findings
+        result.graph = graph
         result.stages.append(self._stage("course", validation))
         if not validation.ok:
             return None
@@ -267,7 +268,7 @@ def api_stage(course: Course, package_dir: Path) -> StageResult:
     return stage
 
 
-def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]]]:
+def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]], Dict[str, List[str]]]:
     """Static validation (AST only, no student code runs); errors stop the pipeline before building."""
     from .validate import validate
 
@@ -284,7 +285,7 @@ def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]]]
         where = f"{first.path}:{first.line}" if first.line else str(first.path)
         stage.detail += f"; first: {first.module} ({where}): {first.issue}"
         stage.fix = first.fix
-    return stage, findings
+    return stage, findings, (report.graph.edges() if report.graph is not None else {})
 
 
 def _blame_scenarios_from_tests(python: PythonResult, tests: StageResult) -> None:

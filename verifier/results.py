@@ -80,6 +80,7 @@ class VerifyResult:
     pythons: List[PythonResult] = field(default_factory=list)
     artifacts: List[Dict[str, Any]] = field(default_factory=list)
     findings: List[Dict[str, Any]] = field(default_factory=list)
+    graph: Dict[str, List[str]] = field(default_factory=dict)   # module key -> modules it depends on
     interrupted: bool = False
 
     @property

@@ -54,11 +54,14 @@ def test_junit_has_a_case_per_check_and_scenario_python(result):
 
 def test_markdown_html_and_json_carry_the_handoff(result):
     r = result()
+    r.stages[1].figures = {"added": ["tinytorch.core.dense.MLP"], "breaking": []}
     decision = decide(r)
     markdown = render_markdown(r, decision)
     assert "| Ready for release | **YES** |" in markdown and "| Modules validated | **17/17** |" in markdown
     assert "cnn: passed; test_accuracy 0.98" in markdown
+    assert "- added `tinytorch.core.dense.MLP`" in markdown
     page = render_html(r, decision)
     assert page.startswith("<!doctype html>") and "Ready for release: YES" in page and "<script" not in page
+    assert "<svg" in page and ">02_autograd</text>" in page  # the dependency graph, inline
     data = json.loads(render(r, "json"))
     assert data["ready"] is True and result_from_json(data).to_json()["pythons"] == r.to_json()["pythons"]
