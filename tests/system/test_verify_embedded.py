@@ -16,8 +16,7 @@ PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 def tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                       and "tinytorch" not in p.relative_to(root).parts[:1]):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -38,7 +37,9 @@ def test_verify_embedded_course_one_python(tmp_path):
     assert python["version"] == PYTHON and python["status"] == "passed"
     assert python["full_version"] == sys.version.split()[0]
     assert Path(python["interpreter"]).name.startswith("python")
-    assert python["numpy_version"] and python["numpy_version"][0].isdigit()
+    pinned = [l.split("==")[1] for l in (COURSE / "locks" / f"py{PYTHON}.txt").read_text().splitlines()
+              if l.startswith("numpy==")]
+    assert [python["numpy_version"]] == pinned  # the lock decides: every run resolves the same version
     assert python["site_packages"] and "site-packages" in python["site_packages"]
     assert python["tinytorch_file"].startswith(python["site_packages"])
     names = [s["name"] for s in python["stages"]]
