@@ -276,6 +276,20 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0 if decision.ready else 1
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .status import compare_runs, load_result
+
+    rows = compare_runs(load_result(args.locked), load_result(args.latest))
+    print(f"{'Python':<8} {'NumPy locked':<14} {'NumPy latest':<14} {'locked':<14} {'latest':<14}")
+    differ = 0
+    for version, numpy_locked, numpy_latest, status_locked, status_latest in rows:
+        mark = "  <- differs" if (numpy_locked, status_locked) != (numpy_latest, status_latest) else ""
+        differ += bool(mark)
+        print(f"{version:<8} {numpy_locked:<14} {numpy_latest:<14} {status_locked:<14} {status_latest:<14}{mark}")
+    print(f"{differ} of {len(rows)} Pythons differ between the locked and the latest run")
+    return 0
+
+
 def _verify_args(parser: argparse.ArgumentParser) -> None:
     _course_arg(parser)
     parser.add_argument("--jobs", type=int, default=2, help="Pythons verified at once (default 2)")
@@ -409,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("folder", type=Path, help="folder holding one sub-folder of reports per job")
     merge.add_argument("--reports", type=Path, default=Path("reports"))
     merge.set_defaults(func=cmd_aggregate)
+
+    compare = psub.add_parser("compare", help="locked vs latest verify: where a student today gets something else")
+    compare.add_argument("locked", type=Path, help="reports folder of the locked run")
+    compare.add_argument("latest", type=Path, help="reports folder of the --latest run")
+    compare.set_defaults(func=cmd_compare)
 
     status = psub.add_parser("status", help="one screen: ready for release YES/NO, from the last verify")
     status.add_argument("--reports", type=Path, default=Path("reports"))

@@ -101,3 +101,15 @@ def aggregate(root: Path) -> VerifyResult:
             merged.stages = [a if a.status == "failed" else b for a, b in zip(merged.stages, part.stages)] \
                 if len(merged.stages) == len(part.stages) else merged.stages + part.stages
     return merged
+
+
+def compare_runs(locked: VerifyResult, latest: VerifyResult) -> List[Tuple[str, str, str, str, str]]:
+    """Per Python: (version, NumPy locked, NumPy latest, status locked, status latest) — where a
+    student installing today would get something other than the reproducible, locked run."""
+    rows = []
+    newest = {p.version: p for p in latest.pythons}
+    for python in locked.pythons:
+        other = newest.get(python.version)
+        rows.append((python.version, python.numpy_version or "-", (other.numpy_version if other else None) or "-",
+                     python.status, other.status if other else "not run"))
+    return rows

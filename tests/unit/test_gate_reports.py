@@ -65,3 +65,11 @@ def test_markdown_html_and_json_carry_the_handoff(result):
     assert "<svg" in page and ">02_autograd</text>" in page  # the dependency graph, inline
     data = json.loads(render(r, "json"))
     assert data["ready"] is True and result_from_json(data).to_json()["pythons"] == r.to_json()["pythons"]
+
+
+def test_locked_and_latest_runs_are_compared_per_python(result):
+    from verifier.status import compare_runs
+    locked, latest = result(), result()
+    latest.pythons[1].numpy_version = "2.6.0"
+    rows = compare_runs(locked, latest)
+    assert rows == [("3.9", "2.0.2", "2.0.2", "passed", "passed"), ("3.12", "2.0.2", "2.6.0", "passed", "passed")]
