@@ -71,6 +71,8 @@ def _run_verification(args: argparse.Namespace, options) -> int:
     paths, decision = write_reports(result, args.reports)
     print_status(result, decision, console)
     console.print(f"reports: {', '.join(str(p) for p in paths)}", markup=False)
+    if result.partial:  # a partial check passes or fails on what it ran; it is never a release verdict
+        return 0 if result.ok and all(b.category == "partial run" for b in decision.blockers) else 1
     return 0 if decision.ready else 1
 
 

@@ -29,12 +29,9 @@ try:
     info["numpy_version"] = md.version("numpy")
 except Exception:
     info["numpy_version"] = None
-try:
-    import tinytorch
-    info["tinytorch_file"] = tinytorch.__file__
-except Exception as exc:
-    info["tinytorch_file"] = None
-    info["import_error"] = repr(exc)
+import importlib.util
+spec = importlib.util.find_spec("tinytorch")  # locates the package without running its code
+info["tinytorch_file"] = spec.origin if spec else None
 print(json.dumps(info))
 """
 

@@ -82,4 +82,6 @@ def decide(result: VerifyResult) -> Decision:
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version))
     if result.interrupted:
         blockers.append(Blocker("pipeline broken", "the run was interrupted before every stage ran"))
+    if result.partial:
+        blockers.append(Blocker("partial run", result.partial, fix="run the full `nox -s verify` for a release verdict"))
     return Decision(not blockers and bool(result.pythons), blockers)

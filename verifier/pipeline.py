@@ -73,6 +73,20 @@ class Verification:
         self.cancelled.set()
         kill_all()
 
+    def _partial(self, course_matrix: Sequence[str], matrix: Sequence[str]) -> str:
+        """Why this run cannot be a release verdict (a subset of Pythons, scenarios or tests)."""
+        reasons = []
+        missing = [v for v in course_matrix if v not in matrix]
+        if missing:
+            reasons.append(f"Pythons {', '.join(missing)} not run")
+        if self.options.scenarios is not None:
+            reasons.append(f"only scenarios {', '.join(self.options.scenarios)}")
+        if not self.options.run_tests:
+            reasons.append("course tests not run")
+        elif self.options.test_selection:
+            reasons.append(f"only tests {', '.join(self.options.test_selection)}")
+        return "; ".join(reasons)
+
     def _stage(self, scope: str, result: StageResult) -> StageResult:
         self.progress(scope, result)
         return result
@@ -87,6 +101,7 @@ class Verification:
         matrix.sort(key=version_key)
         result = VerifyResult(str(course.root), course.version, matrix, self.options.strict,
                               datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        result.partial = self._partial(python_matrix(course), matrix)
         try:
             artifacts = self._course_stages(course, result)
             if artifacts is not None:

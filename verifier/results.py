@@ -82,6 +82,7 @@ class VerifyResult:
     findings: List[Dict[str, Any]] = field(default_factory=list)
     graph: Dict[str, List[str]] = field(default_factory=dict)   # module key -> modules it depends on
     interrupted: bool = False
+    partial: str = ""            # why this run is not a full release check ("" for a full run)
 
     @property
     def ok(self) -> bool:

@@ -73,3 +73,8 @@ def test_locked_and_latest_runs_are_compared_per_python(result):
     latest.pythons[1].numpy_version = "2.6.0"
     rows = compare_runs(locked, latest)
     assert rows == [("3.9", "2.0.2", "2.0.2", "passed", "passed"), ("3.12", "2.0.2", "2.6.0", "passed", "passed")]
+
+
+def test_a_partial_run_is_never_a_release_verdict(result):
+    decision = decide(result(partial="Pythons 3.12 not run"))
+    assert not decision.ready and [b.category for b in decision.blockers] == ["partial run"]
