@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     api = psub.add_parser("api", help="snapshot the public API (compared by verify to catch breaking changes)")
     _course_arg(api)
-    api.add_argument("--output", type=Path, help=f"where to write it (default: the course's api.json)")
+    api.add_argument("--output", type=Path, help="where to write it (default: the course's api.json)")
     api.set_defaults(func=cmd_api)
 
     lock = psub.add_parser("lock", help="compile per-Python lock files with pip-tools (only when inputs changed)")

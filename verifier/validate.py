@@ -805,8 +805,8 @@ class _Validator:
                     line, cell = item.place(parsed.cell, token.start[0])
                     self.add("TT116", module.key, item.rel, line,
                              f"`{token.string.strip()}` is below code in its cell, so nbdev ignores it",
-                             f"move it to the top of the cell (directives are the first comment lines of a "
-                             f"code cell), or delete it", cell)
+                             "move it to the top of the cell (directives are the first comment lines of a "
+                             "code cell), or delete it", cell)
 
     def check_conflicts(self) -> None:
         """Two sources, one target — including stray extra files in module folders."""
@@ -925,10 +925,7 @@ class _Validator:
             if a is not None and b is not None:
                 lines = list(difflib.unified_diff(list(a[1]), list(b[1]), py.path.name, nb.path.name, lineterm="", n=0))
                 detail = [line for line in lines[2:8] if not line.startswith("@@")]
-            if a is not None:
-                line, cell = py.place(a[0].cell, 1)
-            else:
-                line, cell = None, None
+            line = py.place(a[0].cell, 1)[0] if a is not None else None
             nb_cell = b[0].cell.index + 1 if b is not None else None
             where_nb = f"cell {nb_cell} of {nb.rel}" if nb_cell else f"{nb.rel} (no such exported cell)"
             self.add("TT117", entry.key, py.rel, line,
@@ -1223,8 +1220,8 @@ class _Validator:
                 if ref.guarded:
                     self.add("TT222", key, ref.path, ref.line,
                              f"exported code optionally imports {top} (`{ref.statement}`), which the course's "
-                             f"dependencies do not declare", f"declare it as an optional dependency "
-                             f"([project.optional-dependencies]) or document it", ref.cell, details=others)
+                             f"dependencies do not declare", "declare it as an optional dependency "
+                             "([project.optional-dependencies]) or document it", ref.cell, details=others)
                 else:
                     self.add("TT220", key, ref.path, ref.line,
                              f"exported code imports {top} (`{ref.statement}`), which the course's dependencies do "

@@ -12,7 +12,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Callable, FrozenSet, List, Optional, Tuple
 
 COURSE = Path(__file__).resolve().parents[2] / "course"
 HERE = f"{sys.version_info[0]}.{sys.version_info[1]}"
