@@ -77,9 +77,12 @@ def decide(result: VerifyResult) -> Decision:
             category = {"venv": "pipeline broken", "install": "package cannot be installed",
                         "imports": "package cannot be imported", "course-tests": "integration tests failed"
                         }.get(stage.name, "scenario failed")
-            module = stage.attribution.module if stage.attribution else None
-            where = f" ({stage.attribution.describe()})" if stage.attribution else ""
-            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version))
+            blame = stage.attribution
+            module = blame.module if blame else None
+            where = f" ({blame.describe()})" if blame else ""
+            fix = stage.fix or (f"fix {blame.path}{f':{blame.line}' if blame.line else ''}, then re-run "
+                                f"`tito package test --module {blame.module}`" if blame else "")
+            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version, fix))
     if result.interrupted:
         blockers.append(Blocker("pipeline broken", "the run was interrupted before every stage ran"))
     if result.partial:
