@@ -11,7 +11,7 @@ import ast
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 Surface = Dict[str, Dict[str, dict]]  # module -> name -> description
 SNAPSHOT = "api.json"
@@ -31,14 +31,25 @@ def _params(args: ast.arguments) -> List[dict]:
     return params
 
 
-def _describe(node: ast.AST) -> dict:
+def _methods(node: ast.ClassDef, classes: Dict[str, ast.ClassDef], seen: Tuple[str, ...] = ()) -> Dict[str, list]:
+    """Public methods of a class, including those inherited from base classes of the same module
+    (so moving a method into a shared base is not mistaken for removing it)."""
+    methods: Dict[str, list] = {}
+    for base in node.bases:
+        if isinstance(base, ast.Name) and base.id in classes and base.id not in seen:
+            methods.update(_methods(classes[base.id], classes, seen + (node.name,)))
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                (not item.name.startswith("_") or item.name in ("__init__", "__call__")):
+            methods[item.name] = _params(item.args)
+    return methods
+
+
+def _describe(node: ast.AST, classes: Dict[str, ast.ClassDef]) -> dict:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return {"kind": "function", "params": _params(node.args)}
     if isinstance(node, ast.ClassDef):
-        methods = {item.name: _params(item.args) for item in node.body
-                   if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-                   and (not item.name.startswith("_") or item.name in ("__init__", "__call__"))}
-        return {"kind": "class", "methods": methods}
+        return {"kind": "class", "methods": _methods(node, classes)}
     return {"kind": "value"}
 
 
@@ -56,7 +67,8 @@ def module_surface(path: Path) -> Dict[str, dict]:
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     defined.setdefault(target.id, node)
-    return {name: _describe(defined[name]) if name in defined else {"kind": "value"} for name in names}
+    classes = {name: node for name, node in defined.items() if isinstance(node, ast.ClassDef)}
+    return {name: _describe(defined[name], classes) if name in defined else {"kind": "value"} for name in names}
 
 
 def package_surface(package_dir: Path) -> Surface:

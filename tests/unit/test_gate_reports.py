@@ -78,3 +78,18 @@ def test_locked_and_latest_runs_are_compared_per_python(result):
 def test_a_partial_run_is_never_a_release_verdict(result):
     decision = decide(result(partial="Pythons 3.12 not run"))
     assert not decision.ready and [b.category for b in decision.blockers] == ["partial run"]
+
+
+def test_api_surface_includes_inherited_methods_and_flags_removals(tmp_path):
+    from verifier.api import compare, module_surface
+    path = tmp_path / "m.py"
+    path.write_text("__all__ = ['Max', 'Avg']\nclass _Pool:\n    def __init__(self, k, stride=None): pass\n"
+                    "    def forward(self, x): pass\nclass Max(_Pool):\n    pass\nclass Avg(_Pool):\n"
+                    "    def forward(self, x, mask): pass\n")
+    surface = module_surface(path)
+    assert set(surface["Max"]["methods"]) == {"__init__", "forward"}
+    diff = compare({"m": surface}, {"m": {"Max": surface["Max"]}})
+    assert diff.breaking == ["m.Avg removed"]
+    diff = compare({"m": {"Avg": {"kind": "class", "methods": {"forward": surface["Max"]["methods"]["forward"]}}}},
+                   {"m": surface})
+    assert diff.breaking == ["m.Avg.forward: new required parameter `mask`"]

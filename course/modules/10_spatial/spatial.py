@@ -327,36 +327,35 @@ class AvgPool2dFunction(Function):
 
 # %%
 #| export
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """What the pooling layers share: a window, a stride (default: the window), no parameters.
+    Each subclass names the autograd Function that does its pooling."""
+
+    function = None
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+
+    def forward(self, x):
+        _check_nchw(x, type(self).__name__)
+        return self.function.apply(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return "kernel_size=%s, stride=%s" % (self.kernel_size, self.stride)
+
+
+class MaxPool2d(_Pool2d):
     """Max pooling over NCHW input: `MaxPool2d(kernel_size, stride=None)` (stride defaults to kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None):
-        super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
-
-    def forward(self, x):
-        _check_nchw(x, "MaxPool2d")
-        return MaxPool2dFunction.apply(x, self.kernel_size, self.stride)
-
-    def extra_repr(self):
-        return "kernel_size=%s, stride=%s" % (self.kernel_size, self.stride)
+    function = MaxPool2dFunction
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Average pooling over NCHW input: `AvgPool2d(kernel_size, stride=None)` (stride defaults to kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None):
-        super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
-
-    def forward(self, x):
-        _check_nchw(x, "AvgPool2d")
-        return AvgPool2dFunction.apply(x, self.kernel_size, self.stride)
-
-    def extra_repr(self):
-        return "kernel_size=%s, stride=%s" % (self.kernel_size, self.stride)
+    function = AvgPool2dFunction
 
 
 # %% [markdown]
