@@ -210,19 +210,25 @@ def fold_patches(cols: np.ndarray, input_shape, kernel_size, stride=1, padding=0
     return out[:, :, ph:ph + h, pw:pw + w]
 
 
+def _conv_geometry(x_shape, w_shape, stride, padding):
+    """Shapes every convolution kernel below needs: kernel, stride, padding and output size.
+    Checked once here, so the naive, vectorised and differentiable versions agree by construction."""
+    n, c, h, w = x_shape
+    c_out, c_in, kh, kw = w_shape
+    if c_in != c:
+        raise ValueError("input has %d channels but the weight expects %d" % (c, c_in))
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    return (kh, kw), (sh, sw), (ph, pw), (conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
+
+
 def conv2d_naive(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
                  stride=1, padding=0) -> np.ndarray:
     """Direct convolution: one Python iteration per output value (slow on purpose)."""
     x = np.asarray(x)
     weight = np.asarray(weight)
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
-    n, c, h, w = x.shape
-    c_out, c_in, kh, kw = weight.shape
-    if c_in != c:
-        raise ValueError("input has %d channels but the weight expects %d" % (c, c_in))
-    oh = conv_output_size(h, kh, sh, ph)
-    ow = conv_output_size(w, kw, sw, pw)
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = _conv_geometry(x.shape, weight.shape, stride, padding)
+    n, c_out = x.shape[0], weight.shape[0]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     out = np.zeros((n, c_out, oh, ow), dtype=np.result_type(x, weight))
     for b in range(n):
@@ -241,14 +247,8 @@ def conv2d_vectorized(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarr
     """Convolution as im2col + one matrix multiplication."""
     x = np.asarray(x)
     weight = np.asarray(weight)
-    n, c, h, w = x.shape
-    c_out, c_in, kh, kw = weight.shape
-    if c_in != c:
-        raise ValueError("input has %d channels but the weight expects %d" % (c, c_in))
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
-    oh = conv_output_size(h, kh, sh, ph)
-    ow = conv_output_size(w, kw, sw, pw)
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = _conv_geometry(x.shape, weight.shape, stride, padding)
+    n, c_out = x.shape[0], weight.shape[0]
     cols = unfold_patches(x, (kh, kw), (sh, sw), (ph, pw))      # (N*OH*OW, C*kh*kw)
     out = cols @ weight.reshape(c_out, -1).T                    # (N*OH*OW, C_out)
     if bias is not None:
@@ -381,14 +381,8 @@ class Im2colConv2dFunction(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, stride=1, padding=0):
-        n, c, h, w = x.shape
-        c_out, c_in, kh, kw = weight.shape
-        if c_in != c:
-            raise ValueError("input has %d channels but the weight expects %d" % (c, c_in))
-        sh, sw = _pair(stride)
-        ph, pw = _pair(padding)
-        oh = conv_output_size(h, kh, sh, ph)
-        ow = conv_output_size(w, kw, sw, pw)
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = _conv_geometry(x.shape, weight.shape, stride, padding)
+        n, c_out = x.shape[0], weight.shape[0]
         cols = unfold_patches(x, (kh, kw), (sh, sw), (ph, pw))
         w2 = weight.reshape(c_out, -1)
         out = cols @ w2.T
