@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .build import build_course
-from .course import Course
-from .envs import clean_env, create_venv
+from .package.build import build_course
+from .course.discovery import Course
+from .runner.envs import clean_env, create_venv
 from .errors import VerifierError
-from .interpreters import find_interpreter
-from .processes import run
+from .runner.interpreters import find_interpreter
+from .runner.processes import run
 
 REPO = Path(__file__).resolve().parent.parent
 COURSE_BENCH = REPO / "benchmarks" / "course_bench.py"

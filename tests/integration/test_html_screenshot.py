@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from verifier.gate import decide
-from verifier.formats import render_html
+from verifier.pipeline.gate import decide
+from verifier.reports.formats import render_html
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

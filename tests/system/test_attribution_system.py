@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from verifier.pipeline import VerifyOptions, verify
-from verifier.report import failures
+from verifier.pipeline.verify import VerifyOptions, verify
+from verifier.reports.terminal import failures
 
 from faults import copy_course, source
 

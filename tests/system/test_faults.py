@@ -10,9 +10,9 @@ from typing import List, Optional, Set
 
 import pytest
 
-from verifier.gate import decide
-from verifier.pipeline import VerifyOptions, verify
-from verifier.results import FAILED, VerifyResult
+from verifier.pipeline.gate import decide
+from verifier.pipeline.verify import VerifyOptions, verify
+from verifier.pipeline.results import FAILED, VerifyResult
 
 from faults import FAULTS, HERE, Fault, copy_course
 
@@ -49,7 +49,7 @@ def first_failure(result: VerifyResult):
 
 def _module_of_api(detail: str, result: VerifyResult) -> Optional[str]:
     """`tinytorch.core.dense.create_mlp removed` -> the module whose export target is core.dense."""
-    from verifier.course import load_course
+    from verifier.course.discovery import load_course
     course = load_course(Path(result.course))
     for module in course.modules:
         if module.exports_to and f"{module.exports_to}." in detail:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.pipeline import VerifyOptions, verify
+from verifier.pipeline.verify import VerifyOptions, verify
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from validation_courses import LAYOUT_B, LAYOUT_C, write_course  # noqa: E402

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.pipeline import VerifyOptions, verify
+from verifier.pipeline.verify import VerifyOptions, verify
 
 pytestmark = pytest.mark.system
 TMP = Path(tempfile.gettempdir())

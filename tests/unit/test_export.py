@@ -8,9 +8,9 @@ import sys
 import jupytext
 import pytest
 
-from verifier.course import load_course
+from verifier.course.discovery import load_course
 from verifier.errors import CourseError, ExportError, SourceError
-from verifier.export import plan_export, write_package
+from verifier.package.export import plan_export, write_package
 
 ALPHA = '''\
 # ---

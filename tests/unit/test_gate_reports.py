@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ElementTree
 
-from verifier.formats import render_html, render_junit, render_markdown
-from verifier.gate import decide
-from verifier.results import Attribution, result_from_json
-from verifier.status import render
+from verifier.reports.formats import render_html, render_junit, render_markdown
+from verifier.pipeline.gate import decide
+from verifier.pipeline.results import Attribution, result_from_json
+from verifier.reports.status import render
 
 def test_clean_result_is_ready(result):
     decision = decide(result())
@@ -68,7 +68,7 @@ def test_markdown_html_and_json_carry_the_handoff(result):
 
 
 def test_locked_and_latest_runs_are_compared_per_python(result):
-    from verifier.status import compare_runs
+    from verifier.reports.status import compare_runs
     locked, latest = result(), result()
     latest.pythons[1].numpy_version = "2.6.0"
     rows = compare_runs(locked, latest)
@@ -81,7 +81,7 @@ def test_a_partial_run_is_never_a_release_verdict(result):
 
 
 def test_api_surface_includes_inherited_methods_and_flags_removals(tmp_path):
-    from verifier.api import compare, module_surface
+    from verifier.package.api import compare, module_surface
     path = tmp_path / "m.py"
     path.write_text("__all__ = ['Max', 'Avg']\nclass _Pool:\n    def __init__(self, k, stride=None): pass\n"
                     "    def forward(self, x): pass\nclass Max(_Pool):\n    pass\nclass Avg(_Pool):\n"

@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
 from validation_courses import ACTIVATIONS, LAYERS, LAYOUT_C, line_of, module_yaml, percent, write_course  # noqa
 
-from verifier.course import load_course  # noqa: E402
-from verifier.graph import (bound_names, course_graph, extract_imports, render_dot, render_mermaid,  # noqa: E402
+from verifier.course.discovery import load_course  # noqa: E402
+from verifier.deps.graph import (bound_names, course_graph, extract_imports, render_dot, render_mermaid,  # noqa: E402
                             run_deps, yaml_item_lines)
 
 ACT_PY = "modules/02_activations/activations.py"

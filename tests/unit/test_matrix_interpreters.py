@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from verifier import interpreters
-from verifier.course import load_course
+from verifier.runner import interpreters
+from verifier.course.discovery import load_course
 from verifier.errors import CourseError
-from verifier.matrix import python_matrix
+from verifier.course.matrix import python_matrix
 
 SOURCE = {"01_alpha/alpha.py": "# %%\n#| default_exp core.alpha\n"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 import textwrap
 
-from verifier.attribution import attribute_traceback, map_line, module_of_source
-from verifier.processes import run
+from verifier.runner.attribution import attribute_traceback, map_line, module_of_source
+from verifier.runner.processes import run
 
 
 def test_timeout_stops_the_child_and_its_children():

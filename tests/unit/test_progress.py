@@ -3,8 +3,8 @@ import io
 
 from rich.console import Console
 
-from verifier.progress import LiveProgress, PlainProgress, progress_for
-from verifier.results import StageResult
+from verifier.pipeline.progress import LiveProgress, PlainProgress, progress_for
+from verifier.pipeline.results import StageResult
 
 
 def test_plain_lines_when_not_a_terminal_or_in_ci():

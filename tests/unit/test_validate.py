@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 from validation_courses import (ACTIVATIONS, LAYERS, LAYOUT_A, LAYOUT_B, LAYOUT_C, PYPROJECT, TENSOR,  # noqa: E402
                                 line_of, module_yaml, notebook, percent, write_course)
 
-from verifier.course import load_course  # noqa: E402
-from verifier.findings import CATALOGUE, ERROR, WARNING, Finding, catalogue_table  # noqa: E402
-from verifier.validate import ValidationReport, run_validate, validate  # noqa: E402
+from verifier.course.discovery import load_course  # noqa: E402
+from verifier.checks.findings import CATALOGUE, ERROR, WARNING, Finding, catalogue_table  # noqa: E402
+from verifier.checks.validate import ValidationReport, run_validate, validate  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 EMBEDDED = REPO / "course"

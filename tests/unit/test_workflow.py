@@ -3,8 +3,8 @@ from pathlib import Path
 
 import yaml
 
-from verifier.course import load_course
-from verifier.matrix import python_matrix
+from verifier.course.discovery import load_course
+from verifier.course.matrix import python_matrix
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from typing import List
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from .course import Course
-from .errors import CourseError
+from .discovery import Course
+from ..errors import CourseError
 
 CLASSIFIER = re.compile(r"^Programming Language :: Python :: (?P<version>3\.\d+)$")
 KNOWN_PYTHONS = [f"3.{minor}" for minor in range(8, 15)]

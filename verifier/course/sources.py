@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from .errors import SourceError
+from ..errors import SourceError
 
 CELL_MARKER = re.compile(r"^#\s?%%(?P<rest>.*)$")
 DIRECTIVE = re.compile(r"^#\s?\|\s*(?P<name>[\w-]+)(?P<args>.*)$")

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .course import SOURCE_SUFFIXES, Course, CourseModule
-from .errors import SourceError
-from .export import EXPORT_DIRECTIVES, normalise_target
+from .discovery import SOURCE_SUFFIXES, Course, CourseModule
+from ..errors import SourceError
+from ..package.export import EXPORT_DIRECTIVES, normalise_target
 from .sources import Cell, Directive, SourceFile, read_source
 
 

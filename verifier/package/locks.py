@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
-from .course import Course
-from .envs import create_venv
-from .errors import EnvironmentSetupError
-from .interpreters import find_interpreter
-from .processes import run
+from ..course.discovery import Course
+from ..runner.envs import create_venv
+from ..errors import EnvironmentSetupError
+from ..runner.interpreters import find_interpreter
+from ..runner.processes import run
 
 LOCK_DIR = "locks"
 INPUT_HASH = re.compile(r"^# inputs-sha256: (?P<hash>[0-9a-f]{64})$", re.MULTILINE)

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import VerifierError
+from ..errors import VerifierError
 
-EMBEDDED_COURSE = Path(__file__).resolve().parent.parent / "course"
+EMBEDDED_COURSE = Path(__file__).resolve().parents[2] / "course"
 
 
 def default_course() -> Path:
@@ -32,8 +32,8 @@ def _course_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .course import load_course
-    from .export import plan_export, targets_of_modules, write_package
+    from ..course.discovery import load_course
+    from ..package.export import plan_export, targets_of_modules, write_package
 
     course = load_course(args.course or default_course())
     plan = plan_export(course)
@@ -61,9 +61,9 @@ def _console():
 
 def _run_verification(args: argparse.Namespace, options) -> int:
     """Run a verification, write every report, print the status screen; exit 0 ready, 1 blocked."""
-    from .pipeline import verify
-    from .progress import progress_for
-    from .status import print_status, write_reports
+    from ..pipeline.verify import verify
+    from ..pipeline.progress import progress_for
+    from ..reports.status import print_status, write_reports
 
     console = _console()
     with progress_for(console, _is_ci()) as progress:
@@ -77,7 +77,7 @@ def _run_verification(args: argparse.Namespace, options) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .pipeline import VerifyOptions
+    from ..pipeline.verify import VerifyOptions
 
     return _run_verification(args, VerifyOptions(
         course=args.course or default_course(), pythons=args.python or None,
@@ -87,9 +87,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .course import load_course
-    from .pipeline import VerifyOptions
-    from .selection import select_for_module
+    from ..course.discovery import load_course
+    from ..pipeline.verify import VerifyOptions
+    from ..pipeline.selection import select_for_module
 
     course_path = args.course or default_course()
     scenarios, tests, run_tests = None, None, not args.quick
@@ -104,7 +104,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import run_validate
+    from ..checks.validate import run_validate
 
     text, code = run_validate(args.course or default_course(), args.module, args.format)
     (sys.stderr if code == 2 else sys.stdout).write(text)
@@ -112,7 +112,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_deps(args: argparse.Namespace) -> int:
-    from .graph import run_deps
+    from ..deps.graph import run_deps
 
     text, code = run_deps(args.course or default_course(), args.format, args.check)
     (sys.stderr if code == 2 else sys.stdout).write(text)
@@ -123,8 +123,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    from .build import build_course, sha256
-    from .course import load_course
+    from ..package.build import build_course, sha256
+    from ..course.discovery import load_course
 
     course = load_course(args.course or default_course())
     work = Path(tempfile.mkdtemp(prefix="tito-build-"))
@@ -146,10 +146,10 @@ def cmd_install(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    from .build import build_course
-    from .course import load_course
-    from .envs import Venv, create_venv
-    from .interpreters import current_interpreter, find_interpreter
+    from ..package.build import build_course
+    from ..course.discovery import load_course
+    from ..runner.envs import Venv, create_venv
+    from ..runner.interpreters import current_interpreter, find_interpreter
 
     course = load_course(args.course or default_course())
     interpreter = current_interpreter().path
@@ -182,8 +182,8 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import load_result, print_status
-    from .gate import decide
+    from ..reports.status import load_result, print_status
+    from ..pipeline.gate import decide
 
     result = load_result(args.reports)
     decision = decide(result)
@@ -192,12 +192,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .status import load_result, render
+    from ..reports.status import load_result, render
 
     result = load_result(args.reports)
     text = render(result, args.format)
     if args.output:
-        from .report import write_atomic
+        from ..reports.terminal import write_atomic
         write_atomic(args.output, text)
         print(f"wrote {args.output}")
     else:
@@ -208,10 +208,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .api import SNAPSHOT, package_surface, snapshot_text
-    from .course import load_course
-    from .export import plan_export, write_package
-    from .report import write_atomic
+    from ..package.api import SNAPSHOT, package_surface, snapshot_text
+    from ..course.discovery import load_course
+    from ..package.export import plan_export, write_package
+    from ..reports.terminal import write_atomic
 
     course = load_course(args.course or default_course())
     with tempfile.TemporaryDirectory(prefix="tito-api-") as work:
@@ -225,9 +225,9 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from .course import load_course
-    from .locks import compile_lock
-    from .matrix import python_matrix
+    from ..course.discovery import load_course
+    from ..package.locks import compile_lock
+    from ..course.matrix import python_matrix
 
     course = load_course(args.course or default_course())
     for version in args.python or python_matrix(course):
@@ -237,7 +237,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def _course_pyproject(args: argparse.Namespace) -> Path:
-    from .course import load_course
+    from ..course.discovery import load_course
 
     course = load_course(args.course or default_course())
     if course.pyproject_path is None:
@@ -246,8 +246,8 @@ def _course_pyproject(args: argparse.Namespace) -> Path:
 
 
 def cmd_classifiers(args: argparse.Namespace) -> int:
-    from .pyproject_edit import sync_classifiers
-    from .status import load_result
+    from ..course.pyproject_edit import sync_classifiers
+    from ..reports.status import load_result
 
     path = _course_pyproject(args)
     result = load_result(args.reports)
@@ -261,7 +261,7 @@ def cmd_classifiers(args: argparse.Namespace) -> int:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
-    from .pyproject_edit import bump_version
+    from ..course.pyproject_edit import bump_version
 
     path = _course_pyproject(args)
     print(f"{path}: version {bump_version(path, args.bump)}")
@@ -269,7 +269,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    from .status import aggregate, write_reports
+    from ..reports.status import aggregate, write_reports
 
     result = aggregate(args.folder)
     paths, decision = write_reports(result, args.reports)
@@ -279,7 +279,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .status import compare_runs, load_result
+    from ..reports.status import compare_runs, load_result
 
     rows = compare_runs(load_result(args.locked), load_result(args.latest))
     print(f"{'Python':<8} {'NumPy locked':<14} {'NumPy latest':<14} {'locked':<14} {'latest':<14}")
@@ -301,9 +301,9 @@ def _verify_args(parser: argparse.ArgumentParser) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from .bench import run_bench
-    from .course import load_course
-    from .report import write_atomic
+    from ..bench import run_bench
+    from ..course.discovery import load_course
+    from ..reports.terminal import write_atomic
 
     course = load_course(args.course or default_course())
     result = run_bench(course, args.shared if args.shared.is_dir() else None)

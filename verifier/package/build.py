@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .course import Course
-from .errors import BuildError
+from ..course.discovery import Course
+from ..errors import BuildError
 from .export import ExportPlan, write_package
-from .processes import run
-from .envs import clean_env
+from ..runner.processes import run
+from ..runner.envs import clean_env
 from .wheelcheck import compare_wheels, inspect_wheel
 
 PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "settings.ini", "MANIFEST.in",

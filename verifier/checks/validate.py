@@ -38,15 +38,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
-from .analysis import CourseAnalysis, ModuleAnalysis, ModuleSource, ParsedCell, analyse_course, relative
-from .course import MODULE_FOLDER, SOURCE_SUFFIXES, Course, CourseModule, load_course
-from .errors import VerifierError
-from .export import GENERATED_MARK, normalise_target, public_names
+from ..course.analysis import CourseAnalysis, ModuleAnalysis, ModuleSource, ParsedCell, analyse_course, relative
+from ..course.discovery import MODULE_FOLDER, SOURCE_SUFFIXES, Course, CourseModule, load_course
+from ..errors import VerifierError
+from ..package.export import GENERATED_MARK, normalise_target, public_names
 from .findings import COURSE, ERROR, WARNING, Finding, count, render_json, render_text
-from .graph import DependencyGraph, Resolver, bound_names, build_graph, error_output, yaml_item_lines
-from .pyversions import (DEFAULT_OLDEST, NEW_KEYWORDS, NEW_MODULES, NEW_NAMES, REMOVED_MODULES, SHADOWABLE_STDLIB,
+from ..deps.graph import DependencyGraph, Resolver, bound_names, build_graph, error_output, yaml_item_lines
+from ..course.pyversions import (DEFAULT_OLDEST, NEW_KEYWORDS, NEW_MODULES, NEW_NAMES, REMOVED_MODULES, SHADOWABLE_STDLIB,
                          Version, is_stdlib, newest_python, oldest_python, show)
-from .sources import DIRECTIVE
+from ..course.sources import DIRECTIVE
 
 FORMATS = ("text", "json")
 CHECKED_DIRECTIVES = {"default_exp", "export", "exports", "exporti", "hide"}

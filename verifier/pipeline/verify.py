@@ -18,19 +18,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
-from .build import Artifacts, build_distributions, check_build, stage_course
-from .course import Course, load_course
-from .envs import create_venv
-from .errors import VerifierError
-from .export import plan_export
-from .interpreters import find_interpreter
-from .locks import constraints_for
-from .matrix import python_matrix, version_key
-from .processes import DEFAULT_MEMORY_MB, kill_all
-from .attribution import attribute_message, module_of_source
+from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
+from ..package.build import Artifacts, build_distributions, check_build, stage_course
+from ..course.discovery import Course, load_course
+from ..runner.envs import create_venv
+from ..errors import VerifierError
+from ..package.export import plan_export
+from ..runner.interpreters import find_interpreter
+from ..package.locks import constraints_for
+from ..course.matrix import python_matrix, version_key
+from ..runner.processes import DEFAULT_MEMORY_MB, kill_all
+from ..runner.attribution import attribute_message, module_of_source
 from .results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult, VerifyResult
-from .scenarios import Scenario, discover_scenarios, run_course_tests, run_scenario
+from ..runner.scenarios import Scenario, discover_scenarios, run_course_tests, run_scenario
 
 Progress = Callable[[str, StageResult], None]  # (scope: "course" or a Python version, stage result)
 
@@ -285,7 +285,7 @@ def api_stage(course: Course, package_dir: Path) -> StageResult:
 
 def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]], Dict[str, List[str]]]:
     """Static validation (AST only, no student code runs); errors stop the pipeline before building."""
-    from .validate import validate
+    from ..checks.validate import validate
 
     began = time.monotonic()
     report = validate(course)

@@ -7,7 +7,7 @@ from typing import List
 
 import tomlkit
 
-from .errors import CourseError
+from ..errors import CourseError
 from .matrix import CLASSIFIER, version_key
 
 PARTS = ("major", "minor", "patch")

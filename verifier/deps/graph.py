@@ -17,11 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from .analysis import CourseAnalysis, ModuleSource, analyse_course, relative
-from .course import Course, CourseModule, load_course
-from .errors import VerifierError
-from .export import normalise_target, public_names
-from .pyversions import is_stdlib
+from ..course.analysis import CourseAnalysis, ModuleSource, analyse_course, relative
+from ..course.discovery import Course, CourseModule, load_course
+from ..errors import VerifierError
+from ..package.export import normalise_target, public_names
+from ..course.pyversions import is_stdlib
 
 FORMATS = ("text", "mermaid", "dot", "json")
 IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}

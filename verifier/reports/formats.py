@@ -11,8 +11,8 @@ import html
 import xml.etree.ElementTree as ElementTree
 from typing import Dict, List
 
-from .gate import Decision
-from .results import FAILED, NOT_RUN, PASSED, VerifyResult
+from ..pipeline.gate import Decision
+from ..pipeline.results import FAILED, NOT_RUN, PASSED, VerifyResult
 
 USABILITY = ("cnn", "transformer")
 

@@ -19,10 +19,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import student_scenarios
 
 from .attribution import attribute_traceback
-from .course import Course
+from ..course.discovery import Course
 from .envs import Venv, clean_env
 from .processes import DEFAULT_MEMORY_MB, Completed, run
-from .results import FAILED, PASSED, Attribution, StageResult
+from ..pipeline.results import FAILED, PASSED, Attribution, StageResult
 
 RESULT_PREFIX = "TITO_RESULT "
 MODULES_LINE = re.compile(r"^#\s*scenario-modules:\s*(?P<names>.+)$", re.MULTILINE)

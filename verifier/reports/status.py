@@ -11,11 +11,11 @@ from typing import List, Tuple
 from rich.console import Console
 from rich.table import Table
 
-from .errors import VerifierError
+from ..errors import VerifierError
 from .formats import render_html, render_junit, render_markdown, summary_rows
-from .gate import Decision, decide
-from .report import STYLE, print_summary, write_atomic
-from .results import VerifyResult, result_from_json
+from ..pipeline.gate import Decision, decide
+from .terminal import STYLE, print_summary, write_atomic
+from ..pipeline.results import VerifyResult, result_from_json
 
 REPORT_FILES = {"json": "verify.json", "markdown": "status.md", "junit": "junit.xml", "html": "report.html"}
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import List, Set, Tuple
 
-from .course import Course
-from .scenarios import discover_scenarios
+from ..course.discovery import Course
+from ..runner.scenarios import discover_scenarios
 
 
 def affected_modules(course: Course, ref: str) -> List[str]:
     """Names of the module `ref` and of every module that depends on it, directly or not."""
-    from .graph import course_graph
+    from ..deps.graph import course_graph
 
     start = course.module(ref)
     edges = course_graph(course).edges()  # module key -> keys it depends on

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-from .errors import EnvironmentSetupError
+from ..errors import EnvironmentSetupError
 from .processes import Completed, run
 
 # Variables that would let the outside world leak into a "fresh" environment.

@@ -1,0 +1,1 @@
+"""Static validation of a course: findings with stable codes, read from text and AST only."""
