@@ -4,6 +4,8 @@
   nox -s tests    the verifier's own tests
   nox -s faults   the fault-injection corpus: every seeded fault must block the gate
   nox -s bench    course speed beside PyTorch and hand-fused NumPy (ratios, one run)
+  nox -s lint     ruff: real mistakes and import order
+  nox -s typecheck  mypy over verifier/
 Pass options after `--`, e.g. `nox -s verify -- --course ../TinyTorch --python 3.14`.
 """
 import nox
@@ -45,3 +47,17 @@ def lock(session: nox.Session) -> None:
     """Refresh the course's per-Python lock files with pip-tools."""
     session.install("-e", ".")
     session.run("tito", "package", "lock", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the verifier, its tests, the scenarios and the benchmarks (config in pyproject.toml)."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "verifier", "tests", "student_scenarios", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy over verifier/ (config in pyproject.toml): the annotations are checked, not decoration."""
+    session.install("-e", ".", "mypy>=1.8", "types-PyYAML")
+    session.run("mypy")
