@@ -32,7 +32,8 @@ def tests(session: nox.Session) -> None:
 def faults(session: nox.Session) -> None:
     """Seeded faults in copies of the course: each must block, at the right stage and module."""
     session.install("-e", ".[test]")
-    session.run("pytest", "tests/system/test_faults.py", "-m", "faults", "-rA", *session.posargs)
+    session.run("pytest", "tests/system/test_faults.py", "tests/system/test_roles.py", "-m", "faults", "-rA",
+                *session.posargs)
 
 
 @nox.session

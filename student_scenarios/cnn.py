@@ -1,5 +1,8 @@
-"""Student scenario: a small convolutional network (Conv2d / MaxPool2d / Linear) learns the digits-like
-image set of the installed tinytorch package and must reach >= 95% test accuracy.
+"""Student scenario: a small convolutional network (convolution / max-pooling / dropout / linear layers, found
+by role whatever the course calls them) learns the digits-like image set of the installed tinytorch package
+and must reach >= 95% test accuracy. Before training, two checks that accuracy alone would miss: eval mode
+is deterministic with dropout in the model (train mode is not), and a few SGD and Adam steps on this
+network equal the same updates computed by hand in NumPy.
 
 Runs from any directory with only tinytorch and NumPy installed:  python -I cnn.py
 Fixed seeds. Fails with an AssertionError when an expectation is not met. The last line of output is
@@ -8,46 +11,64 @@ Fixed seeds. Fails with an AssertionError when an expectation is not met. The la
 # scenario-modules: tensor, autograd, activations, layers, losses, optimizers, dataloader, training, spatial
 # scenario-timeout: 300
 import json
+import os
+import sys
 import time
 
 import numpy as np
 
-import tinytorch as tt
-from tinytorch import (Adam, Conv2d, CrossEntropyLoss, DataLoader, Flatten, Linear, MaxPool2d, ReLU,
-                       Sequential, TensorDataset, Trainer)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # `python -I` leaves this folder off sys.path
+from _checks import check_eval_is_deterministic, check_optimizer_steps  # noqa: E402
+from _roles import roles  # noqa: E402
+
+(Adam, SGD, Conv2d, CrossEntropyLoss, DataLoader, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential,
+ TensorDataset, Trainer, Tensor, make_digits, seed_everything, train_test_split) = roles(
+    "adam", "sgd", "conv2d", "cross_entropy", "dataloader", "dropout", "flatten", "linear", "maxpool2d", "relu",
+    "sequential", "tensor_dataset", "trainer", "tensor", "make_digits", "seed_everything", "train_test_split")
 
 SEED = 0
 EPOCHS = 15
 BATCH = 64
 
 # 1. Data: 4000 noisy 8x8 glyphs of the digits 0-9 (generated in code, nothing is downloaded).
-tt.seed_everything(SEED)
-X, y = tt.make_digits(n_samples=4000, size=8, noise=0.1, seed=SEED)
-X_train, X_test, y_train, y_test = tt.train_test_split(X, y, test_size=0.2, seed=SEED)
+seed_everything(SEED)
+X, y = make_digits(n_samples=4000, size=8, noise=0.1, seed=SEED)
+X_train, X_test, y_train, y_test = (np.asarray(getattr(a, "data", a)) for a in
+                                    train_test_split(X, y, test_size=0.2, seed=SEED))
 assert X_train.shape[1:] == (1, 8, 8), "make_digits should give NCHW images"
 train_loader = DataLoader(TensorDataset(X_train, y_train), batch_size=BATCH, shuffle=True, seed=SEED)
 test_loader = DataLoader(TensorDataset(X_test, y_test), batch_size=256)
 
-# 2. Model: two conv blocks (8x8 -> 4x4 -> 2x2) and a linear classifier.
+# 2. Model: two conv blocks (8x8 -> 4x4 -> 2x2), dropout and a linear classifier.
+dropout = Dropout(0.2)
 model = Sequential(
     Conv2d(1, 16, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),
     Conv2d(16, 32, kernel_size=3, padding=1), ReLU(), MaxPool2d(2),
-    Flatten(), Linear(32 * 2 * 2, 10))
+    Flatten(), dropout, Linear(32 * 2 * 2, 10))
 n_params = sum(p.size for p in model.parameters())
 print(model)
 print("parameters:", n_params)
 
-# 3. Before training: about chance level.
+# 3. Checks a learning curve cannot make: eval mode is deterministic, and the optimizers step exactly as
+#    written in the textbook (the model is restored afterwards, so training starts from the same weights).
+probe = Tensor(X_test[:32])
+train_mode_difference = check_eval_is_deterministic(model, lambda: model(probe), dropout)
+optimizer_errors = check_optimizer_steps(model, lambda: CrossEntropyLoss()(model(Tensor(X_train[:64])), y_train[:64]),
+                                         SGD, Adam)
+model.train()
+print("eval mode deterministic; SGD and Adam steps match NumPy (worst error / allowed: %s)" % optimizer_errors)
+
+# 4. Before training: about chance level.
 trainer = Trainer(model, Adam(model.parameters(), lr=3e-3), CrossEntropyLoss())
 before = trainer.evaluate(test_loader)
 print("before training: test accuracy %.3f" % before["accuracy"])
 
-# 4. Train.
+# 5. Train.
 start = time.perf_counter()
 history = trainer.fit(train_loader, epochs=EPOCHS, val_loader=test_loader, verbose=True)
 train_seconds = time.perf_counter() - start
 
-# 5. Evaluate on images the model has never seen.
+# 6. Evaluate on images the model has never seen.
 after = trainer.evaluate(test_loader)
 predictions = trainer.predict(X_test).data.argmax(axis=1)
 per_class = [float(np.mean(predictions[y_test == c] == c)) for c in range(10)]
@@ -69,4 +90,6 @@ print("TITO_RESULT " + json.dumps({
     "n_train": int(len(y_train)),
     "n_test": int(len(y_test)),
     "parameters": int(n_params),
+    "train_mode_dropout_difference": round(train_mode_difference, 4),
+    "optimizer_error_vs_allowed": optimizer_errors,
 }))

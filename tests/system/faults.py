@@ -183,6 +183,28 @@ def _removed_name(root: Path) -> None:
     set_yaml(root, "05_dense", r"^components:.*$", "components: [Sequential, MLP]")
 
 
+def _causal_mask_off(root: Path) -> None:
+    # the mask is built but never applied: training still converges (future tokens leak the answers)
+    replace(source(root, "11_attention"), "        if causal:\n", "        if False and causal:\n")
+
+
+def _adam_bias_off_by_one(root: Path) -> None:
+    # bias correction one step ahead: Adam still minimises, with steps about half as large at first
+    replace(source(root, "07_optimizers"), "        bias1 = 1.0 - b1 ** t\n", "        bias1 = 1.0 - b1 ** (t + 1)\n")
+
+
+def _dropout_in_eval(root: Path) -> None:
+    # dropout ignores eval(): predictions become random, yet accuracy stays high
+    replace(source(root, "04_layers"), "        if not self.training or self.p == 0.0:\n",
+            "        if self.p == 0.0:\n")
+
+
+def _state_dict_drops_buffers(root: Path) -> None:
+    # only parameters are saved: running statistics silently reset when a model is reloaded
+    replace(source(root, "04_layers"), '            for name in module.__dict__.get("_buffer_names", ()):\n',
+            "            for name in ():\n")
+
+
 FAULTS: List[Fault] = [
     # export
     Fault("export-conflicting-targets", _conflict, "validate", "05_dense"),
@@ -221,4 +243,13 @@ FAULTS: List[Fault] = [
     Fault("behaviour-dataloader-infinite-loop", _loader_loop, "data_flow", "08_dataloader", pythons=(HERE,),
           scenarios=("data_flow",), timeout=15.0),
     Fault("behaviour-removed-public-name", _removed_name, "api", "05_dense"),
+    # behaviour a learning curve hides (scenario checks beyond accuracy)
+    Fault("behaviour-causal-mask-off", _causal_mask_off, "transformer", "11_attention", pythons=(HERE,),
+          scenarios=("transformer",)),
+    Fault("behaviour-adam-bias-correction-wrong", _adam_bias_off_by_one, "cnn", "07_optimizers", pythons=(HERE,),
+          scenarios=("cnn",)),
+    Fault("behaviour-dropout-active-in-eval", _dropout_in_eval, "complete_pipeline", "04_layers", pythons=(HERE,),
+          scenarios=("complete_pipeline",)),
+    Fault("behaviour-state-dict-drops-buffers", _state_dict_drops_buffers, "persistence", "04_layers",
+          pythons=(HERE,), scenarios=("persistence",)),
 ]

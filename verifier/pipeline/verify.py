@@ -30,7 +30,7 @@ from ..course.matrix import python_matrix, version_key
 from ..runner.processes import DEFAULT_MEMORY_MB, kill_all
 from ..runner.attribution import attribute_message, module_of_source
 from .results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult, VerifyResult
-from ..runner.scenarios import Scenario, discover_scenarios, run_course_tests, run_scenario
+from ..runner.scenarios import Scenario, api_roles, discover_scenarios, run_course_tests, run_scenario
 
 Progress = Callable[[str, StageResult], None]  # (scope: "course" or a Python version, stage result)
 
@@ -250,7 +250,8 @@ class Verification:
             return
         for scenario in scenarios:
             check_cancel()
-            outcome = run_scenario(venv, scenario, home, course.package, self.options.memory_mb)
+            outcome = run_scenario(venv, scenario, home, course.package, self.options.memory_mb,
+                                   roles=api_roles(course))
             if outcome.status == FAILED and outcome.attribution is None:
                 outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.targets)
             record(outcome)

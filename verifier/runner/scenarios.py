@@ -3,6 +3,9 @@
 Each scenario is a plain script from `student_scenarios/`, copied into an empty temporary
 directory and run there with the venv's interpreter in isolated mode (`python -I`), with a
 timeout and a memory limit. Its last `TITO_RESULT {json}` line carries its key figures.
+Shared helpers (`student_scenarios/_*.py`, e.g. `_roles.py`, which finds the course's class for a
+role such as "conv2d") are copied beside it, and the course's own role table (`[tool.tinytorch.api]`
+of its pyproject.toml) reaches it as JSON in the environment variable `TINYTORCH_API_ROLES`.
 The course's tests run with pytest only after every scenario (pytest must not mask an
 undeclared dependency), from a copy outside the source tree.
 """
@@ -27,7 +30,9 @@ from ..pipeline.results import FAILED, PASSED, Attribution, StageResult
 RESULT_PREFIX = "TITO_RESULT "
 MODULES_LINE = re.compile(r"^#\s*scenario-modules:\s*(?P<names>.+)$", re.MULTILINE)
 TIMEOUT_LINE = re.compile(r"^#\s*scenario-timeout:\s*(?P<seconds>\d+)", re.MULTILINE)
-ORDER = ("imports", "installation", "inter_module", "data_flow", "complete_pipeline", "cnn", "transformer")
+ORDER = ("imports", "installation", "inter_module", "data_flow", "complete_pipeline", "cnn", "transformer",
+         "persistence")
+ROLE_MAP_VARIABLE = "TINYTORCH_API_ROLES"   # read by student_scenarios/_roles.py
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -60,6 +65,17 @@ def discover_scenarios(names: Optional[Sequence[str]] = None) -> List[Scenario]:
     return ordered
 
 
+def shared_helpers() -> List[Path]:
+    """Modules the scenarios import (`_roles.py`): not scenarios themselves, copied beside each one."""
+    return [p for p in sorted(scenarios_dir().glob("_*.py")) if p.name != "__init__.py"]
+
+
+def api_roles(course: Course) -> Dict[str, str]:
+    """The course's `[tool.tinytorch.api]`: role -> "module:Name" for names that differ from TinyTorch's."""
+    table = course.pyproject.get("tool", {}).get("tinytorch", {}).get("api", {})
+    return {str(k): str(v) for k, v in table.items()} if isinstance(table, dict) else {}
+
+
 def _figures(stdout: str) -> Dict[str, object]:
     for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
@@ -83,14 +99,18 @@ def _failure_line(completed: Completed, timeout: float) -> str:
 
 
 def run_scenario(venv: Venv, scenario: Scenario, workdir: Path, package: str = "tinytorch",
-                 memory_mb: int = DEFAULT_MEMORY_MB) -> StageResult:
-    """Run one scenario script from an empty directory; never raises for the scenario's failure."""
+                 memory_mb: int = DEFAULT_MEMORY_MB, roles: Optional[Dict[str, str]] = None) -> StageResult:
+    """Run one scenario script from an empty directory; never raises for the scenario's failure.
+    `roles` is the course's role table (see `api_roles`)."""
     here = workdir / f"scenario-{scenario.name}"
     here.mkdir(parents=True)
     script = here / scenario.script.name
     shutil.copy2(scenario.script, script)
+    for helper in shared_helpers():
+        shutil.copy2(helper, here / helper.name)
+    env = dict(SINGLE_THREAD, **{ROLE_MAP_VARIABLE: json.dumps(roles or {}, sort_keys=True)})
     completed = run([venv.python, "-I", "-X", "faulthandler", script.name], cwd=here,
-                    env=clean_env(SINGLE_THREAD), timeout=scenario.timeout, memory_mb=memory_mb,
+                    env=clean_env(env), timeout=scenario.timeout, memory_mb=memory_mb,
                     dump_on_timeout=True)
     result = StageResult(scenario.name, PASSED if completed.ok else FAILED, round(completed.seconds, 2),
                          figures=_figures(completed.stdout), peak_memory_mb=completed.peak_memory_mb)

@@ -67,6 +67,15 @@ from tinytorch.core.tensor import Tensor
 #   Setting `p.grad = None` is cheaper than filling it with zeros and lets us skip parameters
 #   that received no gradient at all.
 # * `_grad(p)` returns the gradient as a float32 NumPy array (or None), whatever form it has.
+#
+# **Saving an optimizer.** To resume training where it stopped, the weights are not enough: Adam's running
+# moments `m`, `v` and its step count `t` (or SGD's velocity) are part of the training state. Restart
+# Adam from zero and its first steps are full-size `lr * sign(g)` steps again, which can throw a
+# half-trained model off course. `state_dict()` returns that state as a flat `{name: np.ndarray}` (the
+# same form as `Module.state_dict()`, so both fit in one `.npz` file without pickle):
+# `"step_count"`, `"lr"` (a schedule may have changed it) and `"state.<i>.<buffer>"` for buffer
+# `<buffer>` of parameter number `i`. Hyperparameters such as `betas` are not saved: they are
+# arguments of the constructor, which builds the optimizer before `load_state_dict()` fills it.
 
 # %%
 #| export
@@ -132,6 +141,41 @@ class Optimizer:
         if name not in slot:
             slot[name] = np.zeros_like(like)
         return slot[name]
+
+    def state_dict(self):
+        """{name: np.ndarray}: copies of step_count, lr and every per-parameter buffer (see above)."""
+        state = {"step_count": np.array(self.step_count), "lr": np.array(self.lr)}
+        for index, slot in sorted(self.state.items()):
+            for name, value in slot.items():
+                state[f"state.{index}.{name}"] = np.array(value)   # a copy; a scalar (Adam's t) becomes 0-d
+        return state
+
+    def load_state_dict(self, state):
+        """Restore what state_dict() returned, into an optimizer built over the same parameters."""
+        restored = {}
+        for key, value in state.items():
+            if key in ("step_count", "lr"):
+                continue
+            kind, index, name = (key.split(".", 2) + ["", ""])[:3]
+            if kind != "state" or not index.isdigit() or not name:
+                raise KeyError(f"load_state_dict: unexpected key {key!r}")
+            index = int(index)
+            if index >= len(self.params):
+                raise ValueError(f"load_state_dict: {key!r} is for parameter {index}, "
+                                 f"but this optimizer has {len(self.params)}")
+            value = np.asarray(value)
+            if value.ndim == 0:                  # a counter such as Adam's per-parameter t
+                value = value.item()
+            elif value.shape != self.params[index].data.shape:
+                raise ValueError(f"load_state_dict: {key!r} has shape {value.shape}, "
+                                 f"parameter {index} has {self.params[index].data.shape}")
+            else:                                # buffers keep the parameter's dtype (float32)
+                value = value.astype(self.params[index].data.dtype, copy=True)
+            restored.setdefault(index, {})[name] = value
+        self.state = restored                    # replace, never merge: stale buffers would leak in
+        self.step_count = int(np.asarray(state.get("step_count", 0)))
+        if "lr" in state:
+            self.lr = float(np.asarray(state["lr"]))
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr}, params={len(self.params)})"
@@ -411,6 +455,27 @@ def test_unit_adam_minimises():
     print("SGD / Adam / AdamW minimise a quadratic: ok")
 
 
+def test_unit_state_dict_resumes_adam():
+    # two steps, save, two more -- equals four uninterrupted steps from the same start
+    grads = [[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0], [2.0, 0.0]]
+    p, q = _quadratic_param([1.0, 1.0]), _quadratic_param([1.0, 1.0])
+    straight = Adam([p], lr=0.1)
+    for g in grads:
+        _set_grad(p, g)
+        straight.step()
+    first = Adam([q], lr=0.1)
+    for g in grads[:2]:
+        _set_grad(q, g)
+        first.step()
+    resumed = Adam([q], lr=0.1)
+    resumed.load_state_dict(first.state_dict())
+    for g in grads[2:]:
+        _set_grad(q, g)
+        resumed.step()
+    assert np.array_equal(p.data, q.data) and resumed.step_count == 4
+    print("Adam state_dict resumes training exactly: ok")
+
+
 def test_unit_schedules_and_clipping():
     p = _quadratic_param([0.0])
     opt = SGD([p], lr=1.0)
@@ -431,5 +496,6 @@ def test_unit_schedules_and_clipping():
 if __name__ == "__main__":
     test_unit_sgd()
     test_unit_adam_minimises()
+    test_unit_state_dict_resumes_adam()
     test_unit_schedules_and_clipping()
     print("optimizers: all checks passed")
