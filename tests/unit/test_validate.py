@@ -801,3 +801,16 @@ def test_checks_and_deps_modules_stay_small():
             for node in ast_.walk(ast_.parse(text)):
                 if isinstance(node, ast_.ClassDef):
                     assert node.end_lineno - node.lineno <= 250, (path, node.name)
+
+
+def test_missing_module_yaml_only_where_the_course_uses_them(tmp_path):
+    # upstream 4246c759: one module of twenty has a module.yaml; the course does not use them
+    files = dict(LAYOUT_A)
+    files["modules/02_activations/module.yaml"] = None
+    files["modules/03_layers/module.yaml"] = None
+    root = write_course(tmp_path / "course", base=files)
+    assert "TT006" not in codes(validate(load_course(root)))
+    files = dict(LAYOUT_A)
+    files["modules/03_layers/module.yaml"] = None
+    root = write_course(tmp_path / "again", base=files)
+    found(validate(load_course(root)), "TT006", "03_layers", "modules/03_layers", None)

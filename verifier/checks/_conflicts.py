@@ -8,7 +8,7 @@ import ast
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from ..course.analysis import ModuleAnalysis, ModuleSource
-from ..package.export import public_names
+from ..deps.imports import tree_public_names
 from .context import CheckContext, Emitter, place
 from .findings import Finding
 
@@ -100,7 +100,7 @@ def check_public_names(ctx: CheckContext, out: Emitter) -> None:
         for parsed in entry.dev.exported:
             if parsed.tree is None or not parsed.public:
                 continue
-            for name in public_names(parsed.code, entry.dev.rel):
+            for name in tree_public_names(parsed.tree):
                 if name in seen:
                     continue
                 seen.add(name)

@@ -23,7 +23,9 @@ def check_module_yaml(ctx: CheckContext, out: Emitter, entry: ModuleAnalysis) ->
                  + " (it must be a YAML mapping: name, exports_to, dependencies, components ...)")
         return
     if module.meta_path is None:
-        if ctx.course.layout in ("A", "B") and any(m.meta_path for m in ctx.course.modules):
+        with_yaml = sum(1 for m in ctx.course.modules if m.meta_path)
+        # the course uses module.yaml when most modules have one (upstream 4246c759: 1 of 20 has one, the rest none)
+        if ctx.course.layout in ("A", "B") and with_yaml * 2 > len(ctx.course.modules):
             out.add("TT006", module.key, ctx.rel(module.folder), None,
                      f"{module.key} has no module.yaml, while the course's modules declare one",
                      f"add {ctx.rel(module.folder)}/module.yaml with name, exports_to and "

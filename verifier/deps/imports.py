@@ -298,3 +298,24 @@ def module_imports(item: ModuleSource) -> List[ImportRef]:
     return refs
 
 
+
+
+def tree_public_names(tree: ast.Module) -> List[str]:
+    """Names nbdev puts into __all__ for a parsed cell: top-level defs, classes and assignments not
+    starting with `_`, plus `_all_ = [...]` — the rules of package.export.public_names, read from the
+    tree the analysis already parsed (so no cell is parsed twice)."""
+    names: List[str] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            candidates = [node.name]
+        elif isinstance(node, ast.Assign):
+            candidates = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            if candidates == ["_all_"] and isinstance(node.value, (ast.List, ast.Tuple)):
+                names.extend(str(e.value) for e in node.value.elts if isinstance(e, ast.Constant))
+                continue
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            candidates = [node.target.id]
+        else:
+            continue
+        names.extend(n for n in candidates if not n.startswith("_"))
+    return names

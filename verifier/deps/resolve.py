@@ -12,8 +12,8 @@ from typing import Dict, List, Optional, Set, Tuple
 from ..course.analysis import CourseAnalysis
 from ..course.discovery import Course, CourseModule
 from ..course.pyversions import is_stdlib
-from ..package.export import normalise_target, public_names
-from .imports import ImportRef, bound_names
+from ..package.export import normalise_target
+from .imports import ImportRef, bound_names, tree_public_names
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Resolver:
                     if star:
                         self.open_targets.add(parsed.target)
                     if parsed.public:
-                        for name in public_names(parsed.code, entry.dev.rel):
+                        for name in tree_public_names(parsed.tree):
                             keys = self.public.setdefault(name, [])
                             if entry.key not in keys:
                                 keys.append(entry.key)
