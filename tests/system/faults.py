@@ -107,9 +107,10 @@ def _function_level(root: Path) -> None:
 
 
 def _syspath(root: Path) -> None:
-    add_cell(root, "05_dense", "try:\n    from tinytorch.core.tensor import Tensor as _T\nexcept ImportError:\n"
-                               "    import os, sys\n    sys.path.append(os.path.join(os.path.dirname(__file__), "
-                               "'..', '01_tensor'))\n    from tensor_dev import Tensor as _T")
+    # unconditional in-tree coupling (a fallback in the `except ImportError` of a package import never
+    # runs once the package is installed, so it is not a fault)
+    add_cell(root, "05_dense", "import os, sys\nsys.path.append(os.path.join(os.path.dirname(__file__), "
+                               "'..', '01_tensor'))\nfrom tensor_dev import Tensor as _T")
 
 
 def _third_party(root: Path) -> None:

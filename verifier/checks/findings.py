@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 ERROR = "error"
@@ -23,27 +24,42 @@ WARNING = "warning"
 COURSE = "course"  # the module key of findings about the course as a whole
 
 
+class Impact(str, Enum):
+    """What a finding means for someone who installs the package in a fresh venv."""
+    INSTALL_BREAKING = "install-breaking"  # `import` or a call fails in a fresh venv
+    POLICY = "metadata/policy"             # course metadata or conventions; the package still works
+
+
+BREAKS = Impact.INSTALL_BREAKING
+POLICY = Impact.POLICY
+
+
 @dataclass(frozen=True)
 class Code:
     code: str
     severity: str
     title: str
+    impact: Impact = Impact.POLICY
+    # codes this one makes redundant when both are reported for one statement (same file and line):
+    # one faulty statement gives one finding, the most specific
+    supersedes: Tuple[str, ...] = ()
 
 
 _CATALOGUE: Tuple[Code, ...] = (
     # TT0xx: reading the course
     Code("TT001", ERROR, "module.yaml is malformed (not YAML, not a mapping, or wrong value types)"),
-    Code("TT002", ERROR, "a module source cannot be read (encoding, size, notebook JSON, no cell markers)"),
-    Code("TT003", ERROR, "syntax error in an exported cell"),
+    Code("TT002", ERROR, "a module source cannot be read (encoding, size, notebook JSON, no cell markers)", BREAKS),
+    Code("TT003", ERROR, "syntax error in an exported cell", BREAKS),
     Code("TT004", ERROR, "module folder has no dev file named after the folder"),
     Code("TT005", WARNING, "requires-python is not declared; the oldest Python is assumed"),
     Code("TT006", ERROR, "module has no module.yaml in a course whose modules declare one"),
+    Code("TT007", WARNING, "a waiver in [tool.tinytorch] waive has no reason, is malformed or matches no finding"),
     Code("TT008", WARNING, "syntax error in a non-exported cell (its inline tests cannot run)"),
     # TT1xx: exports and naming
-    Code("TT101", ERROR, "#| default_exp does not match module.yaml exports_to"),
+    Code("TT101", ERROR, "#| default_exp does not match module.yaml exports_to", POLICY, supersedes=('TT105', 'TT106')),
     Code("TT102", ERROR, "dev file has no #| default_exp directive"),
     Code("TT103", ERROR, "dev file has more than one #| default_exp directive"),
-    Code("TT104", ERROR, "export target is not a valid dotted module path inside the package"),
+    Code("TT104", ERROR, "export target is not a valid dotted module path inside the package", BREAKS),
     Code("TT105", ERROR, "export target is outside the allowed location (tinytorch.core by default)"),
     Code("TT106", ERROR, "export target shadows a standard-library or installed top-level module"),
     Code("TT107", ERROR, "module folder is not named NN_name"),
@@ -51,7 +67,7 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT109", ERROR, "module numbers have a gap"),
     Code("TT110", ERROR, "dev file name does not match the module folder"),
     Code("TT111", ERROR, "module.yaml name does not match the module folder"),
-    Code("TT112", ERROR, "two sources export to one target"),
+    Code("TT112", ERROR, "two sources export to one target", BREAKS),
     Code("TT113", WARNING, "an extra source in a module folder exports code"),
     Code("TT114", ERROR, "one public name is exported by two modules"),
     Code("TT115", ERROR, "exported cell in a file with no #| default_exp target"),
@@ -62,23 +78,23 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT201", ERROR, "exported code imports a module that module.yaml prerequisites do not declare"),
     Code("TT202", WARNING, "a declared prerequisite is never imported by exported code"),
     Code("TT203", ERROR, "a declared prerequisite names no module of the course"),
-    Code("TT204", ERROR, "dependency cycle between modules"),
-    Code("TT205", ERROR, "a module depends on a module with the same or a higher number"),
-    Code("TT206", ERROR, "exported code imports a package module that no module exports"),
-    Code("TT207", ERROR, "exported code imports a name the package module does not define"),
-    Code("TT210", ERROR, "exported code manipulates sys.path"),
-    Code("TT211", ERROR, "exported code imports a dev file or the modules folder (in-tree coupling)"),
-    Code("TT212", ERROR, "exported code reads files relative to the working directory or the source tree"),
-    Code("TT220", ERROR, "exported code imports a third-party package the course dependencies do not declare"),
+    Code("TT204", ERROR, "dependency cycle between modules", POLICY, supersedes=('TT205', 'TT201')),
+    Code("TT205", ERROR, "a module depends on a module with the same or a higher number", POLICY, supersedes=('TT201',)),
+    Code("TT206", ERROR, "exported code imports a package module that no module exports", BREAKS, supersedes=('TT201', 'TT205', 'TT207')),
+    Code("TT207", ERROR, "exported code imports a name the package module does not define", BREAKS),
+    Code("TT210", ERROR, "exported code manipulates sys.path", POLICY, supersedes=('TT212',)),
+    Code("TT211", ERROR, "exported code imports a dev file or the modules folder (in-tree coupling)", BREAKS, supersedes=('TT201', 'TT205')),
+    Code("TT212", ERROR, "exported code reads files relative to the working directory or the source tree", BREAKS),
+    Code("TT220", ERROR, "exported code imports a third-party package the course dependencies do not declare", BREAKS),
     Code("TT221", WARNING, "a declared course dependency is never imported by exported code"),
     Code("TT222", WARNING, "an optional (try/except ImportError) third-party import is not declared"),
-    Code("TT230", ERROR, "syntax newer than the oldest supported Python (requires-python)"),
-    Code("TT231", ERROR, "standard-library module or name newer than the oldest supported Python"),
-    Code("TT232", ERROR, "`X | Y` type union evaluated at run time on a Python older than 3.10"),
-    Code("TT233", ERROR, "exported cell uses a name defined only in a non-exported cell"),
-    Code("TT234", ERROR, "standard-library module removed in a supported newer Python"),
+    Code("TT230", ERROR, "syntax newer than the oldest supported Python (requires-python)", BREAKS, supersedes=('TT003',)),
+    Code("TT231", ERROR, "standard-library module or name newer than the oldest supported Python", BREAKS),
+    Code("TT232", ERROR, "`X | Y` type union evaluated at run time on a Python older than 3.10", BREAKS),
+    Code("TT233", ERROR, "exported cell uses a name defined only in a non-exported cell", BREAKS),
+    Code("TT234", ERROR, "standard-library module removed in a supported newer Python", BREAKS),
     # TT24x: the committed package, if one is in the tree
-    Code("TT240", ERROR, "committed package file imports a package module that does not exist"),
+    Code("TT240", ERROR, "committed package file imports a package module that does not exist", BREAKS),
     Code("TT241", ERROR, "generated file names a source that does not exist"),
 )
 
@@ -102,6 +118,7 @@ class Finding:
     details: List[str] = field(default_factory=list)   # evidence lines (e.g. the imports of a cycle)
     related: Tuple[str, ...] = ()  # other modules this finding concerns
     severity: str = field(init=False, default="")  # from the catalogue: fixed per code
+    waived: Optional[str] = None  # the reason of the course's waiver, when one matches: it does not block
 
     def __post_init__(self) -> None:
         if self.code not in CATALOGUE:
@@ -113,8 +130,13 @@ class Finding:
         return CATALOGUE[self.code].title
 
     @property
+    def impact(self) -> Impact:
+        return CATALOGUE[self.code].impact
+
+    @property
     def is_error(self) -> bool:
-        return self.severity == ERROR
+        """An error that blocks: waived findings never block."""
+        return self.severity == ERROR and self.waived is None
 
     @property
     def where(self) -> str:
@@ -131,22 +153,96 @@ class Finding:
     def to_dict(self) -> Dict[str, Any]:
         return {"code": self.code, "severity": self.severity, "module": self.module, "path": self.path,
                 "line": self.line, "cell": self.cell, "issue": self.issue, "fix": self.fix,
-                "details": list(self.details), "related": list(self.related), "title": self.title}
+                "details": list(self.details), "related": list(self.related), "title": self.title,
+                "impact": self.impact.value, "waived": self.waived is not None, "waiver_reason": self.waived}
 
 
 def count(findings: Iterable[Finding]) -> Dict[str, int]:
+    """Unwaived errors and warnings."""
     counts = {ERROR: 0, WARNING: 0}
     for finding in findings:
-        counts[finding.severity] += 1
+        if finding.waived is None:
+            counts[finding.severity] += 1
     return counts
+
+
+def count_impact(findings: Iterable[Finding]) -> Dict[str, int]:
+    """Unwaived findings per impact, and the waived ones."""
+    counts = {i.value: 0 for i in Impact}
+    counts["waived"] = 0
+    for finding in findings:
+        counts["waived" if finding.waived is not None else finding.impact.value] += 1
+    return counts
+
+
+def count_codes(findings: Iterable[Finding]) -> Dict[str, int]:
+    """Unwaived findings per code, in catalogue order."""
+    counts: Dict[str, int] = {}
+    for finding in findings:
+        if finding.waived is None:
+            counts[finding.code] = counts.get(finding.code, 0) + 1
+    return {c.code: counts[c.code] for c in _CATALOGUE if c.code in counts}
+
+
+def dedupe(findings: Sequence[Finding]) -> List[Finding]:
+    """One faulty statement gives one finding: among findings at one file and line, drop those a more
+    specific code supersedes, and fold repeats of one code into the first (their issues as details)."""
+    at: Dict[Tuple[str, int, Optional[int]], List[Finding]] = {}
+    for finding in findings:
+        if finding.path is not None and finding.line is not None:
+            at.setdefault((finding.path, finding.line, finding.cell), []).append(finding)
+    dropped: set = set()
+    for group in at.values():
+        if len(group) < 2:
+            continue
+        present = {f.code for f in group}
+        superseded = {s for code in present for s in CATALOGUE[code].supersedes}
+        kept: Dict[str, Finding] = {}
+        for finding in group:
+            if finding.code in superseded:
+                dropped.add(id(finding))
+            elif finding.code in kept:
+                first = kept[finding.code]
+                if finding.issue != first.issue:
+                    first.details.append(f"also: {finding.issue}")
+                dropped.add(id(finding))
+            else:
+                kept[finding.code] = finding
+    return [f for f in findings if id(f) not in dropped]
+
+
+def _summary_block(findings: Sequence[Finding]) -> List[str]:
+    """The first screen: counts per code, then the install-breaking findings with file:line."""
+    active = [f for f in findings if f.waived is None]
+    if not active:
+        return []
+    out = ["Findings per code:"]
+    for code, n in count_codes(active).items():
+        entry = CATALOGUE[code]
+        tag = "install-breaking" if entry.impact is Impact.INSTALL_BREAKING else "metadata/policy"
+        out.append(f"  {code} {entry.severity:<7} {tag:<16} {n:>4}  {entry.title}")
+    breaking = [f for f in active if f.impact is Impact.INSTALL_BREAKING]
+    out.append("")
+    if breaking:
+        out.append(f"Fix these first — {len(breaking)} install-breaking finding(s) (`import` or a call fails "
+                   f"in a fresh venv):")
+        for f in breaking:
+            out.append(f"  {f.where or f.module}: {f.code} {f.issue}")
+    else:
+        out.append("No install-breaking findings: what follows is metadata and policy.")
+    out.append("")
+    return out
 
 
 def render_text(findings: Sequence[Finding], module_order: Sequence[str] = (),
                 summary: str = "", notes: Sequence[str] = ()) -> str:
-    """Group findings by module and category, in the form students know."""
+    """A one-screen summary (counts per code, install-breaking findings first), then the findings
+    grouped by module and category in the form students know, then waived findings."""
     order = {key: i for i, key in enumerate(module_order)}
+    active = [f for f in findings if f.waived is None]
+    waived = [f for f in findings if f.waived is not None]
     groups: Dict[Tuple[str, str], List[Finding]] = {}
-    for finding in findings:
+    for finding in active:
         groups.setdefault((finding.module, category(finding.code)), []).append(finding)
 
     def rank(item: Tuple[str, str]) -> Tuple[int, str, str]:
@@ -158,6 +254,7 @@ def render_text(findings: Sequence[Finding], module_order: Sequence[str] = (),
         out.append(f"Note: {note}")
     if notes:
         out.append("")
+    out += _summary_block(findings)
     for key in sorted(groups, key=rank):
         module, cat = key
         items = groups[key]
@@ -172,6 +269,12 @@ def render_text(findings: Sequence[Finding], module_order: Sequence[str] = (),
             out.append(f"- Fix: {f.fix}")
         out.append("- Resubmit after fixing" if failed else "- Consider fixing before the release")
         out.append("")
+    if waived:
+        out.append(f"Waived by the course ({len(waived)}, not blocking):")
+        for f in waived:
+            out.append(f"- {f.code} {f.where or f.module}: {f.issue}")
+            out.append(f"  waived: {f.waived}")
+        out.append("")
     if summary:
         out.append(summary)
     return "\n".join(out).rstrip() + "\n"
@@ -180,12 +283,14 @@ def render_text(findings: Sequence[Finding], module_order: Sequence[str] = (),
 def render_json(payload: Dict[str, Any], findings: Sequence[Finding]) -> str:
     data = dict(payload)
     data["counts"] = count(findings)
+    data["counts_by_impact"] = count_impact(findings)
+    data["counts_by_code"] = count_codes(findings)
     data["findings"] = [f.to_dict() for f in findings]
     return json.dumps(data, indent=2) + "\n"
 
 
 def catalogue_table() -> str:
     """The catalogue as a Markdown table (docs/validation.md is checked against it in the tests)."""
-    rows = ["| code | severity | meaning |", "|---|---|---|"]
-    rows += [f"| {c.code} | {c.severity} | {c.title} |" for c in _CATALOGUE]
+    rows = ["| code | severity | impact | meaning |", "|---|---|---|---|"]
+    rows += [f"| {c.code} | {c.severity} | {c.impact.value} | {c.title} |" for c in _CATALOGUE]
     return "\n".join(rows)

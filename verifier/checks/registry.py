@@ -1,0 +1,46 @@
+"""The registry of static checks: one entry per finding family, each owning its codes. A unit test
+asserts every catalogue code belongs to exactly one check; `validate` runs them in this order over one
+shared, read-only `CheckContext`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, FrozenSet, Iterator, Tuple
+
+from . import (_config, _conflicts, _exports, _imports, _metadata, _names, _naming, _package_tree, _pairs, _paths,
+               _pyversions, _reading, _thirdparty, _waivers)
+from .context import CheckContext
+from .findings import Finding
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    codes: FrozenSet[str]
+    run: Callable[[CheckContext], Iterator[Finding]]
+
+
+CHECKS: Tuple[Check, ...] = (
+    Check("config", _config.CODES, _config.check),
+    Check("naming", _naming.CODES, _naming.check),
+    Check("metadata", _metadata.CODES, _metadata.check),
+    Check("reading", _reading.CODES, _reading.check),
+    Check("exports", _exports.CODES, _exports.check),
+    Check("pairs", _pairs.CODES, _pairs.check),
+    Check("conflicts", _conflicts.CODES, _conflicts.check),
+    Check("paths", _paths.CODES, _paths.check),
+    Check("pyversions", _pyversions.CODES, _pyversions.check),
+    Check("names", _names.CODES, _names.check),
+    Check("imports", _imports.CODES, _imports.check),
+    Check("thirdparty", _thirdparty.CODES, _thirdparty.check),
+    Check("package_tree", _package_tree.CODES, _package_tree.check),
+    Check("waivers", _waivers.CODES, _waivers.check),
+)
+
+
+def owner(code: str) -> Check:
+    """The check that owns a code."""
+    for check in CHECKS:
+        if code in check.codes:
+            return check
+    raise KeyError(code)

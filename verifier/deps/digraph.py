@@ -1,0 +1,151 @@
+"""A small, domain-free directed graph toolkit: cycles (one per strongly connected component),
+topological order with deterministic tie-breaking, and reverse closure. Nodes are hashable values,
+edges a mapping node -> the nodes it points to (e.g. module -> the modules it depends on). It knows
+nothing about courses, modules or imports; callers attach meaning.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Set, TypeVar
+
+N = TypeVar("N", bound=Hashable)
+
+
+class GraphError(Exception):
+    """The graph is not what an operation needs (a cycle for `order`, an unknown node)."""
+
+    def __init__(self, message: str, cycle: Sequence[Hashable] = ()) -> None:
+        super().__init__(message)
+        self.cycle = list(cycle)
+
+
+def _check(edges: Mapping[N, Sequence[N]]) -> None:
+    for node, targets in edges.items():
+        for target in targets:
+            if target not in edges:
+                raise GraphError(f"edge {node!r} -> {target!r} points to an unknown node")
+
+
+def components(edges: Mapping[N, Sequence[N]], nodes: Iterable[N]) -> List[List[N]]:
+    """Strongly connected components with more than one node (Tarjan, iterative)."""
+    _check(edges)
+    index: Dict[N, int] = {}
+    low: Dict[N, int] = {}
+    stack: List[N] = []
+    on_stack: Set[N] = set()
+    found: List[List[N]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(edges[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for nxt in children:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(edges[nxt])))
+                    advanced = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component: List[N] = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == node:
+                        break
+                if len(component) > 1:
+                    found.append(component)
+    return found
+
+
+def cycles(edges: Mapping[N, Sequence[N]], nodes: Iterable[N], rank: Callable[[N], object]) -> List[List[N]]:
+    """One shortest cycle per strongly connected component, as [a, b, ..., a], starting at the node
+    of lowest `rank` in the component; cycles sorted by the rank of their first node."""
+    out: List[List[N]] = []
+    for component in components(edges, nodes):
+        members = set(component)
+        start = min(component, key=rank)
+        parents: Dict[N, N] = {}
+        queue = [start]
+        last: Optional[N] = None
+        while queue and last is None:
+            following: List[N] = []
+            for node in queue:
+                for nxt in edges[node]:
+                    if nxt not in members:
+                        continue
+                    if nxt == start:
+                        last = node
+                        break
+                    if nxt not in parents:
+                        parents[nxt] = node
+                        following.append(nxt)
+                if last is not None:
+                    break
+            queue = following
+        path = [start]
+        node = last
+        while node is not None and node != start:
+            path.insert(1, node)
+            node = parents.get(node)
+        out.append(path + [start])
+    out.sort(key=lambda c: rank(c[0]))  # type: ignore[arg-type, return-value]
+    return out
+
+
+def order(edges: Mapping[N, Sequence[N]], rank: Callable[[N], object]) -> List[N]:
+    """Topological order, targets first (dependencies before what depends on them), ties broken by
+    `rank`. Raises GraphError (with one cycle) when there is a cycle."""
+    _check(edges)
+    remaining = {k: set(v) - {k} for k, v in edges.items()}
+    result: List[N] = []
+    while remaining:
+        ready = sorted((k for k, deps in remaining.items() if not deps), key=rank)  # type: ignore[arg-type]
+        if not ready:
+            found = cycles(remaining, list(remaining), rank)
+            raise GraphError("the graph has a cycle", found[0] if found else ())
+        node = ready[0]
+        result.append(node)
+        del remaining[node]
+        for deps in remaining.values():
+            deps.discard(node)
+    return result
+
+
+def reverse_closure(edges: Mapping[N, Sequence[N]], start: Iterable[N]) -> Set[N]:
+    """The start nodes and every node that reaches one of them (e.g. every module depending on a
+    changed module, directly or not)."""
+    _check(edges)
+    incoming: Dict[N, List[N]] = {k: [] for k in edges}
+    for node, targets in edges.items():
+        for target in targets:
+            incoming[target].append(node)
+    seen: Set[N] = set()
+    todo = list(start)
+    for node in todo:
+        if node not in edges:
+            raise GraphError(f"unknown node {node!r}")
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        todo.extend(incoming[node])
+    return seen
