@@ -44,7 +44,12 @@ def _build_status(result: VerifyResult) -> str:
 
 def summary_rows(result: VerifyResult, decision: Decision) -> List[tuple]:
     return [("Modules validated", _modules_validated(result)), ("Integration tests", _tests_status(result)),
-            ("Build", _build_status(result)), ("Ready for release", "YES" if decision.ready else "NO")]
+            ("Build", _build_status(result)), verdict_row(decision)]
+
+
+def verdict_row(decision: Decision) -> tuple:
+    """("Ready for release", YES/NO) for a full run; ("Result", PASS (partial…)/FAIL) for a partial one."""
+    return ("Result" if decision.partial else "Ready for release", decision.verdict)
 
 
 def _figure_text(figures: Dict[str, object]) -> str:
@@ -57,6 +62,8 @@ def render_markdown(result: VerifyResult, decision: Decision) -> str:
                       f"Course `{result.course}`, verified {result.started}, {result.seconds:.0f} s.", ""]
     out += ["| check | result |", "|---|---|"]
     out += [f"| {name} | **{value}** |" for name, value in summary_rows(result, decision)]
+    if decision.partial:
+        out += ["", f"Partial run ({decision.partial}): not a release verdict."]
     if decision.blockers:
         out += ["", "## Blocking", ""]
         out += [f"- {b.describe()}" for b in decision.blockers]
@@ -197,8 +204,9 @@ def render_html(result: VerifyResult, decision: Decision) -> str:
              f"<style>{CSS}</style></head><body>",
              f"<h1>TinyTorch Package Status Report — tinytorch {e(result.course_version)}</h1>",
              f"<p>Course <code>{e(result.course)}</code>, verified {e(result.started)}, {result.seconds:.0f} s.</p>",
-             f"<p class='verdict {'yes' if decision.ready else 'no'}'>Ready for release: "
-             f"{'YES' if decision.ready else 'NO'}</p><table>"]
+             f"<p class='verdict {'yes' if decision.passed else 'no'}'>{e(verdict_row(decision)[0])}: "
+             f"{e(decision.verdict)}</p>" + (f"<p>Partial run: {e(decision.partial)}</p>" if decision.partial else "")
+             + "<table>"]
     parts += [f"<tr><th>{e(n)}</th><td>{e(v)}</td></tr>" for n, v in summary_rows(result, decision)]
     parts.append("</table>")
     if decision.blockers:
