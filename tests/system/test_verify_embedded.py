@@ -34,7 +34,7 @@ def test_verify_embedded_course_one_python(tmp_path):
     assert data["ok"] and not data["ready"]  # one Python of five: a partial run is never a release verdict
     assert data["partial"].startswith("Pythons ") and data["partial"].endswith(" not run")
     assert PYTHON not in data["partial"]
-    assert [s["name"] for s in data["stages"]] == ["validate", "export", "api", "build"]
+    assert [s["name"] for s in data["stages"]] == ["validate", "export", "api", "build", "editable"]
     (python,) = data["pythons"]
     assert python["version"] == PYTHON and python["status"] == "passed"
     assert python["full_version"] == sys.version.split()[0]

@@ -72,8 +72,11 @@ def decide(result: VerifyResult) -> Decision:
                                     finding.get("module"), fix=str(finding.get("fix", ""))))
     for stage in result.stages:
         if stage.status == FAILED and stage.name != "validate":
-            category = "breaking API change" if stage.name == "api" else "pipeline broken"
-            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}", fix=stage.fix))
+            category = {"api": "breaking API change", "editable": "editable install failed"}.get(
+                stage.name, "pipeline broken")
+            where = f" ({stage.attribution.describe()})" if stage.attribution else ""
+            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}",
+                                    stage.attribution.module if stage.attribution else None, fix=stage.fix))
     validate = next((s for s in result.stages if s.name == "validate"), None)
     if validate is not None and validate.status == FAILED and not any(
             f.get("severity") == "error" for f in result.findings):

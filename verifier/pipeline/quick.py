@@ -192,7 +192,7 @@ class QuickResult:
         return "\n".join(out) + "\n"
 
 
-def _attribute(traceback_text: str, package_dir: Path) -> Optional[Attribution]:
+def attribute_in_tree(traceback_text: str, package_dir: Path) -> Optional[Attribution]:
     """The deepest frame inside the exported package, mapped back to the student's source line."""
     from ..runner.attribution import map_line, module_of_source
 
@@ -309,7 +309,7 @@ def quick_check(course: Course, refs: Sequence[str], package_root: Path, python:
             raw = json.loads(line[len("TITO_CHECK "):])
             check = ImportCheck(raw["target"], raw["ok"], raw["detail"], raw.get("seconds", 0.0))
             if not check.ok:
-                check.attribution = _attribute(raw.get("traceback", ""), package_dir)
+                check.attribution = attribute_in_tree(raw.get("traceback", ""), package_dir)
             result.checks.append(check)
     if len(result.checks) != len(checks) + 1:
         result.problem = ("timed out" if completed.timed_out else

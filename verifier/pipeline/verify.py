@@ -106,6 +106,7 @@ class Verification:
             artifacts = self._course_stages(course, result)
             if artifacts is not None:
                 self._pythons(course, artifacts, matrix, result)
+                self._editable_hook(course, matrix, result)
         except (KeyboardInterrupt, _Cancelled):
             self.cancel()
             result.interrupted = True
@@ -114,6 +115,13 @@ class Verification:
             if not self.options.keep_work:
                 shutil.rmtree(self.work, ignore_errors=True)
         return result
+
+    def _editable_hook(self, course: Course, matrix: Sequence[str], result: VerifyResult) -> None:
+        """The editable-install stage (pipeline/editable.py), on runs of every scenario."""
+        if self.options.scenarios is None and not self.cancelled.is_set():
+            from .editable import editable_stage
+            result.stages.append(self._stage("course", editable_stage(
+                course, self.work / "editable", matrix, self.options.memory_mb, self.options.latest)))
 
     # -- course-wide stages -------------------------------------------------------------------
     def _course_stages(self, course: Course, result: VerifyResult) -> Optional[Artifacts]:
