@@ -24,6 +24,7 @@ from ..course.discovery import Course, load_course
 from ..runner.envs import create_venv
 from ..errors import VerifierError
 from ..package.export import plan_export
+from ..package.metrics import module_metrics
 from ..runner.interpreters import find_interpreter
 from ..package.locks import constraints_for
 from ..course.matrix import python_matrix, version_key
@@ -138,6 +139,7 @@ class Verification:
             plan = plan_export(course)
             stage_course(course, plan, self.work / "stage")
             self.targets = {f"{course.package}.{target}": key for key, target in plan.module_targets.items()}
+            result.code_metrics = [dataclasses.asdict(m) for m in module_metrics(plan)]  # for the reports
             export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
         except VerifierError as exc:
             export.status, export.detail = FAILED, str(exc)
