@@ -90,7 +90,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         course=args.course or default_course(), pythons=args.python or None,
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
         scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
-        latest=args.latest))
+        latest=args.latest, artifacts_dir=args.reports / "dist"))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -219,6 +219,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..reports.status import load_result, render
 
     result = load_result(args.reports)
+    if args.bundle:
+        from ..reports.bundle import make_bundle
+
+        bundle = make_bundle(result, args.reports, args.bundle)
+        print(f"bundle: {len(bundle.files)} files -> {bundle.root / 'index.html'}")
+        return 0
     text = render(result, args.format)
     if args.output:
         from ..reports.terminal import write_atomic
@@ -476,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--reports", type=Path, default=Path("reports"))
     report.add_argument("--format", choices=("markdown", "json", "junit", "html"), default="markdown")
     report.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    report.add_argument("--bundle", type=Path, metavar="DIR",
+                        help="write the release hand-off folder (artifacts, reports, graph, API, examples, index.html)")
     report.set_defaults(func=cmd_report)
     return parser
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
-from ..package.build import Artifacts, build_distributions, check_build, stage_course
+from ..package.build import Artifacts, build_distributions, check_build, keep_artifacts, stage_course
 from ..course.discovery import Course, load_course
 from ..runner.envs import create_venv
 from ..errors import VerifierError
@@ -50,6 +50,7 @@ class VerifyOptions:
     keep_work: bool = False
     latest: bool = False                         # ignore the course's lock files
     scenario_timeout: Optional[float] = None     # cap every scenario's own timeout (seconds)
+    artifacts_dir: Optional[Path] = None         # where to keep the built sdist and wheel (for the hand-off bundle)
 
 
 def _quiet(scope: str, stage: StageResult) -> None:
@@ -158,6 +159,8 @@ class Verification:
         try:
             artifacts = build_distributions(self.work / "stage", self.work / "dist")
             result.artifacts = artifacts.listing()
+            if self.options.artifacts_dir is not None:
+                keep_artifacts(artifacts, self.options.artifacts_dir)
             problems = check_build(self.work / "stage", plan, artifacts, self.work)
             if problems:
                 build.status, build.detail = FAILED, "; ".join(problems)
