@@ -98,24 +98,28 @@ def _closure(edges: Dict[str, List[str]], start: str) -> set:
     return seen
 
 
-def plan_integration(course: Course, ref: str) -> IntegrationPlan:
+def plan_integration(course: Course, ref: str, edges: Optional[Dict[str, List[str]]] = None,
+                     module_targets: Optional[Dict[str, str]] = None) -> IntegrationPlan:
     """The module `ref`, its dependencies and dependents, and the scenarios, tests and imports
-    that cover it and its dependents (from the actual import graph)."""
+    that cover it and its dependents (from the actual import graph). `edges` (module key -> keys
+    it depends on) and `module_targets` (module key -> export target) may be passed in when
+    planning many modules at once."""
     from ..deps.graph import course_graph
     from ..package.export import plan_export
-    from .selection import affected_modules, select_for_module
+    from .selection import select_for_names
 
     module = course.module(ref)
-    edges = course_graph(course).edges()
-    order = [m.key for m in course.modules]
+    if edges is None:
+        edges = course_graph(course).edges()
+    if module_targets is None:
+        module_targets = plan_export(course).module_targets
     needs = _closure(edges, module.key)
-    names = set(affected_modules(course, ref))
-    dependents = [m.key for m in course.modules if m.name in names and m.key != module.key]
-    scenarios, tests = select_for_module(course, ref)
-    export_plan = plan_export(course)
-    imports = [f"{course.package}.{export_plan.module_targets[key]}"
-               for key in [module.key] + dependents if key in export_plan.module_targets]
-    return IntegrationPlan(module.key, [k for k in order if k in needs], dependents, scenarios, tests, imports)
+    dependents = [m.key for m in course.modules if m.key != module.key and module.key in _closure(edges, m.key)]
+    scenarios, tests = select_for_names(course, [m.name for m in course.modules
+                                                 if m.key == module.key or m.key in dependents])
+    imports = [f"{course.package}.{module_targets[key]}" for key in [module.key] + dependents if key in module_targets]
+    return IntegrationPlan(module.key, [m.key for m in course.modules if m.key in needs], dependents, scenarios,
+                           tests, imports)
 
 
 def merge_plans(plans: Sequence[IntegrationPlan]) -> IntegrationPlan:
@@ -280,14 +284,17 @@ def quick_check(course: Course, refs: Sequence[str], package_root: Path, python:
     from ..runner.envs import clean_env
     from ..runner.processes import DEFAULT_MEMORY_MB, run
 
+    from ..deps.graph import course_graph
+    from ..package.export import plan_export
+
     began = time.monotonic()
-    plans = [plan_integration(course, ref) for ref in refs]
+    edges = course_graph(course).edges()
+    targets = plan_export(course).module_targets
+    plans = [plan_integration(course, ref, edges, targets) for ref in refs]
     affected = [m.key for m in course.modules if any(m.key in p.modules for p in plans)]
     result = QuickResult(plans)
     result.static_errors, result.static_warnings = static_checks(course, affected)
     # the imports in course order, each with the components its module.yaml promises
-    from ..package.export import plan_export
-    targets = plan_export(course).module_targets
     checks = []
     for module in course.modules:
         if module.key in affected and module.key in targets:

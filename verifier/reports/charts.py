@@ -34,12 +34,12 @@ def matrix_grid(result: VerifyResult) -> str:
     names = stage_names(result)
     if not result.pythons:
         return ""
-    cell_w, cell_h, left, top = 92, 26, 110, 84
+    cell_w, cell_h, left, top = 92, 26, 110, 96
     body: List[str] = []
     for col, name in enumerate(names):
         x = left + col * cell_w + cell_w / 2
         body.append(f"<text x='{x}' y='{top - 8}' text-anchor='middle' "
-                    f"transform='rotate(-25 {x} {top - 8})'>{html.escape(name)}</text>")
+                    f"transform='rotate(-35 {x} {top - 8})'>{html.escape(name)}</text>")
     for row, python in enumerate(result.pythons):
         y = top + row * cell_h
         body.append(f"<text x='{left - 8}' y='{y + 17}' text-anchor='end'>Python {html.escape(python.version)}</text>")
