@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..course.discovery import Course
-from ..errors import EnvironmentSetupError, VerifierError
+from ..errors import EnvironmentSetupError
 from .results import Attribution
 
 QUICK_TIMEOUT = 300.0
@@ -299,12 +299,7 @@ def quick_check(course: Course, refs: Sequence[str], package_root: Path, python:
     for module in course.modules:
         if module.key in affected and module.key in targets:
             checks.append([f"{course.package}.{targets[module.key]}", list(module.components)])
-    try:
-        interpreter = quick_python(course, python)
-    except VerifierError as exc:
-        result.problem = str(exc)
-        result.seconds = round(time.monotonic() - began, 2)
-        return result
+    interpreter = quick_python(course, python)  # no interpreter: a configuration error (exit 2)
     result.python = python or _version_of(interpreter)
     with tempfile.TemporaryDirectory(prefix="tito-quick-") as empty:
         completed = run([interpreter, "-I", "-c", IMPORT_CHECK, str(package_root.resolve()), course.package,
