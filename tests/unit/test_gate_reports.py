@@ -75,9 +75,42 @@ def test_locked_and_latest_runs_are_compared_per_python(result):
     assert rows == [("3.9", "2.0.2", "2.0.2", "passed", "passed"), ("3.12", "2.0.2", "2.6.0", "passed", "passed")]
 
 
-def test_a_partial_run_is_never_a_release_verdict(result):
+def _status_screen(r) -> str:
+    import io
+
+    from rich.console import Console
+
+    from verifier.reports.status import print_status
+    out = io.StringIO()
+    print_status(r, decide(r), Console(file=out, width=200, color_system=None))
+    return out.getvalue()
+
+
+def test_a_partial_run_is_never_a_release_verdict_but_passes_on_what_it_ran(result):
     decision = decide(result(partial="Pythons 3.12 not run"))
-    assert not decision.ready and [b.category for b in decision.blockers] == ["partial run"]
+    assert not decision.ready and decision.blockers == [] and decision.passed
+    assert decision.verdict == "PASS (partial: not a release verdict)"
+    screen = _status_screen(result(partial="Pythons 3.12 not run"))
+    assert "Result: PASS (partial: not a release verdict)" in screen
+    assert "BLOCKING" not in screen and "Ready for release" not in screen
+    assert "Pythons 3.12 not run" in screen
+    assert "PASS (partial: not a release verdict)" in render_markdown(result(partial="x"), decide(result(partial="x")))
+
+
+def test_a_failing_partial_run_says_fail_and_what_blocks(result):
+    r = result(partial="only scenarios cnn")
+    r.pythons[0].stage("cnn").status = "failed"
+    decision = decide(r)
+    assert decision.verdict == "FAIL" and not decision.passed
+    screen = _status_screen(r)
+    assert "Result: FAIL" in screen and "BLOCKING scenario failed" in screen and "PASS" not in screen.split("Result:")[-1]
+
+
+def test_a_full_run_still_says_ready_yes_or_no(result):
+    assert "Ready for release: YES" in _status_screen(result())
+    r = result()
+    r.pythons[1].stage("cnn").status = "failed"
+    assert "Ready for release: NO" in _status_screen(r)
 
 
 def test_api_surface_includes_inherited_methods_and_flags_removals(tmp_path):

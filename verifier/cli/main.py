@@ -38,13 +38,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     course = load_course(args.course or default_course())
     plan = plan_export(course)
     if args.module and not args.all:
-        only = targets_of_modules(plan, [course.module(args.module)])
+        changed = [course.module(args.module)]
+        only = targets_of_modules(plan, changed)
     else:
-        only = None
+        changed, only = list(course.modules), None
     written = write_package(plan, course.root, only)
     print(f"exported {len(plan.targets) if only is None else len(only)} module file(s) "
           f"to {course.root / course.package} ({len(written)} files written)")
-    return 0
+    if args.no_check:
+        return 0
+    from ..pipeline.quick import quick_check
+
+    result = quick_check(course, [m.key for m in changed], course.root, args.python)
+    sys.stdout.write(result.render())
+    return 0 if result.ok else 1
 
 
 def _is_ci() -> bool:
@@ -71,8 +78,8 @@ def _run_verification(args: argparse.Namespace, options) -> int:
     paths, decision = write_reports(result, args.reports)
     print_status(result, decision, console)
     console.print(f"reports: {', '.join(str(p) for p in paths)}", markup=False)
-    if result.partial:  # a partial check passes or fails on what it ran; it is never a release verdict
-        return 0 if result.ok and all(b.category == "partial run" for b in decision.blockers) else 1
+    if decision.partial:  # a partial check passes or fails on what it ran; it is never a release verdict
+        return 0 if result.ok and decision.passed else 1
     return 0 if decision.ready else 1
 
 
@@ -83,7 +90,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         course=args.course or default_course(), pythons=args.python or None,
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
         scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
-        latest=args.latest))
+        latest=args.latest, artifacts_dir=args.reports / "dist"))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -92,6 +99,21 @@ def cmd_test(args: argparse.Namespace) -> int:
     from ..pipeline.selection import select_for_module
 
     course_path = args.course or default_course()
+    if args.plan or (args.quick and args.module):
+        from ..pipeline import quick
+
+        if not args.module:
+            raise VerifierError("--plan needs --module MODULE", hint="e.g. `tito package test --module 03 --plan`")
+        course = load_course(course_path)
+        if args.plan:
+            sys.stdout.write(quick.render_plan(quick.plan_integration(course, args.module), quick=args.quick))
+            return 0
+        # the quick check of one module: the same check `tito export MODULE` runs, on a temporary export
+        if args.python and len(args.python) > 1:
+            raise VerifierError("the quick check runs on one Python", hint="pass --python once")
+        result = quick.quick_on_temporary_export(course, args.module, args.python[0] if args.python else None)
+        sys.stdout.write(result.render())
+        return 0 if result.ok else 1
     scenarios, tests, run_tests = None, None, not args.quick
     if args.quick:
         scenarios = ["imports"]
@@ -188,6 +210,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     result = load_result(args.reports)
     decision = decide(result)
     print_status(result, decision, _console())
+    if decision.partial:
+        return 0 if decision.passed else 1
     return 0 if decision.ready else 1
 
 
@@ -195,6 +219,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..reports.status import load_result, render
 
     result = load_result(args.reports)
+    if args.bundle:
+        from ..reports.bundle import make_bundle
+
+        bundle = make_bundle(result, args.reports, args.bundle)
+        print(f"bundle: {len(bundle.files)} files -> {bundle.root / 'index.html'}")
+        return 0
     text = render(result, args.format)
     if args.output:
         from ..reports.terminal import write_atomic
@@ -323,19 +353,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tito", description="TinyTorch release guardian.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
-    export = sub.add_parser("export", help="export module sources into the course's package folder")
-    _course_arg(export)
-    group = export.add_mutually_exclusive_group()
-    group.add_argument("--all", action="store_true", help="export every module (default)")
-    group.add_argument("module", nargs="?", help="one module: 03_activations, activations or 3")
-    export.set_defaults(func=cmd_export)
-
-    verify = sub.add_parser("verify", help="export, validate, build, and verify the wheel in fresh venvs per Python")
+def _release_verify_args(verify: argparse.ArgumentParser) -> None:
+    """The options of the release verification (`tito verify` = `tito package verify`)."""
     _verify_args(verify)
     verify.add_argument("--python", action="append", metavar="X.Y",
                         help="verify this Python instead of the course's matrix (repeatable)")
@@ -350,6 +369,25 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--keep-work", action="store_true", help="keep the temporary work directory")
     verify.set_defaults(func=cmd_verify)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tito", description="TinyTorch release guardian.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    export = sub.add_parser("export", help="export module sources into the course's package folder")
+    _course_arg(export)
+    group = export.add_mutually_exclusive_group()
+    group.add_argument("--all", action="store_true", help="export every module (default)")
+    group.add_argument("module", nargs="?", help="one module: 03_activations, activations or 3")
+    export.add_argument("--no-check", action="store_true",
+                        help="skip the static checks and quick integration check after writing")
+    export.add_argument("--python", metavar="X.Y", help="Python of the quick check (default: newest of the matrix)")
+    export.set_defaults(func=cmd_export)
+
+    verify = sub.add_parser("verify", help="export, validate, build, and verify the wheel in fresh venvs per Python")
+    _release_verify_args(verify)
+
     bench = sub.add_parser("bench", help="course speed beside PyTorch and the NumPy floor (ratios, one run)")
     _course_arg(bench)
     bench.add_argument("--shared", type=Path, default=EMBEDDED_COURSE.parent.parent / "shared" / "bench",
@@ -360,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     package = sub.add_parser("package", help="package checks: validate, deps, test, build, install, status, report")
     psub = package.add_subparsers(dest="package_command", metavar="COMMAND")
     psub.required = True
+
+    package_verify = psub.add_parser("verify", help="the release verification (same as `tito verify`)")
+    _release_verify_args(package_verify)
 
     validate = psub.add_parser("validate", help="static checks of exports and dependencies (no code runs)")
     _course_arg(validate)
@@ -386,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
         test.add_argument("--quick", action="store_true", help="only the imports scenario")
         test.add_argument("--module", help="this module and every module that depends on it")
         test.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
+        test.add_argument("--plan", action="store_true",
+                          help="print what would run (dependencies, dependents, scenarios, tests); run nothing")
         test.set_defaults(func=cmd_test)
 
     build = psub.add_parser("build", help="sdist + wheel of the exported course, with build checks")
@@ -439,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--reports", type=Path, default=Path("reports"))
     report.add_argument("--format", choices=("markdown", "json", "junit", "html"), default="markdown")
     report.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    report.add_argument("--bundle", type=Path, metavar="DIR",
+                        help="write the release hand-off folder (artifacts, reports, graph, API, examples, index.html)")
     report.set_defaults(func=cmd_report)
     return parser
 

@@ -88,3 +88,15 @@ def build_course(course: Course, out_dir: Path, work: Path) -> Tuple[Artifacts, 
     stage = stage_course(course, plan, work / "stage")
     artifacts = build_distributions(stage, out_dir)
     return artifacts, check_build(stage, plan, artifacts, work)
+
+
+def keep_artifacts(artifacts: Artifacts, folder: Path) -> List[Path]:
+    """Copy the sdist and wheel into `folder`, replacing what an earlier run left there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in list(folder.glob("*.whl")) + list(folder.glob("*.tar.gz")):
+        old.unlink()
+    kept = []
+    for artifact in (artifacts.sdist, artifacts.wheel):
+        shutil.copy2(artifact, folder / artifact.name)
+        kept.append(folder / artifact.name)
+    return kept

@@ -3,7 +3,8 @@
 Blocking, per the course's release rules: a scenario or course test fails; a circular
 dependency or an export conflict; the package cannot be built, installed or imported; the
 pipeline breaks or is interrupted; a Python of the matrix is not verified; a breaking API
-change that the release notes do not acknowledge. Everything else is approved.
+change that the release notes do not acknowledge. Everything else is approved — except that a
+partial run (a subset of Pythons, scenarios or tests) is no release verdict: it says PASS or FAIL.
 """
 from __future__ import annotations
 
@@ -34,6 +35,19 @@ class Blocker:
 class Decision:
     ready: bool
     blockers: List[Blocker] = field(default_factory=list)
+    partial: str = ""          # why the run is not a release verdict ("" for a full run)
+
+    @property
+    def passed(self) -> bool:
+        """Everything that ran passed (for a partial run: the check passed, no release verdict)."""
+        return not self.blockers
+
+    @property
+    def verdict(self) -> str:
+        """`YES` / `NO` for a full run; `PASS (partial: not a release verdict)` / `FAIL` for a partial one."""
+        if self.partial:
+            return "PASS (partial: not a release verdict)" if self.passed else "FAIL"
+        return "YES" if self.ready else "NO"
 
     @property
     def modules_to_fix(self) -> List[str]:
@@ -58,8 +72,11 @@ def decide(result: VerifyResult) -> Decision:
                                     finding.get("module"), fix=str(finding.get("fix", ""))))
     for stage in result.stages:
         if stage.status == FAILED and stage.name != "validate":
-            category = "breaking API change" if stage.name == "api" else "pipeline broken"
-            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}", fix=stage.fix))
+            category = {"api": "breaking API change", "editable": "editable install failed"}.get(
+                stage.name, "pipeline broken")
+            where = f" ({stage.attribution.describe()})" if stage.attribution else ""
+            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}",
+                                    stage.attribution.module if stage.attribution else None, fix=stage.fix))
     validate = next((s for s in result.stages if s.name == "validate"), None)
     if validate is not None and validate.status == FAILED and not any(
             f.get("severity") == "error" for f in result.findings):
@@ -85,6 +102,8 @@ def decide(result: VerifyResult) -> Decision:
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version, fix))
     if result.interrupted:
         blockers.append(Blocker("pipeline broken", "the run was interrupted before every stage ran"))
-    if result.partial:
-        blockers.append(Blocker("partial run", result.partial, fix="run the full `nox -s verify` for a release verdict"))
-    return Decision(not blockers and bool(result.pythons), blockers)
+    if not result.pythons and not blockers:
+        blockers.append(Blocker("pipeline broken", "no Python was verified"))
+    # a partial run (a subset of Pythons, scenarios or tests) is never a release verdict, but its
+    # partiality alone does not block: it passes or fails on what it ran
+    return Decision(not blockers and not result.partial, blockers, result.partial)

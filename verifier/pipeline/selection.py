@@ -27,7 +27,12 @@ def affected_modules(course: Course, ref: str) -> List[str]:
 
 def select_for_module(course: Course, ref: str) -> Tuple[List[str], List[str]]:
     """(scenario names, test paths relative to the course's tests/) for `tito package test --module`."""
-    names: Set[str] = set(affected_modules(course, ref))
+    return select_for_names(course, affected_modules(course, ref))
+
+
+def select_for_names(course: Course, affected: List[str]) -> Tuple[List[str], List[str]]:
+    """(scenario names, test paths) that exercise any of the modules named `affected`."""
+    names: Set[str] = set(affected)
     scenarios = [s.name for s in discover_scenarios() if not s.modules or names & set(s.modules)]
     tests_root = course.root / "tests"
     tests: List[str] = []

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
-from ..package.build import Artifacts, build_distributions, check_build, stage_course
+from ..package.build import Artifacts, build_distributions, check_build, keep_artifacts, stage_course
 from ..course.discovery import Course, load_course
 from ..runner.envs import create_venv
 from ..errors import VerifierError
 from ..package.export import plan_export
+from ..package.metrics import module_metrics
 from ..runner.interpreters import find_interpreter
 from ..package.locks import constraints_for
 from ..course.matrix import python_matrix, version_key
@@ -49,6 +50,7 @@ class VerifyOptions:
     keep_work: bool = False
     latest: bool = False                         # ignore the course's lock files
     scenario_timeout: Optional[float] = None     # cap every scenario's own timeout (seconds)
+    artifacts_dir: Optional[Path] = None         # where to keep the built sdist and wheel (for the hand-off bundle)
 
 
 def _quiet(scope: str, stage: StageResult) -> None:
@@ -106,6 +108,7 @@ class Verification:
             artifacts = self._course_stages(course, result)
             if artifacts is not None:
                 self._pythons(course, artifacts, matrix, result)
+                self._editable_hook(course, matrix, result)
         except (KeyboardInterrupt, _Cancelled):
             self.cancel()
             result.interrupted = True
@@ -114,6 +117,13 @@ class Verification:
             if not self.options.keep_work:
                 shutil.rmtree(self.work, ignore_errors=True)
         return result
+
+    def _editable_hook(self, course: Course, matrix: Sequence[str], result: VerifyResult) -> None:
+        """The editable-install stage (pipeline/editable.py), on runs of every scenario."""
+        if self.options.scenarios is None and not self.cancelled.is_set():
+            from .editable import editable_stage
+            result.stages.append(self._stage("course", editable_stage(
+                course, self.work / "editable", matrix, self.options.memory_mb, self.options.latest)))
 
     # -- course-wide stages -------------------------------------------------------------------
     def _course_stages(self, course: Course, result: VerifyResult) -> Optional[Artifacts]:
@@ -130,6 +140,7 @@ class Verification:
             plan = plan_export(course)
             stage_course(course, plan, self.work / "stage")
             self.targets = {f"{course.package}.{target}": key for key, target in plan.module_targets.items()}
+            result.code_metrics = [dataclasses.asdict(m) for m in module_metrics(plan)]  # for the reports
             export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
         except VerifierError as exc:
             export.status, export.detail = FAILED, str(exc)
@@ -148,6 +159,8 @@ class Verification:
         try:
             artifacts = build_distributions(self.work / "stage", self.work / "dist")
             result.artifacts = artifacts.listing()
+            if self.options.artifacts_dir is not None:
+                keep_artifacts(artifacts, self.options.artifacts_dir)
             problems = check_build(self.work / "stage", plan, artifacts, self.work)
             if problems:
                 build.status, build.detail = FAILED, "; ".join(problems)

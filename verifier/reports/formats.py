@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ElementTree
 from typing import Dict, List
 
 from ..pipeline.gate import Decision
+from . import charts
 from ..pipeline.results import FAILED, NOT_RUN, PASSED, VerifyResult
 
 USABILITY = ("cnn", "transformer")
@@ -44,7 +45,12 @@ def _build_status(result: VerifyResult) -> str:
 
 def summary_rows(result: VerifyResult, decision: Decision) -> List[tuple]:
     return [("Modules validated", _modules_validated(result)), ("Integration tests", _tests_status(result)),
-            ("Build", _build_status(result)), ("Ready for release", "YES" if decision.ready else "NO")]
+            ("Build", _build_status(result)), verdict_row(decision)]
+
+
+def verdict_row(decision: Decision) -> tuple:
+    """("Ready for release", YES/NO) for a full run; ("Result", PASS (partial…)/FAIL) for a partial one."""
+    return ("Result" if decision.partial else "Ready for release", decision.verdict)
 
 
 def _figure_text(figures: Dict[str, object]) -> str:
@@ -57,6 +63,8 @@ def render_markdown(result: VerifyResult, decision: Decision) -> str:
                       f"Course `{result.course}`, verified {result.started}, {result.seconds:.0f} s.", ""]
     out += ["| check | result |", "|---|---|"]
     out += [f"| {name} | **{value}** |" for name, value in summary_rows(result, decision)]
+    if decision.partial:
+        out += ["", f"Partial run ({decision.partial}): not a release verdict."]
     if decision.blockers:
         out += ["", "## Blocking", ""]
         out += [f"- {b.describe()}" for b in decision.blockers]
@@ -197,8 +205,9 @@ def render_html(result: VerifyResult, decision: Decision) -> str:
              f"<style>{CSS}</style></head><body>",
              f"<h1>TinyTorch Package Status Report — tinytorch {e(result.course_version)}</h1>",
              f"<p>Course <code>{e(result.course)}</code>, verified {e(result.started)}, {result.seconds:.0f} s.</p>",
-             f"<p class='verdict {'yes' if decision.ready else 'no'}'>Ready for release: "
-             f"{'YES' if decision.ready else 'NO'}</p><table>"]
+             f"<p class='verdict {'yes' if decision.passed else 'no'}'>{e(verdict_row(decision)[0])}: "
+             f"{e(decision.verdict)}</p>" + (f"<p>Partial run: {e(decision.partial)}</p>" if decision.partial else "")
+             + "<table>"]
     parts += [f"<tr><th>{e(n)}</th><td>{e(v)}</td></tr>" for n, v in summary_rows(result, decision)]
     parts.append("</table>")
     if decision.blockers:
@@ -218,6 +227,26 @@ def render_html(result: VerifyResult, decision: Decision) -> str:
             row += f"<td class='{_cls(status)}' title='{title}'>{e(status)}</td>"
         parts.append(row + f"<td class='{_cls(python.status)}'>{e(python.status)}</td></tr>")
     parts.append("</table>")
+    grid = charts.matrix_grid(result)
+    if grid:
+        parts.append(f"<figure id='matrix-grid'>{grid}<figcaption>Python × stage</figcaption></figure>")
+    times = charts.stage_times(result)
+    if times:
+        parts.append("<h2>Time per stage</h2><figure id='stage-times'>" + charts.bar_chart(times) +
+                     f"<figcaption>seconds; whole run {result.seconds:.0f} s (Pythons run in parallel)"
+                     "</figcaption></figure>")
+    if result.code_metrics:
+        parts.append("<h2>Exported code per module</h2><figure id='module-complexity'>" +
+                     charts.complexity_chart(result.code_metrics) + "<figcaption>course order; cyclomatic "
+                     "complexity from the AST (package/metrics.py)</figcaption></figure>")
+        parts.append("<table><tr><th>module</th><th>lines</th><th>functions</th><th>classes</th>"
+                     "<th>complexity</th><th>most complex function</th><th></th></tr>")
+        for m in result.code_metrics:
+            flag = "much more complex than every later module" if m.get("flagged") else ""
+            parts.append(f"<tr{' class=failed' if flag else ''}><td>{e(str(m['module']))}</td><td>{m.get('lines')}</td>"
+                         f"<td>{m.get('functions')}</td><td>{m.get('classes')}</td><td>{m.get('complexity')}</td>"
+                         f"<td>{e(str(m.get('max_function_name')))} ({m.get('max_function')})</td><td>{e(flag)}</td></tr>")
+        parts.append("</table>")
     if result.findings:
         parts.append("<h2>Findings</h2><table><tr><th>code</th><th>severity</th><th>module</th><th>where</th>"
                      "<th>issue</th><th>fix</th></tr>")

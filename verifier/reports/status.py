@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import VerifierError
-from .formats import render_html, render_junit, render_markdown, summary_rows
+from .formats import render_html, render_junit, render_markdown, summary_rows, verdict_row
 from ..pipeline.gate import Decision, decide
 from .terminal import STYLE, print_summary, write_atomic
 from ..pipeline.results import VerifyResult, result_from_json
@@ -25,6 +25,7 @@ def render(result: VerifyResult, fmt: str) -> str:
     if fmt == "json":
         data = result.to_json()
         data["ready"] = decision.ready
+        data["verdict"] = decision.verdict
         data["blockers"] = [b.describe() for b in decision.blockers]
         return json.dumps(data, indent=2, default=str) + "\n"
     if fmt == "markdown":
@@ -66,7 +67,7 @@ def print_status(result: VerifyResult, decision: Decision, console: Console) -> 
     table.add_column("check")
     table.add_column("result")
     for name, value in summary_rows(result, decision):
-        good = value in ("YES", "PASS", "SUCCESS") or (value.count("/") == 1 and len(set(value.split("/"))) == 1)
+        good = value in ("YES", "PASS", "SUCCESS") or value.startswith("PASS (") or (value.count("/") == 1 and len(set(value.split("/"))) == 1)
         table.add_row(name, f"[{'green' if good else 'bold red'}]{value}[/]")
     for python in result.pythons:
         table.add_row(f"Python {python.version}", f"[{STYLE[python.status]}]{python.status}[/]"
@@ -76,8 +77,12 @@ def print_status(result: VerifyResult, decision: Decision, console: Console) -> 
         console.print(f"  BLOCKING {blocker.describe()}", markup=False)
     if decision.modules_to_fix:
         console.print(f"  modules to fix: {', '.join(decision.modules_to_fix)}", markup=False)
-    verdict = "[bold green]YES[/]" if decision.ready else "[bold red]NO[/]"
-    console.print(f"Ready for release: {verdict}   (verify took {result.seconds:.0f} s)")
+    label, value = verdict_row(decision)
+    if decision.partial:
+        console.print(f"  partial run: {decision.partial} — run the full `tito package verify` for a release verdict",
+                      markup=False)
+    console.print(f"{label}: [{'bold green' if decision.passed else 'bold red'}]{value}[/]   "
+                  f"(verify took {result.seconds:.0f} s)")
 
 
 def aggregate(root: Path) -> VerifyResult:
