@@ -3,7 +3,7 @@
   nox -s verify   export, validate, build and verify the course wheel on every Python of its matrix
   nox -s tests    the verifier's own tests
   nox -s faults   the fault-injection corpus: every seeded fault must block the gate
-  nox -s bench    course speed beside PyTorch and hand-fused NumPy (ratios, one run)
+  nox -s bench    course speed beside PyTorch and the matmul peak (ratios, fraction of peak, one run)
   nox -s lint     ruff: real mistakes and import order
   nox -s typecheck  mypy over verifier/
 Pass options after `--`, e.g. `nox -s verify -- --course ../TinyTorch --python 3.14`.
@@ -38,7 +38,7 @@ def faults(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Course speed beside PyTorch and the hand-fused NumPy floor, as ratios measured in one run."""
+    """Course speed beside PyTorch (ratios) and the single-core matmul peak (fraction), measured in one run."""
     session.install("-e", ".")
     session.run("tito", "bench", *session.posargs)
 

@@ -1,6 +1,6 @@
 """Course benchmark: seconds per training step (forward + backward + Adam update) of the installed tinytorch.
 
-Models (batch 64, float32, as defined in the shared benchmark-models reference):
+Models (batch 64, float32; benchmarks/torch_reference.py builds the same ones in PyTorch):
   cnn-8    Conv2d(1,16,3,p=1)-ReLU-MaxPool2d(2)-Conv2d(16,32,3,p=1)-ReLU-MaxPool2d(2)-Flatten-Linear(128,10), 1x8x8
   cnn-28   the same network on 1x28x28 (Linear(32*7*7, 10))
   gpt-16   GPT(vocab 16, seq 16, d_model 64, 4 heads, 2 pre-norm blocks), cross-entropy over all positions

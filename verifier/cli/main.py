@@ -331,26 +331,17 @@ def _verify_args(parser: argparse.ArgumentParser) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from ..bench import run_bench
+    from ..bench import render_table, run_bench
     from ..course.discovery import load_course
     from ..reports.terminal import write_atomic
 
     course = load_course(args.course or default_course())
-    result = run_bench(course, args.shared if args.shared.is_dir() else None)
-    rows = result.ratios()
-    print(f"single-threaded train step (forward, backward, Adam), Python {result.python}")
-    print(f"{'model':<8} {'vs':<10} {'ours ms':>9} {'ref ms':>9} {'ratio':>7} {'target':>7}  met")
-    for row in rows:
-        target = f"{row['target']:.1f}x" if row["target"] else "-"
-        met = {True: "yes", False: "NO", None: ""}[row["met"]]
-        print(f"{row['model']:<8} {row['against']:<10} {row['ours_ms']:>9} {row['reference_ms']:>9} "
-              f"{row['ratio']:>6}x {target:>7}  {met}")
-    for note in result.notes:
-        print(f"note: {note}")
-    write_atomic(args.reports / "bench.json", json.dumps({"python": result.python, "ours": result.ours,
-                 "torch": result.torch, "numpy": result.numpy, "ratios": rows}, indent=2) + "\n")
+    result = run_bench(course, rounds=args.rounds, only=args.only, keep_openblas_tuning=args.keep_openblas_env)
+    print(render_table(result))
+    write_atomic(args.reports / "bench.json", json.dumps(result.to_json(), indent=2) + "\n")
     print(f"report: {args.reports / 'bench.json'}")
-    return 0
+    missed = [row for row in result.rows() if row["met"] is False]
+    return 1 if args.fail_on_miss and missed else 0
 
 
 def _release_verify_args(verify: argparse.ArgumentParser) -> None:
@@ -388,10 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="export, validate, build, and verify the wheel in fresh venvs per Python")
     _release_verify_args(verify)
 
-    bench = sub.add_parser("bench", help="course speed beside PyTorch and the NumPy floor (ratios, one run)")
+    bench = sub.add_parser("bench", help="course speed beside PyTorch and the matmul peak (ratios, one run)")
     _course_arg(bench)
-    bench.add_argument("--shared", type=Path, default=EMBEDDED_COURSE.parent.parent / "shared" / "bench",
-                       help="folder with torch_ref.py and numpy_floor.py (default ../shared/bench)")
+    bench.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (default 3; medians)")
+    bench.add_argument("--only", default="", help="comma-separated models (cnn-8, cnn-28, gpt-16, mlp)")
+    bench.add_argument("--keep-openblas-env", action="store_true",
+                       help="keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the benchmark's process")
+    bench.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a speed target is missed")
     bench.add_argument("--reports", type=Path, default=Path("reports"))
     bench.set_defaults(func=cmd_bench)
 
