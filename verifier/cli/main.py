@@ -44,7 +44,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     written = write_package(plan, course.root, only)
     print(f"exported {len(plan.targets) if only is None else len(only)} module file(s) "
           f"to {course.root / course.package} ({len(written)} files written)")
-    return 0
+    keys = {course.module(args.module).key} if args.module and not args.all else None
+    problems = [p for p in plan.problems if keys is None or p.module in keys]
+    for problem in problems:  # one line each: where, what, what to do
+        print(f"tito: not exported: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _is_ci() -> bool:
