@@ -58,11 +58,20 @@ class Cell:
     # from the directive block (normalised in `kept`), then the code after the block.
     body_indices: List[int] = field(default_factory=list)
     kept: Dict[int, str] = field(default_factory=dict)
+    directives_only: bool = False  # a code cell of nothing but directives (and blank lines)
 
     @property
     def body(self) -> List[str]:
         """The code nbdev exports for this cell (directive lines removed)."""
         return [self.kept.get(i, self.lines[i]) for i in self.body_indices]
+
+    def nbdev_source(self) -> List[Tuple[str, int]]:
+        """(text, source line) of what nbdev writes for this cell when exported. As `body`, except
+        for a cell of nothing but directives: nbdev's slicing then keeps every line of it."""
+        if not self.directives_only:
+            return list(zip(self.body, self.body_numbers))
+        lines = [(self.kept[i], self.first_line + i) for i in self.body_indices]
+        return lines + [(text, self.first_line + i) for i, text in enumerate(self.lines)]
 
     @property
     def body_numbers(self) -> List[int]:
@@ -135,6 +144,7 @@ def apply_nbdev_directives(cell: Cell) -> None:
     """nbdev.process.extract_directives for one code cell: split the leading directive block from
     the code, parse its directives and record which lines nbdev keeps as code."""
     cell.directives, cell.kept, cell.body_indices, cell.body_offset = [], {}, [], 0
+    cell.directives_only = False
     if cell.kind != "code" or not cell.lines:
         cell.body_indices = list(range(len(cell.lines)))
         return
@@ -156,7 +166,10 @@ def apply_nbdev_directives(cell: Cell) -> None:
         if NBDEV_QUARTO_OPTION.match(text) or NBDEV_CELL_MAGIC.match(text):
             cell.kept[i] = _normalise_quarto(text)
             cell.body_indices.append(i)
-    cell.body_indices += list(range(code_from, len(cell.lines)))
+    if first_code is not None:
+        cell.body_indices += list(range(code_from, len(cell.lines)))
+    else:
+        cell.directives_only = True
     # nbdev normalises `#| name:` (no value) to `#| name: ` and, stripping what follows the colon,
     # loses the line's newline: the kept option is glued to the front of the next body line.
     glued: List[int] = []
@@ -269,8 +282,19 @@ def parse_notebook(text: str, path: Path) -> List[Cell]:
     return cells
 
 
+# jupytext's reader is thorough and slow (about 0.1 s per 1,000 lines): a file read once per
+# process is not read again while its text is unchanged (validation, export and the API snapshot
+# all read the same sources). Each caller gets its own copy of the cells.
+_PERCENT_CACHE: Dict[str, Tuple[str, List[Cell]]] = {}
+
+
 def read_source(path: Path) -> SourceFile:
     text = read_text(path)
     if path.suffix == ".ipynb":
         return SourceFile(path, parse_notebook(text, path), notebook=True)
-    return SourceFile(path, parse_percent(text, path), notebook=False)
+    key = str(Path(path).resolve())
+    cached = _PERCENT_CACHE.get(key)
+    if cached is None or cached[0] != text:
+        cached = (text, parse_percent(text, path))
+        _PERCENT_CACHE[key] = cached
+    return SourceFile(path, copy.deepcopy(cached[1]), notebook=False)

@@ -310,11 +310,11 @@ def _body_blocks(item: ExportedCell, root: Path, module_dir: str) -> str:
     """One exported cell: a marker naming its source line, then the code nbdev exports. When the
     body skips source lines (directive lines between kept Quarto options), a new marker follows."""
     cell = item.cell
-    body = cell.body
+    body = [text for text, _ in cell.nbdev_source()]
+    numbers = [number for _, number in cell.nbdev_source()]
     if item.public:
         body = imports_made_relative(body, _parse_cell("\n".join(body), item.source.location(cell)), module_dir)
     rel = _relative(item.source.path, root)
-    numbers = cell.body_numbers
     out: List[str] = []
     previous = None
     for text, number in zip(body, numbers):
@@ -342,7 +342,7 @@ def render_target(plan: ExportPlan, target: Target) -> str:
     package_dir = Path(plan.course.package)
     module_dir = (package_dir / target.relative_file()).parent.as_posix()
     names = exported_names(plan, target)
-    live = [item for item in target.cells if any(line.strip() for line in item.cell.body)]
+    live = [item for item in target.cells if any(text.strip() for text, _ in item.cell.nbdev_source())]
     last_future = max((i + 1 for i, item in enumerate(live) if _has_future_import(item)), default=0)
     blocks = [_body_blocks(item, root, module_dir) for item in live]
     sources = ", ".join(_relative(p, root) for p in target.sources)
