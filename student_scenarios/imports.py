@@ -1,6 +1,6 @@
 """Scenario: every exported module imports from the installed package.
 
-- `import tinytorch` and `from tinytorch import *` work;
+- `import tinytorch` and `from tinytorch import *` work (with whatever __init__ the course ships);
 - every module under tinytorch/ imports;
 - every name a module promises (module.yaml `components`, recorded in the package's
   metadata by the exporter as `tinytorch._components`) is importable from its module.
@@ -17,8 +17,9 @@ import tinytorch  # noqa: E402
 
 namespace = {}
 exec("from tinytorch import *", namespace)
+# how many names depends on the package __init__ the course ships (Course.package_init): nbdev's
+# holds only __version__, a star-import one every module's names; either way it must import
 star_names = [n for n in namespace if not n.startswith("__")]
-assert star_names, "`from tinytorch import *` imported no names"
 
 modules = [info.name for info in pkgutil.walk_packages(tinytorch.__path__, prefix="tinytorch.")]
 broken = {}

@@ -45,13 +45,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     written = write_package(plan, course.root, only)
     print(f"exported {len(plan.targets) if only is None else len(only)} module file(s) "
           f"to {course.root / course.package} ({len(written)} files written)")
+    keys = {m.key for m in changed}
+    problems = [p for p in plan.problems if p.module in keys]
+    for problem in problems:  # one line each: where, what, what to do
+        print(f"tito: not exported: {problem}", file=sys.stderr)
     if args.no_check:
-        return 0
+        return 1 if problems else 0
     from ..pipeline.quick import quick_check
 
-    result = quick_check(course, [m.key for m in changed], course.root, args.python)
-    sys.stdout.write(result.render())
-    return 0 if result.ok else 1
+    exported = [m.key for m in changed if m.key not in {p.module for p in problems}]
+    result = quick_check(course, exported, course.root, args.python) if exported else None
+    if result is not None:
+        sys.stdout.write(result.render())
+    return 1 if problems or (result is not None and not result.ok) else 0
 
 
 def _is_ci() -> bool:

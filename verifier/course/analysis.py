@@ -14,8 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .discovery import SOURCE_SUFFIXES, Course, CourseModule
 from ..errors import SourceError
-from ..package.export import EXPORT_DIRECTIVES, normalise_target
-from .sources import Cell, Directive, SourceFile, read_source
+from .sources import EXPORT_DIRECTIVES, Cell, Directive, SourceFile, normalise_target, read_source
 
 
 @dataclass
@@ -154,7 +153,7 @@ def read_module_source(course: Course, module: CourseModule, path: Path,
             continue
         code = "\n".join(cell.body)
         directive = cell.directive(*EXPORT_DIRECTIVES)
-        exported = directive is not None and cell.directive("hide") is None
+        exported = directive is not None  # nbdev 2.x exports a `#| hide` + `#| export` cell too
         if exported:
             tree, error, newer = _parse(code, feature_version)
             target = normalise_target(directive.args, course.package) if directive.args else default

@@ -1,10 +1,16 @@
 """Course discovery: where the modules are, what each declares, and how the package is configured.
 
-Handles the three layouts in the TinyTorch conventions:
+Handles every layout upstream TinyTorch has used:
   A. `modules/NN_name/name.py` + `module.yaml`, configured by `pyproject.toml` (this project's course);
-  B. `modules/source/NN_name/name_dev.py` (+ paired `.ipynb`) + `module.yaml`, nbdev `settings.ini`;
-  C. `modules/NN_name/name.py` without module.yaml, nbdev `settings.ini`.
-Configuration comes from `[tool.tinytorch]` in the course's pyproject.toml, failing that from settings.ini.
+  B. `modules/source/NN_name/name_dev.py` (+ paired `.ipynb`), with or without `module.yaml`, nbdev
+     `settings.ini`;
+  C. `modules/NN_name/name.py` without module.yaml, nbdev `settings.ini`;
+  D. `src/NN_name/NN_name.py` (upstream from late 2025: its own tooling converts them to notebooks
+     in `modules/`, which is not committed — settings.ini's nbs_path then names a missing folder).
+The modules folder is `[tool.tinytorch] modules` when set; else settings.ini's nbs_path when that
+folder holds module folders; else the first of modules/source, modules, src that holds module
+sources. Configuration comes from `[tool.tinytorch]` in the course's pyproject.toml, failing that
+from settings.ini.
 """
 from __future__ import annotations
 
@@ -81,7 +87,7 @@ class Course:
     pyproject_path: Optional[Path]
     pyproject: Dict[str, Any]
     settings: Dict[str, str]
-    layout: str                  # "A", "B" or "C"
+    layout: str                  # "A", "B", "C" or "D" (see the module docstring)
     # What the package's __init__.py is, as the course's own toolchain makes it:
     #   "course"        the course commits a hand-written <package>/__init__.py (upstream does);
     #   "nbdev"         what nbdev generates: `__version__` only (the default);
@@ -180,7 +186,7 @@ def _find_dev_file(folder: Path, name: str, meta: Optional[Dict[str, Any]]) -> O
         declared = folder / str(files["dev_file"])
         if declared.is_file():
             return declared
-    for stem in (name, f"{name}_dev"):
+    for stem in (name, f"{name}_dev", folder.name):
         for suffix in SOURCE_SUFFIXES:
             candidate = folder / f"{stem}{suffix}"
             if candidate.is_file():
@@ -211,6 +217,32 @@ def _discover_modules(modules_dir: Path) -> List[CourseModule]:
     return modules
 
 
+MODULES_FOLDER_CANDIDATES = ("modules/source", "modules", "src")
+
+
+def _holds_module_sources(folder: Path) -> bool:
+    """A folder of modules: at least one NN_name folder with a source file (or module.yaml) in it."""
+    if not folder.is_dir():
+        return False
+    for child in folder.iterdir():
+        match = MODULE_FOLDER.match(child.name)
+        if match and child.is_dir() and (_find_dev_file(child, match["name"], None) is not None
+                                         or (child / "module.yaml").is_file()):
+            return True
+    return False
+
+
+def _find_modules_folder(root: Path, nbs_path: Optional[str]) -> str:
+    """settings.ini's nbs_path when it holds the modules, else where the module sources really are."""
+    if nbs_path and _holds_module_sources(root / nbs_path):
+        return nbs_path
+    for candidate in MODULES_FOLDER_CANDIDATES:
+        if _holds_module_sources(root / candidate):
+            return candidate
+    # nothing found: name the configured folder (or the conventional one) in the error
+    return nbs_path or ("modules/source" if (root / "modules" / "source").is_dir() else "modules")
+
+
 def load_course(root: Path) -> Course:
     """Read a course tree. Raises CourseError for anything that makes the course unusable."""
     root = Path(root).resolve()
@@ -227,9 +259,7 @@ def load_course(root: Path) -> Course:
     tool = pyproject.get("tool", {}).get("tinytorch", {}) or {}
     package = str(tool.get("package") or settings.get("lib_path") or "tinytorch").strip("/")
     location = str(tool.get("location", DEFAULT_LOCATION))
-    modules_rel = tool.get("modules") or settings.get("nbs_path")
-    if not modules_rel:
-        modules_rel = "modules/source" if (root / "modules" / "source").is_dir() else "modules"
+    modules_rel = tool.get("modules") or _find_modules_folder(root, settings.get("nbs_path"))
     modules_dir = root / str(modules_rel)
     if not modules_dir.is_dir():
         raise CourseError(f"no modules folder {modules_rel!r}", root,
@@ -241,6 +271,8 @@ def load_course(root: Path) -> Course:
     with_yaml = any(m.meta_path for m in modules)
     if modules_dir.name == "source":
         layout = "B"
+    elif modules_dir.name == "src":
+        layout = "D"
     else:
         layout = "A" if with_yaml else "C"
     return Course(root, package, location, modules_dir, modules,
@@ -249,6 +281,7 @@ def load_course(root: Path) -> Course:
 
 
 PACKAGE_INIT_CHOICES = ("course", "nbdev", "star-imports")
+NBDEV_INIT = re.compile(r"""^\s*__version__\s*=\s*["'][^"'\n]*["']\s*$""")
 
 
 def _package_init(root: Path, package: str, tool: Dict[str, Any]) -> str:
@@ -265,7 +298,8 @@ def _package_init(root: Path, package: str, tool: Dict[str, Any]) -> str:
         head = init.read_text(encoding="utf-8", errors="replace")[:400] if init.is_file() else None
     except OSError:
         head = None
-    # A file our own `tito export` wrote is not the course's: it says so in its first line.
-    if head is not None and "Generated by `tito export`" not in head:
+    # A file our own `tito export` wrote is not the course's: it says so in its first line; nor is
+    # nbdev's own (`__version__ = "..."` and nothing else), which export writes again.
+    if head is not None and "Generated by `tito export`" not in head and not NBDEV_INIT.match(head):
         return "course"
     return "nbdev"

@@ -40,7 +40,10 @@ def sha256(path: Path) -> str:
 
 
 def stage_course(course: Course, plan: ExportPlan, stage: Path) -> Path:
-    """Lay out an exported, buildable copy of the course under `stage` (never in the course tree)."""
+    """Lay out an exported, buildable copy of the course under `stage` (never in the course tree).
+    A package is built from every module or not at all: a module the plan could not export is
+    raised as the ExportError naming it."""
+    plan.raise_for_problems()
     stage.mkdir(parents=True, exist_ok=False)
     for name in PACKAGING_FILES:
         source = course.root / name
