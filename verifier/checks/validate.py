@@ -599,7 +599,8 @@ class _Validator:
         for number in numbers:
             if number > expected:
                 module = seen[number]
-                missing = ", ".join(f"{n:02d}" for n in range(expected, number))
+                missing = ", ".join(f"{n:02d}" for n in range(expected, min(number, expected + 10)))
+                missing += f" … {number - 1:02d}" if number - expected > 10 else ""  # a huge gap: not listed in full
                 before = next((seen[n].key for n in reversed(numbers) if n < number), None)
                 where = f"between {before} and {module.key}" if before else f"before {module.key}"
                 self.add("TT109", module.key, self.rel(module.folder), None,
