@@ -446,11 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     from ._guard import run_guarded
+    from ._preflight import preflight
 
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(words)
-    return run_guarded(lambda: args.func(args), words)
+    return run_guarded(lambda: preflight(args) or args.func(args), words)
 
 
 if __name__ == "__main__":
