@@ -158,3 +158,31 @@ def test_bad_input_is_one_clear_error_or_a_finding(case, command, tmp_path):
     if command[0] == "verify" and done.returncode == 1:
         data = json.loads((tmp_path / "reports/verify.json").read_text())
         assert data["ready"] is False and data["pythons"] == []
+
+
+# Crashes left in files being rewritten in parallel (issue 13): the guard turns them into exit 3 with a log;
+# they become one-line errors once these call sites use verifier.course.config / files (strict: an XPASS
+# tells whoever wires them to drop the mark).
+def notebook_deeply_nested(root):
+    write_course(root, {"01_alpha/alpha.ipynb": '{"cells": ' + "[" * 100000 + "]" * 100000 + "}"},
+                 pyproject=MINI_PYPROJECT)
+
+
+def expression_too_deep_for_ast(root):
+    write_course(root, {"01_alpha/alpha.py": MINI_MODULE + "\n# %%\n#| export\nx = " + "1+" * 200000 + "1\n"},
+                 pyproject=MINI_PYPROJECT)
+
+
+@pytest.mark.parametrize("make, command, call_site", [
+    (notebook_deeply_nested, "package validate", "sources.parse_notebook: json.loads -> config.load_json"),
+    (expression_too_deep_for_ast, "export", "export.public_names: ast.parse RecursionError -> ExportError"),
+])
+@pytest.mark.xfail(strict=True, reason="call site owned by the sources/export rewrite; wired at merge")
+def test_known_crash_sites_are_one_line_errors(make, command, call_site, tmp_path):
+    root = tmp_path / "course"
+    make(root)
+    done = subprocess.run([sys.executable, "-m", "verifier.cli", *command.split(), "--course", str(root)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "TITO_LOG_DIR": str(tmp_path)})
+    assert "Traceback" not in done.stdout + done.stderr  # holds already: the guard
+    assert done.returncode in (1, 2), f"{call_site}: exit {done.returncode}: {done.stderr}"
