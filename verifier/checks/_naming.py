@@ -42,7 +42,8 @@ def check_naming(ctx: CheckContext, out: Emitter) -> None:
     for number in numbers:
         if number > expected:
             module = seen[number]
-            missing = ", ".join(f"{n:02d}" for n in range(expected, number))
+            missing = ", ".join(f"{n:02d}" for n in range(expected, min(number, expected + 10)))
+            missing += f" … {number - 1:02d}" if number - expected > 10 else ""  # a huge gap: not listed in full
             before = next((seen[n].key for n in reversed(numbers) if n < number), None)
             where = f"between {before} and {module.key}" if before else f"before {module.key}"
             out.add("TT109", module.key, ctx.rel(module.folder), None,

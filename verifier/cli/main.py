@@ -1,6 +1,7 @@
 """`tito`: the thin command line over the verifier's library API.
 
-User mistakes (VerifierError) print one line and exit 2 — never a traceback.
+User mistakes (VerifierError) print one line and exit 2 — never a traceback; a crash of the
+verifier itself exits 3 with the path of a log file (see _guard.py).
 """
 from __future__ import annotations
 
@@ -489,16 +490,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from ._guard import run_guarded
+    from ._preflight import preflight
+
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except VerifierError as exc:
-        print(f"tito: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("tito: interrupted", file=sys.stderr)
-        return 130
+    args = parser.parse_args(words)
+    return run_guarded(lambda: preflight(args) or args.func(args), words)
 
 
 if __name__ == "__main__":

@@ -14,15 +14,11 @@ from settings.ini.
 """
 from __future__ import annotations
 
-import configparser
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import tomlkit
-import tomlkit.exceptions
-import yaml
 
 from ..errors import CourseError
 
@@ -127,57 +123,25 @@ class Course:
         raise CourseError(f"no module named {ref!r} in {self.modules_dir}", hint=f"known modules: {known}")
 
 
-def _plain(value: Any) -> Any:
-    """tomlkit containers -> plain Python values."""
-    return value.unwrap() if hasattr(value, "unwrap") else value
-
-
 def read_pyproject(path: Path) -> Dict[str, Any]:
-    try:
-        return _plain(tomlkit.parse(path.read_text(encoding="utf-8")))
-    except tomlkit.exceptions.ParseError as exc:
-        raise CourseError(f"not valid TOML: {exc.args[0] if exc.args else exc} (column {exc.col})",
-                          path, exc.line, hint="fix the TOML syntax") from None
-    except UnicodeDecodeError:
-        raise CourseError("not valid UTF-8", path, hint="save the file as UTF-8") from None
+    """pyproject.toml read safely and checked against its schema (see config.py); raises CourseError."""
+    from .config import load_pyproject
+    return load_pyproject(path, path.parent)
 
 
 def read_settings(path: Path) -> Dict[str, str]:
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
-    except configparser.Error as exc:
-        line = getattr(exc, "lineno", None)
-        raise CourseError(f"not a valid settings.ini: {exc.message.splitlines()[0]}", path, line) from None
-    section = parser["DEFAULT"] if not parser.sections() else parser[parser.sections()[0]]
-    merged = dict(parser["DEFAULT"])
-    merged.update(dict(section))
-    return merged
+    """settings.ini read safely, its paths and min_python checked (see config.py); raises CourseError."""
+    from .config import load_settings
+    return load_settings(path, path.parent)
 
 
 def read_module_yaml(path: Path) -> tuple:
-    """Return (mapping or None, problem or None, key lines). Never raises: a bad file is a finding."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return None, ModuleYamlProblem("module.yaml is not valid UTF-8", 1), {}
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return None, ModuleYamlProblem(f"module.yaml is not valid YAML: {problem}", line), {}
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        return None, ModuleYamlProblem(f"module.yaml must be a mapping of keys, found a {type(data).__name__}", 1), {}
-    lines: Dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            lines[str(key_node.value)] = key_node.start_mark.line + 1
-    return data, None, lines
+    """Return (mapping or None, problem or None, key lines). Never raises: a bad file is a finding.
+    Read safely, with YAML alias/depth limits; `files.dev_file` must stay inside the modules folder."""
+    from .config import load_module_yaml
+    loaded = load_module_yaml(path, path.parent.parent)
+    problem = ModuleYamlProblem(*loaded.problem) if loaded.problem else None
+    return loaded.data, problem, loaded.lines
 
 
 def _find_dev_file(folder: Path, name: str, meta: Optional[Dict[str, Any]]) -> Optional[Path]:

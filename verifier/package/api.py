@@ -148,9 +148,9 @@ def unacknowledged(diff: ApiDiff, release_notes: Optional[Path]) -> List[str]:
 
 
 def load_snapshot(path: Path) -> Optional[Surface]:
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8")).get("modules")
+    """The committed snapshot's modules, read safely and shape-checked (raises CourseError); None if absent."""
+    from ..course.config import load_api_snapshot
+    return load_api_snapshot(path)
 
 
 def snapshot_text(surface: Surface, version: str) -> str:

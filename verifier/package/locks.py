@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
+from ..course.config import read_lock_text
 from ..course.discovery import Course
 from ..runner.envs import create_venv
 from ..errors import EnvironmentSetupError
@@ -46,7 +47,7 @@ def lock_state(course: Course, version: str) -> LockState:
     path = lock_path(course, version)
     if not path.is_file():
         return LockState(version, path, "missing")
-    match = INPUT_HASH.search(path.read_text(encoding="utf-8"))
+    match = INPUT_HASH.search(read_lock_text(path, course.root))
     fresh = match is not None and match["hash"] == inputs_hash(course, version)
     return LockState(version, path, "fresh" if fresh else "stale")
 
@@ -93,5 +94,5 @@ def constraints_for(course: Course, version: str, latest: bool) -> Optional[Lock
 
 
 def pinned(path: Path) -> List[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in read_lock_text(path, path.parent).splitlines()
             if line.strip() and not line.startswith("#") and "==" in line]
