@@ -177,7 +177,6 @@ def expression_too_deep_for_ast(root):
     (notebook_deeply_nested, "package validate", "sources.parse_notebook: json.loads -> config.load_json"),
     (expression_too_deep_for_ast, "export", "export.public_names: ast.parse RecursionError -> ExportError"),
 ])
-@pytest.mark.xfail(strict=True, reason="call site owned by the sources/export rewrite; wired at merge")
 def test_known_crash_sites_are_one_line_errors(make, command, call_site, tmp_path):
     root = tmp_path / "course"
     make(root)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.pipeline import VerifyOptions, verify
+from verifier.pipeline.verify import VerifyOptions, verify
 from verifier.results import FAILED, PASSED
 
 from faults import HERE, copy_course

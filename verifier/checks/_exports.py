@@ -15,7 +15,7 @@ from ..course.discovery import CourseModule
 from ..course.discovery import Course
 from ..course.pyversions import SHADOWABLE_STDLIB
 from ..course.sources import DIRECTIVE
-from ..package.export import normalise_target
+from ..course.sources import normalise_target
 from ._thirdparty import declared_imports, installed_top_levels
 from .context import CHECKED_DIRECTIVES, CheckContext, Emitter, place
 from .findings import Finding

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
-from ..package.export import GENERATED_MARK
+from ..course.sources import GENERATED_MARK
 from .context import CheckContext, Emitter
 from .findings import COURSE, Finding
 

@@ -6,7 +6,7 @@ from typing import Iterator, List, Tuple
 
 import difflib
 from ..course.analysis import ModuleAnalysis, ModuleSource, ParsedCell
-from ..package.export import normalise_target
+from ..course.sources import normalise_target
 from .context import CHECKED_DIRECTIVES, CheckContext, Emitter, place
 from .findings import Finding
 

@@ -52,7 +52,7 @@ class CheckContext:
     def suggested_target(self, module: CourseModule) -> str:
         """The export target to suggest for a module, never against the course's own metadata:
         module.yaml exports_to, else the configured location, else the course's most common parent."""
-        from ..package.export import normalise_target
+        from ..course.sources import normalise_target
         if module.exports_to:
             return normalise_target(module.exports_to, self.course.package)
         location = self.course.location.strip(".")

@@ -137,7 +137,7 @@ def read_module_source(course: Course, module: CourseModule, path: Path,
                        feature_version: Optional[Tuple[int, int]] = None) -> ModuleSource:
     item = ModuleSource(module, path, relative(path, course.root), package=course.package)
     try:
-        item.source = read_source(path)
+        item.source = read_source(path, course.root)
     except SourceError as exc:
         item.read_error = exc
         return item

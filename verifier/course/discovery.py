@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional
 
 
 from ..errors import CourseError
+from .sources import GENERATED_MARK
 
 MODULE_FOLDER = re.compile(r"^(?P<number>\d+)_(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
 SOURCE_SUFFIXES = (".py", ".ipynb")
@@ -148,12 +149,12 @@ def _find_dev_file(folder: Path, name: str, meta: Optional[Dict[str, Any]]) -> O
     files = meta.get("files") if isinstance(meta, dict) else None
     if isinstance(files, dict) and files.get("dev_file"):
         declared = folder / str(files["dev_file"])
-        if declared.is_file():
+        if declared.exists():
             return declared
     for stem in (name, f"{name}_dev", folder.name):
         for suffix in SOURCE_SUFFIXES:
             candidate = folder / f"{stem}{suffix}"
-            if candidate.is_file():
+            if candidate.exists():
                 return candidate
     return None
 
@@ -166,7 +167,7 @@ def _discover_modules(modules_dir: Path) -> List[CourseModule]:
             continue
         meta, problem, lines = None, None, {}
         meta_path = folder / "module.yaml"
-        if meta_path.is_file():
+        if meta_path.exists():
             meta, problem, lines = read_module_yaml(meta_path)
         else:
             meta_path = None
@@ -214,9 +215,9 @@ def load_course(root: Path) -> Course:
         raise CourseError("no course at this path (not a directory)", root,
                           hint="pass the path of a TinyTorch checkout with --course")
     pyproject_path = root / "pyproject.toml"
-    pyproject = read_pyproject(pyproject_path) if pyproject_path.is_file() else {}
+    pyproject = read_pyproject(pyproject_path) if pyproject_path.exists() else {}
     settings_path = root / "settings.ini"
-    settings = read_settings(settings_path) if settings_path.is_file() else {}
+    settings = read_settings(settings_path) if settings_path.exists() else {}
     if not pyproject and not settings:
         raise CourseError("no course here: neither pyproject.toml nor settings.ini", root,
                           hint="pass the path of a TinyTorch checkout with --course")

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Set, Tuple
 from ..course.analysis import CourseAnalysis
 from ..course.discovery import Course, CourseModule
 from ..course.pyversions import is_stdlib
-from ..package.export import normalise_target
+from ..course.sources import normalise_target
 from .imports import ImportRef, bound_names, tree_public_names
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from ..cache import cache_dir
 from ..course.discovery import Course
 from ..errors import EnvironmentSetupError
 from .results import Attribution
@@ -214,11 +215,6 @@ def attribute_in_tree(traceback_text: str, package_dir: Path) -> Optional[Attrib
         if module:
             found = Attribution(module, source, line, function or match["func"], "traceback")
     return found
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("TITO_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tinytorch-verifier"
 
 
 def quick_python(course: Course, version: Optional[str] = None) -> Path:
