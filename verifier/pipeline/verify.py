@@ -304,7 +304,7 @@ def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]],
     began = time.monotonic()
     report = validate(course)
     findings = [dataclasses.asdict(f) for f in report.findings]
-    errors = [f for f in report.findings if f.severity == "error"]
+    errors = [f for f in report.findings if f.is_error]  # a waived finding never blocks
     stage = StageResult("validate", PASSED if not errors else FAILED, round(time.monotonic() - began, 2))
     warnings = len(report.findings) - len(errors)
     stage.detail = f"{len(course.modules)} modules, {len(errors)} errors, {warnings} warnings"
