@@ -102,8 +102,12 @@ def decide(result: VerifyResult) -> Decision:
             blame = stage.attribution
             module = blame.module if blame else None
             where = f" ({blame.describe()})" if blame else ""
-            fix = stage.fix or (f"fix {blame.path}{f':{blame.line}' if blame.line else ''}, then re-run "
-                                f"`tito package test --module {blame.module}`" if blame else "")
+            if blame and blame.how == "inferred":
+                fix = stage.fix or (f"look first at {blame.path} (suspected: inferred, no traceback), then the "
+                                    f"other suspects; re-run `tito package test --module {blame.module}`")
+            else:
+                fix = stage.fix or (f"fix {blame.path}{f':{blame.line}' if blame.line else ''}, then re-run "
+                                    f"`tito package test --module {blame.module}`" if blame else "")
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version, fix))
     if result.interrupted:
         blockers.append(Blocker("pipeline broken", "the run was interrupted before every stage ran"))
