@@ -16,7 +16,10 @@ requires-python = ">=3.9"
 dependencies = ["numpy>=1.22"]
 classifiers = [
     "Programming Language :: Python :: 3.9",
+    "Programming Language :: Python :: 3.10",
+    "Programming Language :: Python :: 3.11",
     "Programming Language :: Python :: 3.12",
+    "Programming Language :: Python :: 3.13",
 ]
 """
 
@@ -46,7 +49,7 @@ name = "tinytorch"
 version = "0.0.1"
 requires-python = ">=3.9"
 dependencies = ["numpy"]
-classifiers = ["Programming Language :: Python :: 3.9", "Programming Language :: Python :: 3.13"]
+classifiers = ["Programming Language :: Python :: 3.9", "Programming Language :: Python :: 3.10", "Programming Language :: Python :: 3.11", "Programming Language :: Python :: 3.12", "Programming Language :: Python :: 3.13"]
 
 [tool.setuptools.packages.find]
 include = ["tinytorch*"]

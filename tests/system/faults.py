@@ -64,6 +64,8 @@ class Fault:
     scenarios: Tuple[str, ...] = ("imports",)
     tests: Optional[Tuple[str, ...]] = None   # course tests to run (None: none)
     timeout: float = 60.0               # cap on each scenario's timeout
+    # an extra check of the result (the blocker's typed data): returns what is wrong, or None
+    expect: Optional[Callable[[object], Optional[str]]] = None
 
 
 def _conflict(root: Path) -> None:
@@ -206,6 +208,66 @@ def _state_dict_drops_buffers(root: Path) -> None:
             "            for name in ():\n")
 
 
+def _matrix_drops_newest(root: Path) -> None:
+    # the classifiers promise 3.13, requires-python excludes it: verify would silently run 3.9-3.12 only
+    replace(root / "pyproject.toml", 'requires-python = ">=3.9"', 'requires-python = ">=3.9,<3.13"')
+
+
+def _expect_dropped_313(result) -> Optional[str]:
+    from verifier.pipeline.gate import decide
+    dropped = [b for b in decide(result).blockers if b.category == "Python dropped from the matrix"]
+    if [b.python for b in dropped] != ["3.13"]:
+        return f"expected one 'Python dropped from the matrix' blocker for 3.13, got {dropped}"
+    if "pyproject.toml:" not in dropped[0].message or "requires-python" not in dropped[0].message:
+        return f"the blocker does not name both pyproject lines: {dropped[0].message}"
+    return None
+
+
+def _mse_target_offset(root: Path) -> None:
+    # a wrong value, no exception: regression fits a target 0.01 off; only an integration test's assert sees it
+    replace(source(root, "06_losses"), '    diff = pred - _matching_target(target, pred, "mse_loss")\n',
+            '    diff = pred - (_matching_target(target, pred, "mse_loss") + 0.01)\n')
+
+
+def _expect_inferred(result) -> Optional[str]:
+    for python in result.pythons:
+        stage = python.stage("course-tests")
+        if stage is not None and stage.attribution is not None:
+            blame = stage.attribution
+            if blame.how != "inferred" or not blame.describe().startswith("suspected: 06_losses (inferred"):
+                return f"expected an inferred suspect 06_losses first, got {blame.describe()}"
+            return None
+    return "course-tests carries no attribution"
+
+
+def _renamed_public_function(root: Path) -> None:
+    path = source(root, "13_kernels")
+    path.write_text(path.read_text(encoding="utf-8").replace("format_comparisons", "render_comparisons"),
+                    encoding="utf-8")
+    set_yaml(root, "13_kernels", r"format_comparisons\]", "render_comparisons]")
+
+
+def _expect_api_blame(result) -> Optional[str]:
+    api = next((s for s in result.stages if s.name == "api"), None)
+    if api is None or api.attribution is None or api.attribution.how != "api":
+        return f"the api stage carries no API attribution: {api}"
+    if api.attribution.function != "format_comparisons":
+        return f"blamed {api.attribution.function!r}, expected the removed name format_comparisons"
+    return None
+
+
+def _guarded_backport(root: Path) -> None:
+    add_cell(root, "16_mlops", "import sys as _sys\nif _sys.version_info < (3, 11):\n    import tomli as _toml\n"
+                               "else:\n    import tomllib as _toml")
+
+
+def _expect_marker_fix(result) -> Optional[str]:
+    fixes = [f["fix"] for f in result.findings if f["code"] == "TT220" and f["module"] == "16_mlops"]
+    if not fixes or 'tomli; python_version < "3.11"' not in fixes[0]:
+        return f"expected the fix to add `tomli; python_version < \"3.11\"`, got {fixes}"
+    return None
+
+
 FAULTS: List[Fault] = [
     # export
     Fault("export-conflicting-targets", _conflict, "validate", "05_dense"),
@@ -253,4 +315,14 @@ FAULTS: List[Fault] = [
           scenarios=("complete_pipeline",)),
     Fault("behaviour-state-dict-drops-buffers", _state_dict_drops_buffers, "persistence", "04_layers",
           pythons=(HERE,), scenarios=("persistence",)),
+    # issue 12: the Python matrix, blame without a traceback, the api stage's module, guarded backports
+    Fault("matrix-classifier-excluded-by-requires-python", _matrix_drops_newest, "validate", "course",
+          expect=_expect_dropped_313),
+    Fault("blame-integration-assert-without-traceback", _mse_target_offset, "course-tests", "06_losses",
+          pythons=(HERE,), tests=("integration/test_layers_losses.py::"
+                                  "test_linear_regression_recovers_the_true_weights_with_mse",
+                                  "unit/test_tensor.py", "unit/test_layers.py"), expect=_expect_inferred),
+    Fault("api-renamed-public-function-names-its-module", _renamed_public_function, "api", "13_kernels",
+          expect=_expect_api_blame),
+    Fault("py-guarded-backport-needs-marker", _guarded_backport, "validate", "16_mlops", expect=_expect_marker_fix),
 ]

@@ -32,8 +32,8 @@ def first_failure(result: VerifyResult):
             if stage.name == "validate":
                 modules = {f["module"] for f in result.findings if f["severity"] == "error"}
                 return stage.name, modules, set()
-            if stage.name == "api":
-                return stage.name, {_module_of_api(stage.detail, result)}, set()
+            if stage.name == "api":  # the module the api stage's blocker names (its attribution)
+                return stage.name, {stage.attribution.module if stage.attribution else None}, set()
             return stage.name, {None}, set()
     failing: Set[str] = set()
     names, modules = [], set()
@@ -45,16 +45,6 @@ def first_failure(result: VerifyResult):
                 modules.add(stage.attribution.module if stage.attribution else None)
                 break
     return (names[0] if names else None), modules, failing
-
-
-def _module_of_api(detail: str, result: VerifyResult) -> Optional[str]:
-    """`tinytorch.core.dense.create_mlp removed` -> the module whose export target is core.dense."""
-    from verifier.course.discovery import load_course
-    course = load_course(Path(result.course))
-    for module in course.modules:
-        if module.exports_to and f"{module.exports_to}." in detail:
-            return module.key
-    return None
 
 
 def run_fault(fault: Fault, tmp_path: Path) -> VerifyResult:
@@ -76,6 +66,9 @@ def test_fault_is_caught_with_correct_attribution(fault, tmp_path):
     assert fault.module in modules, f"{fault.id}: attributed to {modules}, expected {fault.module}"
     if fault.pythons:
         assert failing == set(fault.failing or fault.pythons), f"{fault.id}: failed on {failing}"
+    if fault.expect is not None:
+        problem = fault.expect(result)
+        assert problem is None, f"{fault.id}: {problem}"
     CAUGHT.append(fault.id)
 
 

@@ -29,7 +29,7 @@ def test_failed_scenario_blocks_naming_module_and_python(result):
 def test_missing_python_and_cycles_and_breaking_api_block(result):
     r = result()
     r.pythons[0].missing = "no interpreter for 3.9 found; looked in: PATH"
-    r.findings = [{"code": "TT301", "severity": "error", "module": "03_activations",
+    r.findings = [{"code": "TT204", "severity": "error", "module": "03_activations",
                    "issue": "dependency cycle 03_activations -> 09_autograd -> 03_activations", "fix": "x"},
                   {"code": "TT900", "severity": "warning", "module": "05_dense", "issue": "unused", "fix": ""}]
     api = r.stages[1]

@@ -1,12 +1,19 @@
 """Third-party imports versus the course's declared dependencies: undeclared (TT220), unused (TT221)
 and optional undeclared (TT222) distributions; import names mapped to distribution names.
+
+A version-guarded backport — `if sys.version_info < (3, 11): import tomli`, or `import tomli` in the
+`except ImportError` of a `try: import tomllib` — runs only on Pythons older than the guard: its fix is
+the dependency with an environment marker (`tomli; python_version < "3.11"`), a declared dependency of
+that name (with or without marker) satisfies it, and when the oldest supported Python is already at the
+guard's version the import never runs and is not a finding.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
+import ast
 import pkgutil
 import site
 import sysconfig
@@ -14,6 +21,7 @@ from functools import lru_cache
 from typing import FrozenSet
 
 from ..course.discovery import Course
+from ..course.pyversions import NEW_MODULES, show
 from .context import CheckContext, Emitter, config_place
 from .findings import COURSE, Finding
 
@@ -115,12 +123,86 @@ def own_top_levels(course: Course) -> Set[str]:
 
 
 
+Version = Tuple[int, int]
+
+
+def _version_test(test: ast.expr) -> Optional[Tuple[Version, bool]]:
+    """`sys.version_info < (3, 11)` -> ((3, 11), True): the body runs below 3.11. `>= (3, 11)` ->
+    ((3, 11), False): the else-branch runs below 3.11. None for any other test."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and len(test.comparators) == 1):
+        return None
+    left = test.left.value if isinstance(test.left, ast.Subscript) else test.left
+    name = left.attr if isinstance(left, ast.Attribute) else left.id if isinstance(left, ast.Name) else ""
+    right = test.comparators[0]
+    if name != "version_info" or not isinstance(right, ast.Tuple) or len(right.elts) < 2 or \
+            not all(isinstance(e, ast.Constant) and isinstance(e.value, int) for e in right.elts[:2]):
+        return None
+    bound = (right.elts[0].value, right.elts[1].value)  # type: ignore[attr-defined]
+    op = test.ops[0]
+    if isinstance(op, ast.Lt):
+        return bound, True
+    if isinstance(op, ast.GtE):
+        return bound, False
+    if isinstance(op, ast.LtE):
+        return (bound[0], bound[1] + 1), True
+    if isinstance(op, ast.Gt):
+        return (bound[0], bound[1] + 1), False
+    return None
+
+
+def _stdlib_newer(statements: Sequence[ast.stmt]) -> Optional[Version]:
+    """The version that added a stdlib module the statements import (`import tomllib` -> (3, 11))."""
+    for node in statements:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        for name in names:
+            if name in NEW_MODULES:
+                return NEW_MODULES[name]
+    return None
+
+
+def backport_guards(ctx: CheckContext, key: str) -> Dict[Tuple[str, int, Optional[int]], Version]:
+    """Imports of a module's exported code that run only below a Python version: (path, line, cell) ->
+    the version (`tomli` under `if sys.version_info < (3, 11)` or in the ImportError fallback of
+    `import tomllib` -> (3, 11))."""
+    found: Dict[Tuple[str, int, Optional[int]], Version] = {}
+    entry = next((e for e in ctx.analysis.modules if e.key == key), None)
+    item = entry.dev if entry is not None else None
+    if item is None or item.source is None:
+        return found
+
+    def mark(statements: Sequence[ast.stmt], version: Version, parsed) -> None:
+        for stmt in statements:
+            for node in ast.walk(stmt):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    line, cell = item.place(parsed.cell, node.lineno)
+                    where = (item.rel, line, cell)
+                    found[where] = min(found.get(where, version), version)
+
+    for parsed in item.exported:
+        if parsed.tree is None or "import" not in parsed.code:
+            continue
+        for node in ast.walk(parsed.tree):
+            if isinstance(node, ast.If):
+                guard = _version_test(node.test)
+                if guard:
+                    mark(node.body if guard[1] else node.orelse, guard[0], parsed)
+            elif isinstance(node, ast.Try):
+                newer = _stdlib_newer(node.body)
+                if newer and any(isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                                 or h.type is None for h in node.handlers):
+                    for handler in node.handlers:
+                        mark(handler.body, newer, parsed)
+    return found
+
+
 def check_third_party(ctx: CheckContext, out: Emitter) -> None:
     course = ctx.course
     dists = declared_dists(course)
     used: Set[str] = set()
     reported: Set[Tuple[str, str]] = set()
     for key, refs in ctx.graph.refs.items():
+        guards = backport_guards(ctx, key) if any(not r.level for r in refs) else {}
         for ref in refs:
             resolution = ctx.graph.resolutions.get(ref)
             if resolution is None or resolution.kind != "thirdparty" or ref.fallback:
@@ -130,6 +212,9 @@ def check_third_party(ctx: CheckContext, out: Emitter) -> None:
             top = ref.top
             providers = [d for d in dists if _provides(d, top)]
             used.update(providers)
+            below = guards.get((ref.path, ref.line, ref.cell))
+            if below is not None and ctx.oldest >= below:
+                continue  # a backport for Pythons older than any the course supports: never runs
             if providers or (key, top) in reported:
                 continue
             reported.add((key, top))
@@ -138,7 +223,15 @@ def check_third_party(ctx: CheckContext, out: Emitter) -> None:
                 f"requirements in {path}" if path else "the course's dependencies"
             dist = IMPORT_TO_DIST.get(top, (top.replace("_", "-"),))[0]
             others = [r.describe() for r in refs if r.top == top and r is not ref]
-            if ref.guarded:
+            if below is not None:
+                marker = f'{dist}; python_version < "{below[0]}.{below[1]}"'
+                out.add("TT220", key, ref.path, ref.line,
+                         f"exported code imports {top} (`{ref.statement}`) on Python older than "
+                         f"{below[0]}.{below[1]} (a version-guarded backport), which the course's dependencies "
+                         f"do not declare: it fails in a fresh venv on Python {show(ctx.oldest)}",
+                         f"add `{marker}` to {where} (an environment marker: installed only where the "
+                         f"backport is imported)", ref.cell, details=others)
+            elif ref.guarded:
                 out.add("TT222", key, ref.path, ref.line,
                          f"exported code optionally imports {top} (`{ref.statement}`), which the course's "
                          f"dependencies do not declare", "declare it as an optional dependency "

@@ -74,11 +74,12 @@ class Emitter:
         self.findings: List[Finding] = []
 
     def add(self, code: str, module: str, path: Optional[str], line: Optional[int], issue: str, fix: str,
-            cell: Optional[int] = None, details: Sequence[str] = (), related: Sequence[str] = ()) -> None:
+            cell: Optional[int] = None, details: Sequence[str] = (), related: Sequence[str] = (),
+            pythons: Sequence[str] = ()) -> None:
         if code not in self.codes:
             raise ValueError(f"{code} is not a code of this check ({', '.join(sorted(self.codes))})")
         self.findings.append(Finding(code, module, path, line, issue, fix, cell, list(details),
-                                     tuple(r for r in related if r != module)))
+                                     tuple(r for r in related if r != module), pythons=tuple(pythons)))
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)

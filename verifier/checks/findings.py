@@ -93,6 +93,7 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT232", ERROR, "`X | Y` type union evaluated at run time on a Python older than 3.10", BREAKS),
     Code("TT233", ERROR, "exported cell uses a name defined only in a non-exported cell", BREAKS),
     Code("TT234", ERROR, "standard-library module removed in a supported newer Python", BREAKS),
+    Code("TT235", ERROR, "Python classifiers and requires-python disagree: a Python is dropped from the matrix"),
     # TT24x: the committed package, if one is in the tree
     Code("TT240", ERROR, "committed package file imports a package module that does not exist", BREAKS),
     Code("TT241", ERROR, "generated file names a source that does not exist"),
@@ -119,6 +120,7 @@ class Finding:
     related: Tuple[str, ...] = ()  # other modules this finding concerns
     severity: str = field(init=False, default="")  # from the catalogue: fixed per code
     waived: Optional[str] = None  # the reason of the course's waiver, when one matches: it does not block
+    pythons: Tuple[str, ...] = ()  # Pythons the finding concerns (TT235: the ones dropped from the matrix)
 
     def __post_init__(self) -> None:
         if self.code not in CATALOGUE:
@@ -154,7 +156,8 @@ class Finding:
         return {"code": self.code, "severity": self.severity, "module": self.module, "path": self.path,
                 "line": self.line, "cell": self.cell, "issue": self.issue, "fix": self.fix,
                 "details": list(self.details), "related": list(self.related), "title": self.title,
-                "impact": self.impact.value, "waived": self.waived is not None, "waiver_reason": self.waived}
+                "impact": self.impact.value, "waived": self.waived is not None, "waiver_reason": self.waived,
+                "pythons": list(self.pythons)}
 
 
 def count(findings: Iterable[Finding]) -> Dict[str, int]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, FrozenSet, Iterator, Tuple
 
-from . import (_config, _conflicts, _exports, _imports, _metadata, _names, _naming, _package_tree, _pairs, _paths,
-               _pyversions, _reading, _thirdparty, _waivers)
+from . import (_config, _conflicts, _exports, _imports, _matrix, _metadata, _names, _naming, _package_tree, _pairs,
+               _paths, _pyversions, _reading, _thirdparty, _waivers)
 from .context import CheckContext
 from .findings import Finding
 
@@ -30,6 +30,7 @@ CHECKS: Tuple[Check, ...] = (
     Check("conflicts", _conflicts.CODES, _conflicts.check),
     Check("paths", _paths.CODES, _paths.check),
     Check("pyversions", _pyversions.CODES, _pyversions.check),
+    Check("matrix", _matrix.CODES, _matrix.check),
     Check("names", _names.CODES, _names.check),
     Check("imports", _imports.CODES, _imports.check),
     Check("thirdparty", _thirdparty.CODES, _thirdparty.check),

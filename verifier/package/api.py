@@ -108,6 +108,9 @@ def _incompatible(old: List[dict], new: List[dict]) -> Optional[str]:
 class ApiDiff:
     breaking: List[str] = field(default_factory=list)
     added: List[str] = field(default_factory=list)
+    # each breaking change -> (package module, top-level name) it concerns: the gate blames the course
+    # module that exports that package module (typed, not read back from the change's text)
+    origin: Dict[str, Tuple[str, str]] = field(default_factory=dict)
 
 
 def compare(old: Surface, new: Surface) -> ApiDiff:
@@ -117,8 +120,10 @@ def compare(old: Surface, new: Surface) -> ApiDiff:
         for name, before in names.items():
             qualified = f"{module}.{name}"
             after = current.get(name)
+            known = len(diff.breaking)
             if after is None:
                 diff.breaking.append(f"{qualified} removed")
+                diff.origin[diff.breaking[-1]] = (module, name)
                 continue
             if before["kind"] != after["kind"]:
                 diff.breaking.append(f"{qualified} changed from {before['kind']} to {after['kind']}")
@@ -134,6 +139,8 @@ def compare(old: Surface, new: Surface) -> ApiDiff:
                     why = _incompatible(params, after["methods"][method])
                     if why:
                         diff.breaking.append(f"{qualified}.{method}: {why}")
+            for change in diff.breaking[known:]:
+                diff.origin[change] = (module, name)
     for module, names in new.items():
         for name in names:
             if name not in old.get(module, {}):

@@ -13,8 +13,10 @@ from typing import Any, Dict, List, Optional
 
 from .results import FAILED, VerifyResult
 
-CYCLE_WORDS = ("cycle", "circular")
-CONFLICT_WORDS = ("conflict", "two sources", "exported by")
+# the gate decides by finding code (typed, from the catalogue in checks/findings.py), never by message text
+CYCLE_CODES = frozenset({"TT204"})
+CONFLICT_CODES = frozenset({"TT112", "TT114"})
+MATRIX_CODES = frozenset({"TT235"})   # a Python dropped from the matrix (classifiers vs requires-python)
 
 
 @dataclass
@@ -55,21 +57,24 @@ class Decision:
 
 
 def _finding_category(finding: Dict[str, Any]) -> str:
-    text = f"{finding.get('code', '')} {finding.get('issue', '')}".lower()
-    if any(w in text for w in CYCLE_WORDS):
+    code = finding.get("code", "")
+    if code in CYCLE_CODES:
         return "circular dependency"
-    if any(w in text for w in CONFLICT_WORDS):
+    if code in CONFLICT_CODES:
         return "export conflict"
+    if code in MATRIX_CODES:
+        return "Python dropped from the matrix"
     return "validation error"
 
 
 def decide(result: VerifyResult) -> Decision:
     blockers: List[Blocker] = []
     for finding in result.findings:
-        if finding.get("severity") == "error":
+        if finding.get("severity") == "error" and not finding.get("waived"):  # waived: the reason is shown
             where = f"{finding.get('path')}:{finding.get('line')}" if finding.get("line") else finding.get("path")
+            pythons = ", ".join(finding.get("pythons") or ()) or None
             blockers.append(Blocker(_finding_category(finding), f"{where}: {finding.get('issue', '')}",
-                                    finding.get("module"), fix=str(finding.get("fix", ""))))
+                                    finding.get("module"), python=pythons, fix=str(finding.get("fix", ""))))
     for stage in result.stages:
         if stage.status == FAILED and stage.name != "validate":
             category = {"api": "breaking API change", "editable": "editable install failed"}.get(
@@ -79,7 +84,7 @@ def decide(result: VerifyResult) -> Decision:
                                     stage.attribution.module if stage.attribution else None, fix=stage.fix))
     validate = next((s for s in result.stages if s.name == "validate"), None)
     if validate is not None and validate.status == FAILED and not any(
-            f.get("severity") == "error" for f in result.findings):
+            f.get("severity") == "error" and not f.get("waived") for f in result.findings):
         blockers.append(Blocker("pipeline broken", f"validate: {validate.detail}"))
     if result.stages and not result.pythons and all(s.status != FAILED for s in result.stages):
         blockers.append(Blocker("pipeline broken", "no Python was verified"))
@@ -97,8 +102,12 @@ def decide(result: VerifyResult) -> Decision:
             blame = stage.attribution
             module = blame.module if blame else None
             where = f" ({blame.describe()})" if blame else ""
-            fix = stage.fix or (f"fix {blame.path}{f':{blame.line}' if blame.line else ''}, then re-run "
-                                f"`tito package test --module {blame.module}`" if blame else "")
+            if blame and blame.how == "inferred":
+                fix = stage.fix or (f"look first at {blame.path} (suspected: inferred, no traceback), then the "
+                                    f"other suspects; re-run `tito package test --module {blame.module}`")
+            else:
+                fix = stage.fix or (f"fix {blame.path}{f':{blame.line}' if blame.line else ''}, then re-run "
+                                    f"`tito package test --module {blame.module}`" if blame else "")
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version, fix))
     if result.interrupted:
         blockers.append(Blocker("pipeline broken", "the run was interrupted before every stage ran"))

@@ -18,9 +18,19 @@ class Attribution:
     path: str                    # course-relative source path
     line: Optional[int]
     function: str = ""
-    how: str = "traceback"       # "traceback" or "course tests"
+    how: str = "traceback"       # "traceback", "course tests", "message", "api", or "inferred" (no traceback)
+    # how == "inferred": every suspect module, lowest-numbered first (`module` is the first), those whose
+    # own unit tests passed (`cleared`, listed last), and the test's names that implicate them
+    suspects: List[str] = field(default_factory=list)
+    cleared: List[str] = field(default_factory=list)
+    evidence: str = ""
 
     def describe(self) -> str:
+        if self.how == "inferred" and self.suspects:
+            shown = [f"{m} (inferred from the test's imports{': ' + self.evidence if self.evidence else ''})"
+                     if i == 0 else m for i, m in enumerate(self.suspects)]
+            cleared = f"; their own unit tests pass: {', '.join(self.cleared)}" if self.cleared else ""
+            return f"suspected: {', '.join(shown)}{cleared} — an inference, no traceback reaches the package"
         where = f"{self.path}:{self.line}" if self.line else self.path
         func = f", in {self.function}" if self.function else ""
         return f"breaking module: {self.module} ({where}{func})"

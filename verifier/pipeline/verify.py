@@ -29,7 +29,7 @@ from ..runner.interpreters import find_interpreter
 from ..package.locks import constraints_for
 from ..course.matrix import python_matrix, version_key
 from ..runner.processes import DEFAULT_MEMORY_MB, kill_all
-from ..runner.attribution import attribute_message, module_of_source
+from ..runner.attribution import attribute_api, attribute_message, module_of_source
 from .results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult, VerifyResult
 from ..runner.scenarios import Scenario, api_roles, discover_scenarios, run_course_tests, run_scenario
 
@@ -151,7 +151,8 @@ class Verification:
         result.stages.append(self._stage("course", export))
         if not export.ok:
             return None
-        result.stages.append(self._stage("course", api_stage(course, self.work / "stage" / course.package)))
+        result.stages.append(self._stage("course", api_stage(course, self.work / "stage" / course.package,
+                                                             self.targets)))
 
         began = time.monotonic()
         build = StageResult("build")
@@ -276,8 +277,10 @@ class Verification:
             _blame_scenarios_from_tests(python, tests)
 
 
-def api_stage(course: Course, package_dir: Path) -> StageResult:
-    """The exported API against the committed snapshot of the previous release."""
+def api_stage(course: Course, package_dir: Path, targets: Optional[Dict[str, str]] = None) -> StageResult:
+    """The exported API against the committed snapshot of the previous release; a breaking change is
+    attributed to the course module exporting the package module that defined the name (`targets`:
+    `tinytorch.core.dense` -> `05_dense`)."""
     began = time.monotonic()
     stage = StageResult("api", PASSED)
     snapshot = load_snapshot(course.root / SNAPSHOT)
@@ -291,6 +294,8 @@ def api_stage(course: Course, package_dir: Path) -> StageResult:
             stage.status = FAILED
             stage.detail = "breaking change: " + "; ".join(blocking)
             stage.fix = f"restore the API, or list each change under the release notes in {RELEASE_NOTES}"
+            stage.attribution = attribute_api(course, [diff.origin[c] for c in blocking if c in diff.origin],
+                                              targets or {})
         else:
             stage.detail = f"{len(diff.added)} names added, {len(diff.breaking)} acknowledged breaking changes"
     stage.seconds = round(time.monotonic() - began, 2)
@@ -304,7 +309,7 @@ def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]],
     began = time.monotonic()
     report = validate(course)
     findings = [dataclasses.asdict(f) for f in report.findings]
-    errors = [f for f in report.findings if f.severity == "error"]
+    errors = [f for f in report.findings if f.is_error]  # a waived finding never blocks
     stage = StageResult("validate", PASSED if not errors else FAILED, round(time.monotonic() - began, 2))
     warnings = len(report.findings) - len(errors)
     stage.detail = f"{len(course.modules)} modules, {len(errors)} errors, {warnings} warnings"

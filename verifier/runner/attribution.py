@@ -96,3 +96,33 @@ def attribute_message(text: str, targets: Dict[str, str]) -> Optional[Attributio
                 return Attribution(targets[name], name, None, how="message")
             name = name.rpartition(".")[0]
     return None
+
+
+def attribute_api(course, origins: List[Tuple[str, str]], targets: Dict[str, str]) -> Optional[Attribution]:
+    """The module to blame for breaking API changes: `origins` are (package module, name) pairs from the
+    API diff (`tinytorch.core.dense`, `create_mlp`); the course module exporting that package module
+    (`targets`, or the longest exported prefix) defines the name. Lowest-numbered first; the line is the
+    name's definition in the student's source when it still exists (a changed signature), else none."""
+    by_key = {m.key: m for m in course.modules}
+    found: List[Tuple[int, str, str]] = []
+    for module, name in origins:
+        probe = module
+        while probe and probe not in targets:
+            probe = probe.rpartition(".")[0]
+        key = targets.get(probe) if probe else None
+        if key in by_key:
+            found.append((by_key[key].number, key, name))
+    if not found:
+        return None
+    _, key, name = min(found)
+    module = by_key[key]
+    path = str(module.source.relative_to(course.root)) if module.source else key
+    line = None
+    if module.source is not None:
+        try:
+            text = module.source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        pattern = re.compile(rf"^(?:async\s+def|def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*[:=]")
+        line = next((n for n, row in enumerate(text.splitlines(), 1) if pattern.match(row)), None)
+    return Attribution(key, path, line, name, how="api")

@@ -17,11 +17,12 @@ import shutil
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import student_scenarios
 
 from .attribution import attribute_traceback
+from .suspects import infer_blame, passing_unit_modules
 from ..course.discovery import Course
 from .envs import Venv, clean_env
 from .processes import DEFAULT_MEMORY_MB, Completed, run
@@ -188,7 +189,7 @@ def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optio
     if failures:
         result.detail = f"{len(failures)} failed: " + "; ".join(f"{tid} ({msg})" for tid, msg, _, _ in failures[:3])
         result.log = "\n".join(f"{tid}: {msg}" for tid, msg, _, _ in failures)[-4000:]
-        result.attribution = blame_from_tests(course, failures)
+        result.attribution = blame_from_tests(course, failures, passing_unit_modules(junit))
     elif not counts["passed"]:
         result.detail = "no test passed"
     else:
@@ -196,9 +197,12 @@ def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optio
     return result
 
 
-def blame_from_tests(course: Course, failures: Sequence[Tuple[str, str, Optional[str], str]]) -> Optional[Attribution]:
+def blame_from_tests(course: Course, failures: Sequence[Tuple[str, str, Optional[str], str]],
+                     passing: Iterable[str] = ()) -> Optional[Attribution]:
     """The root cause among failing tests: a traceback into the package if one names a module,
-    else the lowest-numbered module whose own unit tests fail (later modules build on it)."""
+    else the lowest-numbered module whose own unit tests fail (later modules build on it), else
+    (integration tests failing on assertions only) the suspects inferred from what they import and
+    exercise (runner/suspects.py), said to be an inference."""
     traced: List[Attribution] = []
     for _, _, _, text in failures:
         found = attribute_traceback(text, course.package)
@@ -212,4 +216,6 @@ def blame_from_tests(course: Course, failures: Sequence[Tuple[str, str, Optional
         module = failing[0][1]
         return Attribution(module.key, str(module.source.relative_to(course.root)) if module.source else module.key,
                            None, how="course tests")
+    if failures:
+        return infer_blame(course, [tid for tid, _, _, _ in failures], passing)
     return None
