@@ -21,7 +21,7 @@ PASS = "passed"
 @pytest.fixture
 def result():
     """A factory of clean synthetic verify results: two Pythons, every stage passed."""
-    from verifier.pipeline.results import PythonResult, StageResult, VerifyResult
+    from verifier.results import PythonResult, StageResult, VerifyResult
 
     def make(**changes):
         r = VerifyResult("/c", "0.1.0", ["3.9", "3.12"], strict=True, started="2026-11-26T00:00:00+00:00")

@@ -19,7 +19,7 @@ from .course.discovery import Course, load_course
 from .errors import (BuildError, CourseError, EnvironmentSetupError, ExportError, InterpreterError,
                      SourceError, VerifierError)
 from .pipeline.gate import Decision, decide
-from .pipeline.results import VerifyResult
+from .results import VerifyResult
 from .pipeline.verify import VerifyOptions, verify
 
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ import pytest
 
 from verifier.pipeline.gate import decide
 from verifier.pipeline.verify import VerifyOptions, verify
-from verifier.pipeline.results import FAILED, VerifyResult
+from verifier.results import FAILED, VerifyResult
 
 from faults import FAULTS, HERE, Fault, copy_course
 

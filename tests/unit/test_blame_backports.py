@@ -17,7 +17,7 @@ from verifier.checks.validate import validate  # noqa: E402
 from verifier.course.discovery import load_course  # noqa: E402
 from verifier.package.api import compare  # noqa: E402
 from verifier.pipeline.gate import decide  # noqa: E402
-from verifier.pipeline.results import Attribution, result_from_json  # noqa: E402
+from verifier.results import Attribution, result_from_json  # noqa: E402
 from verifier.runner.attribution import attribute_api  # noqa: E402
 from verifier.runner.scenarios import blame_from_tests  # noqa: E402
 from verifier.runner.suspects import infer_blame, suspects_of_test  # noqa: E402

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ElementTree
 
 from verifier.reports.formats import render_html, render_junit, render_markdown
 from verifier.pipeline.gate import decide
-from verifier.pipeline.results import Attribution, result_from_json
+from verifier.results import Attribution, result_from_json
 from verifier.reports.status import render
 
 def test_clean_result_is_ready(result):

@@ -4,7 +4,7 @@ import io
 from rich.console import Console
 
 from verifier.pipeline.progress import LiveProgress, PlainProgress, progress_for
-from verifier.pipeline.results import StageResult
+from verifier.results import StageResult
 
 
 def test_plain_lines_when_not_a_terminal_or_in_ci():

@@ -29,7 +29,7 @@ from ..runner.interpreters import find_interpreter
 from ..runner.processes import DEFAULT_MEMORY_MB, run
 from ..runner.scenarios import SINGLE_THREAD, discover_scenarios, run_scenario
 from .quick import attribute_in_tree
-from .results import FAILED, NOT_RUN, PASSED, StageResult
+from ..results import FAILED, NOT_RUN, PASSED, StageResult
 
 STAGE = "editable"
 PROBE = "_tito_editable_probe"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .results import FAILED, VerifyResult
+from ..results import FAILED, VerifyResult
 
 # the gate decides by finding code (typed, from the catalogue in checks/findings.py), never by message text
 CYCLE_CODES = frozenset({"TT204"})

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .results import StageResult
+from ..results import StageResult
 
 
 class PlainProgress:

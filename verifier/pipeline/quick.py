@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence
 from ..cache import cache_dir
 from ..course.discovery import Course
 from ..errors import EnvironmentSetupError
-from .results import Attribution
+from ..results import Attribution
 
 QUICK_TIMEOUT = 300.0
 FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+),? in (?P<func>\S+)')

@@ -30,7 +30,7 @@ from ..package.locks import constraints_for
 from ..course.matrix import python_matrix, version_key
 from ..runner.processes import DEFAULT_MEMORY_MB, kill_all
 from ..runner.attribution import attribute_api, attribute_message, module_of_source
-from .results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult, VerifyResult
+from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult, VerifyResult
 from ..runner.scenarios import Scenario, api_roles, discover_scenarios, run_course_tests, run_scenario
 
 Progress = Callable[[str, StageResult], None]  # (scope: "course" or a Python version, stage result)

@@ -29,7 +29,7 @@ from ..errors import VerifierError
 from ..package.api import RELEASE_NOTES, package_surface
 from ..package.build import sha256
 from ..pipeline.gate import decide
-from ..pipeline.results import NOT_RUN, VerifyResult
+from ..results import NOT_RUN, VerifyResult
 from ..runner.scenarios import discover_scenarios
 from .formats import USABILITY, render_graph_svg, verdict_row
 from .status import REPORT_FILES, render

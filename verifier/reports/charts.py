@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import Any, Dict, List, Sequence, Tuple
 
-from ..pipeline.results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, VerifyResult
+from ..results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, VerifyResult
 
 FILL = {PASSED: "#3fa34d", FAILED: "#d64545", NOT_RUN: "#c8c8c8", NOT_VERIFIED: "#e8b730"}
 FONT = "font-family='system-ui,sans-serif' font-size='12'"

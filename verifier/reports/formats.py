@@ -13,7 +13,7 @@ from typing import Dict, List
 
 from ..pipeline.gate import Decision
 from . import charts
-from ..pipeline.results import FAILED, NOT_RUN, PASSED, VerifyResult
+from ..results import FAILED, NOT_RUN, PASSED, VerifyResult
 
 USABILITY = ("cnn", "transformer")
 

@@ -15,7 +15,7 @@ from ..errors import VerifierError
 from .formats import render_html, render_junit, render_markdown, summary_rows, verdict_row
 from ..pipeline.gate import Decision, decide
 from .terminal import STYLE, print_summary, write_atomic
-from ..pipeline.results import VerifyResult, result_from_json
+from ..results import VerifyResult, result_from_json
 
 REPORT_FILES = {"json": "verify.json", "markdown": "status.md", "junit": "junit.xml", "html": "report.html"}
 

@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 from rich.console import Console
 from rich.table import Table
 
-from ..pipeline.results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, VerifyResult
+from ..results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, VerifyResult
 
 STYLE = {PASSED: "green", FAILED: "bold red", NOT_RUN: "dim", NOT_VERIFIED: "bold yellow"}
 

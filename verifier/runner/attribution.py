@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..course.discovery import MODULE_FOLDER
-from ..pipeline.results import Attribution
+from ..results import Attribution
 
 # Traceback frames (`File "x.py", line 3, in f`) and faulthandler frames (`File "x.py", line 3 in f`).
 FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+),? in (?P<func>\S+)')

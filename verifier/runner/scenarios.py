@@ -26,7 +26,7 @@ from .suspects import infer_blame, passing_unit_modules
 from ..course.discovery import Course
 from .envs import Venv, clean_env
 from .processes import DEFAULT_MEMORY_MB, Completed, run
-from ..pipeline.results import FAILED, PASSED, Attribution, StageResult
+from ..results import FAILED, PASSED, Attribution, StageResult
 
 RESULT_PREFIX = "TITO_RESULT "
 MODULES_LINE = re.compile(r"^#\s*scenario-modules:\s*(?P<names>.+)$", re.MULTILINE)

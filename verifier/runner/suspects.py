@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from xml.etree import ElementTree
 
 from ..course.discovery import Course
-from ..pipeline.results import Attribution
+from ..results import Attribution
 
 INFERRED = "inferred"
 

@@ -1,4 +1,5 @@
-"""The result model of a verify run, shared by the pipeline, the reports and the gate.
+"""The result model of a verify run, shared by the runner (stage results), the pipeline, the reports
+and the gate: the bottom layer beside errors.py, so every concern above can speak it.
 
 Plain dataclasses that serialise to the JSON report; nothing here runs anything.
 """
