@@ -496,7 +496,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(words)
-    return run_guarded(lambda: preflight(args) or args.func(args), words)
+
+    def checked_command() -> int:
+        preflight(args)  # raises a one-line error before anything runs
+        return int(args.func(args))
+
+    return run_guarded(checked_command, words)
 
 
 if __name__ == "__main__":

@@ -153,8 +153,8 @@ def read_module_source(course: Course, module: CourseModule, path: Path,
             continue
         code = "\n".join(cell.body)
         directive = cell.directive(*EXPORT_DIRECTIVES)
-        exported = directive is not None  # nbdev 2.x exports a `#| hide` + `#| export` cell too
-        if exported:
+        # nbdev 2.x exports a `#| hide` + `#| export` cell too
+        if directive is not None:
             tree, error, newer = _parse(code, feature_version)
             target = normalise_target(directive.args, course.package) if directive.args else default
             item.cells.append(ParsedCell(cell, code, tree, error, True, directive, target,

@@ -116,7 +116,9 @@ def _decorator_id(node: ast.expr) -> str:
 
 
 def _assignment_targets(node: ast.stmt) -> List[ast.expr]:
-    return [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else list(node.targets)
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        return [node.target]
+    return list(node.targets) if isinstance(node, ast.Assign) else []
 
 
 def nbdev_all(trees: Sequence[List[ast.stmt]]) -> List[str]:
@@ -131,7 +133,7 @@ def nbdev_all(trees: Sequence[List[ast.stmt]]) -> List[str]:
         if isinstance(first, ast.Name) and first.id == "_all_" and isinstance(node.value, (ast.List, ast.Tuple)):
             for item in node.value.elts:
                 value = item.value if isinstance(item, ast.Constant) else getattr(item, "id", None)
-                if value is not None:
+                if isinstance(value, str):
                     listed.append(value)
     symbols = [n.name for n in statements
                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
@@ -191,11 +193,12 @@ def imports_made_relative(lines: List[str], tree: List[ast.stmt], module_dir: st
     for node in tree:
         if not isinstance(node, ast.ImportFrom) or node.level or node.module is None:
             continue
+        module = node.module
         index = node.lineno - 1
         if index >= len(out):
             continue
         section = out[index][node.col_offset:node.end_col_offset]
-        renamed = re.sub(f"(from +){node.module}", lambda m: m.group(1) + relative_import(node.module, module_dir),
+        renamed = re.sub(f"(from +){module}", lambda m: m.group(1) + relative_import(module, module_dir),
                          section)
         out[index] = out[index].replace(section, renamed)
     return out
@@ -253,15 +256,15 @@ def _plan_module(course: Course, module: CourseModule, source: SourceFile,
     for key, cells in collected.items():
         if not cells:
             continue
-        name = default if key == DEFAULT_TARGET else key
-        if name is None:
+        target = default if key == DEFAULT_TARGET else key
+        if target is None:
             first = cells[0].cell.nbdev_directives()
             line = next(d.line for d in first.values() if d.name in EXPORT_DIRECTIVES)
             raise ExportError("exported cell but the file has no `#| default_exp` target", source.path, line,
                               hint="add a cell with `#| default_exp core.<name>`")
         for item in cells:  # a module that would not import is not exported at all
             _parse_cell("\n".join(item.cell.body), item.source.location(item.cell))
-        planned[name] = Target(name, list(cells), next((s for s in summaries if s), "")
+        planned[target] = Target(target, list(cells), next((s for s in summaries if s), "")
                                if key == DEFAULT_TARGET else "")
     if default is not None:
         if default in owner and owner[default] != source.path:

@@ -97,8 +97,8 @@ def _installation(result: VerifyResult) -> str:
            "| Python | interpreter | NumPy | venv | install | imports | installation | result |",
            "|---|---|---|---|---|---|---|---|"]
     for python in result.pythons:
-        cells = [(python.stage(n).status if python.stage(n) else NOT_RUN) for n in ("venv", "install", "imports",
-                                                                                   "installation")]
+        stages = [python.stage(n) for n in ("venv", "install", "imports", "installation")]
+        cells = [stage.status if stage is not None else NOT_RUN for stage in stages]
         out.append(f"| {python.version} | {python.full_version or python.missing or ''} | "
                    f"{python.numpy_version or ''} | " + " | ".join(cells) + f" | **{python.status}** |")
     out += [""]
@@ -122,7 +122,7 @@ def _usability(result: VerifyResult) -> Tuple[str, Dict[str, Dict[str, object]]]
     out = ["# Student usability", "", "The CNN and Transformer scenarios' figures, per Python.", ""]
     for name in USABILITY:
         out += [f"## {name}", ""]
-        rows = [(p, p.stage(name)) for p in result.pythons if p.stage(name) is not None]
+        rows = [(p, stage) for p in result.pythons for stage in [p.stage(name)] if stage is not None]
         if not rows:
             out += ["not run", ""]
             continue

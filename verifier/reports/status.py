@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from rich.console import Console
 from rich.table import Table
@@ -91,7 +91,7 @@ def aggregate(root: Path) -> VerifyResult:
     files = sorted(root.rglob(REPORT_FILES["json"]))
     if not files:
         raise VerifierError("no verify.json found", root, hint="download the matrix jobs' reports first")
-    merged = None
+    merged: Optional[VerifyResult] = None
     for path in files:
         part = result_from_json(json.loads(path.read_text(encoding="utf-8")))
         label = path.relative_to(root).parts[0]
@@ -105,6 +105,7 @@ def aggregate(root: Path) -> VerifyResult:
             merged.interrupted = merged.interrupted or part.interrupted
             merged.stages = [a if a.status == "failed" else b for a, b in zip(merged.stages, part.stages)] \
                 if len(merged.stages) == len(part.stages) else merged.stages + part.stages
+    assert merged is not None  # files is not empty
     return merged
 
 
