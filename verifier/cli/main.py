@@ -149,63 +149,26 @@ def cmd_deps(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    import shutil
-    import tempfile
-
-    from ..package.build import build_course, sha256
     from ..course.discovery import load_course
+    from ..pipeline.commands import build_into
 
-    course = load_course(args.course or default_course())
-    work = Path(tempfile.mkdtemp(prefix="tito-build-"))
-    try:
-        artifacts, problems = build_course(course, work / "dist", work)
-        args.out.mkdir(parents=True, exist_ok=True)
-        for artifact in (artifacts.sdist, artifacts.wheel):
-            shutil.copy2(artifact, args.out / artifact.name)
-            print(f"{artifact.name:<48} {artifact.stat().st_size:>9} bytes  sha256 {sha256(artifact)}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    for problem in problems:
+    outcome = build_into(load_course(args.course or default_course()), args.out)
+    for built in outcome.files:
+        print(f"{built.path.name:<48} {built.size:>9} bytes  sha256 {built.sha256}")
+    for problem in outcome.problems:
         print(f"build check failed: {problem}", file=sys.stderr)
-    print(f"build: {'SUCCESS' if not problems else 'BLOCKED'} -> {args.out}")
-    return 0 if not problems else 1
+    print(f"build: {'SUCCESS' if not outcome.problems else 'BLOCKED'} -> {args.out}")
+    return 0 if not outcome.problems else 1
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    import shutil
-    import tempfile
-
-    from ..package.build import build_course
     from ..course.discovery import load_course
-    from ..runner.envs import Venv, create_venv
-    from ..runner.interpreters import current_interpreter, find_interpreter
+    from ..pipeline.commands import install_into
 
-    course = load_course(args.course or default_course())
-    interpreter = current_interpreter().path
-    if args.python:
-        lookup = find_interpreter(args.python)
-        if lookup.interpreter is None:
-            raise VerifierError(lookup.describe_missing(), hint="install it or name another --python")
-        interpreter = lookup.interpreter.path
-    work = Path(tempfile.mkdtemp(prefix="tito-install-"))
-    try:
-        artifacts, problems = build_course(course, work / "dist", work)
-        if args.venv and Venv(args.venv).python.exists():
-            venv = Venv(args.venv)
-        else:
-            target = args.venv or Path(".tito") / f"venv-{course.distribution}"
-            if target.exists():
-                shutil.rmtree(target)
-            venv = create_venv(interpreter, target)
-        done = venv.install([str(artifacts.wheel)])
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    if not done.ok:
-        print(done.tail(20), file=sys.stderr)
-        raise VerifierError(f"pip could not install {artifacts.wheel.name} into {venv.root}")
-    for problem in problems:
+    outcome = install_into(load_course(args.course or default_course()), args.venv, args.python)
+    for problem in outcome.problems:
         print(f"warning: build check: {problem}", file=sys.stderr)
-    print(f"installed {artifacts.wheel.name} into {venv.root}\ntry it: {venv.python} -c \"import tinytorch; "
+    print(f"installed {outcome.wheel} into {outcome.venv.root}\ntry it: {outcome.venv.python} -c \"import tinytorch; "
           f"print(tinytorch.__version__)\"")
     return 0
 
@@ -243,21 +206,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    import tempfile
-
-    from ..package.api import SNAPSHOT, package_surface, snapshot_text
     from ..course.discovery import load_course
-    from ..package.export import plan_export, write_package
-    from ..reports.terminal import write_atomic
+    from ..pipeline.commands import write_api_snapshot
 
-    course = load_course(args.course or default_course())
-    with tempfile.TemporaryDirectory(prefix="tito-api-") as work:
-        write_package(plan_export(course), Path(work))
-        surface = package_surface(Path(work) / course.package)
-    target = args.output or course.root / SNAPSHOT
-    write_atomic(target, snapshot_text(surface, course.version))
-    print(f"API snapshot of {sum(len(v) for v in surface.values())} public names in {len(surface)} modules "
-          f"-> {target}")
+    snapshot = write_api_snapshot(load_course(args.course or default_course()), args.output)
+    print(f"API snapshot of {snapshot.names} public names in {len(snapshot.surface)} modules -> {snapshot.target}")
     return 0
 
 

@@ -1,0 +1,103 @@
+"""The library behind tito's single-purpose commands — build the course into a folder, install it
+into a venv to try by hand, snapshot its public API. The CLI only parses arguments and prints what
+these return; every file and venv they make or remove is made or removed here."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..atomic import write_atomic
+from ..course.discovery import Course
+from ..errors import VerifierError
+from ..package.api import SNAPSHOT, package_surface, snapshot_text
+from ..package.build import build_course, sha256
+from ..package.export import plan_export, write_package
+from ..runner.envs import Venv, create_venv
+from ..runner.interpreters import current_interpreter, find_interpreter
+
+
+@dataclass
+class BuiltFile:
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass
+class BuildOutcome:
+    files: List[BuiltFile]
+    problems: List[str] = field(default_factory=list)  # build checks that failed
+
+
+def build_into(course: Course, out: Path) -> BuildOutcome:
+    """sdist and wheel of the course, with the build checks, copied into `out`."""
+    work = Path(tempfile.mkdtemp(prefix="tito-build-"))
+    try:
+        artifacts, problems = build_course(course, work / "dist", work)
+        out.mkdir(parents=True, exist_ok=True)
+        files = []
+        for artifact in (artifacts.sdist, artifacts.wheel):
+            copied = Path(shutil.copy2(artifact, out / artifact.name))
+            files.append(BuiltFile(copied, copied.stat().st_size, sha256(copied)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return BuildOutcome(files, list(problems))
+
+
+@dataclass
+class InstallOutcome:
+    wheel: str
+    venv: Venv
+    problems: List[str] = field(default_factory=list)
+
+
+def install_into(course: Course, venv_dir: Optional[Path], python: Optional[str]) -> InstallOutcome:
+    """The built wheel installed into the venv at `venv_dir` (reused when it is one, else made fresh;
+    default `.tito/venv-<distribution>`), for `python` (default: this interpreter)."""
+    interpreter = current_interpreter().path
+    if python:
+        lookup = find_interpreter(python)
+        if lookup.interpreter is None:
+            raise VerifierError(lookup.describe_missing(), hint="install it or name another --python")
+        interpreter = lookup.interpreter.path
+    work = Path(tempfile.mkdtemp(prefix="tito-install-"))
+    try:
+        artifacts, problems = build_course(course, work / "dist", work)
+        if venv_dir and Venv(venv_dir).python.exists():
+            venv = Venv(venv_dir)
+        else:
+            target = venv_dir or Path(".tito") / f"venv-{course.distribution}"
+            if target.exists():
+                shutil.rmtree(target)
+            venv = create_venv(interpreter, target)
+        done = venv.install([str(artifacts.wheel)])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not done.ok:
+        raise VerifierError(f"pip could not install {artifacts.wheel.name} into {venv.root}: "
+                            f"{done.tail(1).strip()}", hint="run `tito package build` to see the build checks")
+    return InstallOutcome(artifacts.wheel.name, venv, list(problems))
+
+
+@dataclass
+class ApiSnapshot:
+    target: Path
+    surface: Dict[str, Dict[str, object]]
+
+    @property
+    def names(self) -> int:
+        return sum(len(v) for v in self.surface.values())
+
+
+def write_api_snapshot(course: Course, output: Optional[Path]) -> ApiSnapshot:
+    """The public API of the exported package (read statically) written to `output` or the
+    course's committed snapshot."""
+    with tempfile.TemporaryDirectory(prefix="tito-api-") as work:
+        write_package(plan_export(course), Path(work))
+        surface = package_surface(Path(work) / course.package)
+    target = output or course.root / SNAPSHOT
+    write_atomic(target, snapshot_text(surface, course.version))
+    return ApiSnapshot(target, surface)
