@@ -83,7 +83,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         course=args.course or default_course(), pythons=args.python or None,
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
         scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
-        latest=args.latest))
+        latest=args.latest, fail_fast=args.fail_fast))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -348,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--latest", action="store_true",
                         help="ignore the course's lock files: resolve what a student installing today gets")
     verify.add_argument("--keep-work", action="store_true", help="keep the temporary work directory")
+    verify.add_argument("--fail-fast", action="store_true",
+                        help="stop at the first blocking stage (default: keep going, report every stage that can run)")
     verify.set_defaults(func=cmd_verify)
 
     bench = sub.add_parser("bench", help="course speed beside PyTorch and the NumPy floor (ratios, one run)")

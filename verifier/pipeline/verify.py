@@ -1,5 +1,12 @@
-"""The verify pipeline: export -> validate -> build -> per Python (fresh venv, install the wheel,
-student scenarios, course tests) -> result. The library behind `nox -s verify` / `tito verify`.
+"""The verify pipeline: validate -> export -> api -> build -> per Python (fresh venv, install the
+wheel, import every module alone, entry points, student scenarios, course tests) -> result. The
+library behind `nox -s verify` / `tito verify`.
+
+The run keeps going, as pytest runs every test: a failed stage blocks the release, but every
+later stage whose inputs exist still runs, so one run shows the whole picture (a validation
+error does not stop the build; a module that fails to import does not stop the scenarios). A
+stage whose inputs do not exist is "not run" with the reason. `fail_fast` stops at the first
+blocking stage instead.
 
 Everything runs in a private work directory outside the course tree, which is removed at the
 end; the course's files are only read.
@@ -20,8 +27,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
 from ..package.build import Artifacts, build_distributions, check_build, stage_course
+from ..package.wheelcheck import wheel_entry_points, wheel_modules
 from ..course.discovery import Course, load_course
-from ..runner.envs import create_venv
+from ..runner.entrypoints import EntryPoint, entry_points_stage
+from ..runner.envs import create_venv, install_failure
+from ..runner.imports import import_stage
 from ..errors import VerifierError
 from ..package.export import plan_export
 from ..runner.interpreters import find_interpreter
@@ -49,6 +59,21 @@ class VerifyOptions:
     keep_work: bool = False
     latest: bool = False                         # ignore the course's lock files
     scenario_timeout: Optional[float] = None     # cap every scenario's own timeout (seconds)
+    fail_fast: bool = False                      # stop at the first blocking stage
+
+
+@dataclass
+class Built:
+    """What the course-wide stages hand to the per-Python stages."""
+    artifacts: Optional[Artifacts]               # None: no wheel to install
+    missing: str = ""                            # why there is no wheel ("build failed", ...)
+    modules: List[str] = field(default_factory=list)          # importable modules in the wheel
+    entry_points: List[EntryPoint] = field(default_factory=list)
+    stopped: str = ""                            # with fail_fast: the stage that stopped the run
+
+
+def not_run(name: str, reason: str) -> StageResult:
+    return StageResult(name, NOT_RUN, detail=f"not run: {reason}")
 
 
 def _quiet(scope: str, stage: StageResult) -> None:
@@ -103,9 +128,8 @@ class Verification:
                               datetime.now(timezone.utc).isoformat(timespec="seconds"))
         result.partial = self._partial(python_matrix(course), matrix)
         try:
-            artifacts = self._course_stages(course, result)
-            if artifacts is not None:
-                self._pythons(course, artifacts, matrix, result)
+            built = self._course_stages(course, result)
+            self._pythons(course, built, matrix, result)
         except (KeyboardInterrupt, _Cancelled):
             self.cancel()
             result.interrupted = True
@@ -116,32 +140,61 @@ class Verification:
         return result
 
     # -- course-wide stages -------------------------------------------------------------------
-    def _course_stages(self, course: Course, result: VerifyResult) -> Optional[Artifacts]:
+    def _course_stages(self, course: Course, result: VerifyResult) -> Built:
+        stopped = ""
+
+        def add(stage: StageResult) -> StageResult:
+            nonlocal stopped
+            result.stages.append(self._stage("course", stage))
+            if stage.status == FAILED and self.options.fail_fast and not stopped:
+                stopped = stage.name
+            return stage
+
+        def skip(name: str, reason: str) -> None:
+            add(not_run(name, f"--fail-fast stopped the run after {stopped} failed" if stopped else reason))
+
         validation, findings, graph = validation_stage(course)
         result.findings = findings
         result.graph = graph
-        result.stages.append(self._stage("course", validation))
-        if not validation.ok:
-            return None
+        add(validation)
 
-        began = time.monotonic()
-        export = StageResult("export")
-        try:
-            plan = plan_export(course)
-            stage_course(course, plan, self.work / "stage")
-            self.targets = {f"{course.package}.{target}": key for key, target in plan.module_targets.items()}
-            export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
-        except VerifierError as exc:
-            export.status, export.detail = FAILED, str(exc)
-            module = module_of_source(str(exc.path)) if exc.path else None
-            if module:
-                export.attribution = Attribution(module, str(exc.path), exc.line, how="export")
-        export.seconds = round(time.monotonic() - began, 2)
-        result.stages.append(self._stage("course", export))
-        if not export.ok:
-            return None
-        result.stages.append(self._stage("course", api_stage(course, self.work / "stage" / course.package)))
+        plan = None
+        if stopped:
+            skip("export", "")
+        else:
+            began = time.monotonic()
+            export = StageResult("export")
+            try:
+                plan = plan_export(course)
+                stage_course(course, plan, self.work / "stage")
+                self.targets = {f"{course.package}.{target}": key for key, target in plan.module_targets.items()}
+                export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
+            except VerifierError as exc:
+                plan = None
+                export.status, export.detail = FAILED, str(exc)
+                module = module_of_source(str(exc.path)) if exc.path else None
+                if module:
+                    export.attribution = Attribution(module, str(exc.path), exc.line, how="export")
+            except Exception as exc:  # noqa: BLE001 - a tree validation rejected may break the exporter
+                if validation.ok:
+                    raise
+                plan = None
+                export.status = FAILED
+                export.detail = f"the exporter could not read this tree ({type(exc).__name__}: {exc}); " \
+                                "see the validation errors"
+            export.seconds = round(time.monotonic() - began, 2)
+            add(export)
 
+        if plan is None:
+            skip("api", "export failed: no exported package to compare")
+        elif stopped:
+            skip("api", "")
+        else:
+            add(api_stage(course, self.work / "stage" / course.package))
+
+        if plan is None or stopped:
+            skip("build", "export failed: no package to build")
+            return Built(None, "export failed" if plan is None else "", stopped=stopped)
         began = time.monotonic()
         build = StageResult("build")
         artifacts = None
@@ -150,26 +203,39 @@ class Verification:
             result.artifacts = artifacts.listing()
             problems = check_build(self.work / "stage", plan, artifacts, self.work)
             if problems:
+                # the wheel exists: it is still installed and tested, so the run shows what else breaks
                 build.status, build.detail = FAILED, "; ".join(problems)
                 build.fix = "fix the course's pyproject.toml / package data so the wheel holds what it declares"
-                artifacts = None
             else:
                 build.status, build.detail = PASSED, f"{artifacts.sdist.name}, {artifacts.wheel.name}; checks clean"
         except VerifierError as exc:
             build.status, build.detail = FAILED, str(exc)
+            artifacts = None
         build.seconds = round(time.monotonic() - began, 2)
-        result.stages.append(self._stage("course", build))
-        return artifacts
+        add(build)
+        if artifacts is None:
+            return Built(None, "the build failed: no wheel to install", stopped=stopped)
+        return Built(artifacts, modules=wheel_modules(artifacts.wheel, course.package),
+                     entry_points=wheel_entry_points(artifacts.wheel, course.pyproject_path), stopped=stopped)
 
     # -- per Python ---------------------------------------------------------------------------
-    def _pythons(self, course: Course, artifacts: Artifacts, matrix: Sequence[str], result: VerifyResult) -> None:
+    def _stage_names(self, scenarios: List[Scenario]) -> List[str]:
+        return ["venv", "install", "module-imports", "entry-points"] + [s.name for s in scenarios] + \
+            (["course-tests"] if self.options.run_tests else [])
+
+    def _pythons(self, course: Course, built: Built, matrix: Sequence[str], result: VerifyResult) -> None:
         scenarios = discover_scenarios(self.options.scenarios)
         if self.options.scenario_timeout:
             scenarios = [dataclasses.replace(s, timeout=min(s.timeout, self.options.scenario_timeout))
                          for s in scenarios]
         result.pythons = [PythonResult(v) for v in matrix]
+        if built.artifacts is None or built.stopped:
+            reason = f"--fail-fast stopped the run after {built.stopped} failed" if built.stopped else built.missing
+            for python in result.pythons:
+                python.stages = [not_run(n, reason) for n in self._stage_names(scenarios)]
+            return
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
-            futures = [pool.submit(self._one_python, course, artifacts, scenarios, python)
+            futures = [pool.submit(self._one_python, course, built, scenarios, python)
                        for python in result.pythons]
             try:
                 for future in futures:
@@ -184,7 +250,7 @@ class Verification:
                     future.cancel()
                 raise
 
-    def _one_python(self, course: Course, artifacts: Artifacts, scenarios: List[Scenario],
+    def _one_python(self, course: Course, built: Built, scenarios: List[Scenario],
                     python: PythonResult) -> None:
         scope = python.version
         lookup = find_interpreter(python.version)
@@ -195,26 +261,41 @@ class Verification:
             return
         python.interpreter = str(lookup.interpreter.path)
         python.full_version = lookup.interpreter.full_version
-        names = ["venv", "install"] + [s.name for s in scenarios] + (["course-tests"] if self.options.run_tests else [])
-        python.stages = [StageResult(n) for n in names]
+        python.stages = [StageResult(n) for n in self._stage_names(scenarios)]
         home = self.work / f"py{python.version}"
         home.mkdir()
         try:
-            self._python_stages(course, artifacts, scenarios, python, home, lookup.interpreter.path)
+            self._python_stages(course, built, scenarios, python, home, lookup.interpreter.path)
         finally:
             shutil.rmtree(home / "venv", ignore_errors=True)
 
-    def _python_stages(self, course: Course, artifacts: Artifacts, scenarios: List[Scenario],
+    def _python_stages(self, course: Course, built: Built, scenarios: List[Scenario],
                        python: PythonResult, home: Path, interpreter: Path) -> None:
         scope = python.version
+        artifacts = built.artifacts
+        assert artifacts is not None
+        stopped = ""
 
         def record(stage: StageResult) -> None:
+            nonlocal stopped
             python.stages = [stage if s.name == stage.name else s for s in python.stages]
             self._stage(scope, stage)
+            if stage.status == FAILED and self.options.fail_fast and not stopped:
+                stopped = stage.name
+
+        def skip_rest(reason: str) -> None:
+            for stage in python.stages:
+                if stage.status == NOT_RUN and not stage.detail:
+                    record(not_run(stage.name, reason))
 
         def check_cancel() -> None:
             if self.cancelled.is_set():
                 raise _Cancelled()
+
+        def fast_stop() -> bool:
+            if stopped:
+                skip_rest(f"--fail-fast stopped the run after {stopped} failed")
+            return bool(stopped)
 
         began = time.monotonic()
         venv_stage = StageResult("venv")
@@ -224,6 +305,7 @@ class Verification:
         except VerifierError as exc:
             venv_stage.status, venv_stage.detail = FAILED, str(exc)
             record(venv_stage)
+            skip_rest("no virtual environment")
             return
         venv_stage.seconds = round(time.monotonic() - began, 2)
         record(venv_stage)
@@ -242,22 +324,36 @@ class Verification:
             python.tinytorch_file = info.get("tinytorch_file")
             install_stage.detail = f"{artifacts.wheel.name} + numpy {python.numpy_version}"
         else:
-            install_stage.detail = "pip could not install the wheel: " + \
-                (install.stderr.strip().splitlines() or ["?"])[-1][:300]
+            install_stage.detail = "pip could not install the wheel: " + install_failure(
+                install.stdout + "\n" + install.stderr, python.version, lock.path.name if lock else None)
             install_stage.log = install.tail(30)
         record(install_stage)
         if not install.ok:
+            skip_rest("the wheel did not install")
             return
+        if fast_stop():
+            return
+        check_cancel()
+        record(import_stage(venv, built.modules, course.package, self.targets, memory_mb=self.options.memory_mb))
+        if fast_stop():
+            return
+        check_cancel()
+        record(entry_points_stage(venv, built.entry_points, course.package, self.targets,
+                                  memory_mb=self.options.memory_mb))
         for scenario in scenarios:
+            if fast_stop():
+                return
             check_cancel()
             outcome = run_scenario(venv, scenario, home, course.package, self.options.memory_mb)
             if outcome.status == FAILED and outcome.attribution is None:
                 outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.targets)
             record(outcome)
         if self.options.run_tests:
+            if fast_stop():
+                return
             check_cancel()
             tests = run_course_tests(venv, course, home, self.options.test_selection,
-                                     memory_mb=self.options.memory_mb)
+                                     memory_mb=self.options.memory_mb, site_packages=python.site_packages)
             record(tests)
             _blame_scenarios_from_tests(python, tests)
 
@@ -284,7 +380,8 @@ def api_stage(course: Course, package_dir: Path) -> StageResult:
 
 
 def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]], Dict[str, List[str]]]:
-    """Static validation (AST only, no student code runs); errors stop the pipeline before building."""
+    """Static validation (AST only, no student code runs); errors block the release, and with
+    fail_fast stop the run before exporting."""
     from ..checks.validate import validate
 
     began = time.monotonic()

@@ -4,7 +4,8 @@ Each scenario is a plain script from `student_scenarios/`, copied into an empty 
 directory and run there with the venv's interpreter in isolated mode (`python -I`), with a
 timeout and a memory limit. Its last `TITO_RESULT {json}` line carries its key figures.
 The course's tests run with pytest only after every scenario (pytest must not mask an
-undeclared dependency), from a copy outside the source tree.
+undeclared dependency), from a copy outside the source tree, with `--import-mode=importlib`
+and a guard that the package comes from the venv (runner/testorigin.py).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .attribution import attribute_traceback
 from ..course.discovery import Course
 from .envs import Venv, clean_env
 from .processes import DEFAULT_MEMORY_MB, Completed, run
+from .testorigin import LAUNCH, PLUGIN_NAME, shadowing_path, write_plugin
 from ..pipeline.results import FAILED, PASSED, Attribution, StageResult
 
 RESULT_PREFIX = "TITO_RESULT "
@@ -132,7 +134,8 @@ def _parse_junit(path: Path) -> Tuple[Dict[str, int], List[Tuple[str, str, Optio
 
 
 def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optional[Sequence[str]] = None,
-                     timeout: float = 900.0, memory_mb: int = DEFAULT_MEMORY_MB) -> StageResult:
+                     timeout: float = 900.0, memory_mb: int = DEFAULT_MEMORY_MB,
+                     site_packages: Optional[str] = None) -> StageResult:
     """pytest over a copy of the course's tests against the installed wheel."""
     result = StageResult("course-tests")
     tests = course.root / "tests"
@@ -148,12 +151,24 @@ def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optio
     (here / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # the course's own config stays out
     junit = here / "junit.xml"
     targets = [str(Path("tests") / t) for t in selection] if selection else ["tests"]
-    completed = run([venv.python, "-I", "-X", "faulthandler", "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
+    site_packages = site_packages or str(venv.describe().get("site_packages") or "")
+    plugins = write_plugin(workdir / "course-tests-plugins")
+    completed = run([venv.python, "-I", "-X", "faulthandler", "-c", LAUNCH, plugins, *targets, "-q",
+                     "-p", "no:cacheprovider", "-p", PLUGIN_NAME, "--import-mode=importlib",
                      "-c", "pytest.ini", "--rootdir", ".", f"--junitxml={junit.name}"],
-                    cwd=here, env=clean_env(SINGLE_THREAD), timeout=timeout, memory_mb=memory_mb,
-                    dump_on_timeout=True)
+                    cwd=here, env=clean_env({**SINGLE_THREAD, "TITO_SITE_PACKAGES": site_packages,
+                                             "TITO_PACKAGE": course.package}),
+                    timeout=timeout, memory_mb=memory_mb, dump_on_timeout=True)
     result.seconds = round(completed.seconds, 2)
     result.peak_memory_mb = completed.peak_memory_mb
+    shadow = shadowing_path(completed.stderr)
+    if shadow:
+        result.status = FAILED
+        result.detail = f"{course.package} was imported from {shadow}, not from the venv's site-packages " \
+                        f"{site_packages}: the tests did not test the installed wheel"
+        result.fix = f"remove what puts {shadow} on sys.path (a sys.path.insert in a conftest or test module)"
+        result.log = completed.tail(40)
+        return result
     if completed.timed_out or not junit.is_file():
         result.status = FAILED
         result.detail = _failure_line(completed, timeout) if completed.timed_out else \
