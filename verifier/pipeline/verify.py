@@ -169,6 +169,17 @@ class Verification:
                 stage_course(course, plan, self.work / "stage")
                 self.targets = {f"{course.package}.{target}": key for key, target in plan.module_targets.items()}
                 export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
+                # an exporter that skips the modules it cannot export (and lists them) lets the rest
+                # of the course be built and tested; the skipped modules still block the release
+                problems = list(getattr(plan, "problems", None) or [])
+                if problems:
+                    export.status = FAILED
+                    export.detail = f"{len(problems)} modules not exported ({export.detail}): " + \
+                        "; ".join(str(p) for p in problems[:3]) + (" …" if len(problems) > 3 else "")
+                    export.figures = {"not_exported": {p.module: str(p) for p in problems}}
+                    first = problems[0]
+                    export.attribution = Attribution(first.module, str(first.path or first.module), first.line,
+                                                     how="export")
             except VerifierError as exc:
                 plan = None
                 export.status, export.detail = FAILED, str(exc)
