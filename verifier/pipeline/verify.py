@@ -31,7 +31,7 @@ from ..package.wheelcheck import wheel_entry_points, wheel_modules
 from ..course.discovery import Course, load_course
 from ..runner.entrypoints import EntryPoint, entry_points_stage
 from ..runner.envs import create_venv, install_failure
-from ..runner.imports import import_stage
+from ..runner.imports import IMPORT_TIMEOUT, import_stage
 from ..errors import VerifierError
 from ..package.export import plan_export
 from ..runner.interpreters import find_interpreter
@@ -58,7 +58,7 @@ class VerifyOptions:
     memory_mb: int = DEFAULT_MEMORY_MB
     keep_work: bool = False
     latest: bool = False                         # ignore the course's lock files
-    scenario_timeout: Optional[float] = None     # cap every scenario's own timeout (seconds)
+    scenario_timeout: Optional[float] = None     # cap every scenario's (and module import's) timeout, s
     fail_fast: bool = False                      # stop at the first blocking stage
 
 
@@ -345,7 +345,9 @@ class Verification:
         if fast_stop():
             return
         check_cancel()
-        record(import_stage(venv, built.modules, course.package, self.targets, memory_mb=self.options.memory_mb))
+        cap = self.options.scenario_timeout
+        record(import_stage(venv, built.modules, course.package, self.targets, memory_mb=self.options.memory_mb,
+                            timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT))
         if fast_stop():
             return
         check_cancel()
