@@ -346,13 +346,16 @@ class Verification:
             return
         check_cancel()
         cap = self.options.scenario_timeout
-        record(import_stage(venv, built.modules, course.package, self.targets, memory_mb=self.options.memory_mb,
-                            timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT))
+        imports = import_stage(venv, built.modules, course.package, self.targets, memory_mb=self.options.memory_mb,
+                               timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.cancelled)
+        check_cancel()  # an interrupted import stage is not a finding
+        record(imports)
         if fast_stop():
             return
+        entry_points = entry_points_stage(venv, built.entry_points, course.package, self.targets,
+                                          memory_mb=self.options.memory_mb, cancelled=self.cancelled)
         check_cancel()
-        record(entry_points_stage(venv, built.entry_points, course.package, self.targets,
-                                  memory_mb=self.options.memory_mb))
+        record(entry_points)
         for scenario in scenarios:
             if fast_stop():
                 return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,10 +106,14 @@ def check_entry_point(venv: Venv, entry: EntryPoint, memory_mb: int = DEFAULT_ME
 
 
 def entry_points_stage(venv: Venv, entries: Sequence[EntryPoint], package: str, targets: Dict[str, str],
-                       memory_mb: int = DEFAULT_MEMORY_MB) -> StageResult:
+                       memory_mb: int = DEFAULT_MEMORY_MB, cancelled: Optional[threading.Event] = None) -> StageResult:
     began = time.monotonic()
     stage = StageResult("entry-points", PASSED)
-    outcomes: List[EntryPointOutcome] = [check_entry_point(venv, e, memory_mb) for e in entries]
+    outcomes: List[EntryPointOutcome] = []
+    for entry in entries:
+        if cancelled is not None and cancelled.is_set():
+            break
+        outcomes.append(check_entry_point(venv, entry, memory_mb))
     failed = [o for o in outcomes if not o.ok]
     stage.seconds = round(time.monotonic() - began, 2)
     stage.figures = {"entry_points": len(outcomes), "failed": {o.entry.name: o.error for o in failed}}

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -193,11 +194,14 @@ def _probe(venv: Venv, module: str, mode: str, package: str, targets: Dict[str, 
 
 
 def import_module_alone(venv: Venv, module: str, package: str, targets: Dict[str, str],
-                        memory_mb: int = DEFAULT_MEMORY_MB, timeout: float = IMPORT_TIMEOUT) -> ModuleImport:
+                        memory_mb: int = DEFAULT_MEMORY_MB, timeout: float = IMPORT_TIMEOUT,
+                        cancelled: Optional[threading.Event] = None) -> ModuleImport:
     """Import `module` in a fresh process; when that fails only through a parent package's
     `__init__` (the isolated import is clean), the module itself passes."""
+    if cancelled is not None and cancelled.is_set():
+        return ModuleImport(module, ok=False, error="not imported: the run was interrupted")
     plain = _probe(venv, module, "plain", package, targets, memory_mb, timeout)
-    if plain.ok or "." not in module:
+    if plain.ok or "." not in module or (cancelled is not None and cancelled.is_set()):
         return plain
     isolated = _probe(venv, module, "isolated", package, targets, memory_mb, timeout)
     isolated.seconds += plain.seconds
@@ -206,8 +210,9 @@ def import_module_alone(venv: Venv, module: str, package: str, targets: Dict[str
 
 def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict[str, str],
                  memory_mb: int = DEFAULT_MEMORY_MB, jobs: Optional[int] = None,
-                 timeout: float = IMPORT_TIMEOUT) -> StageResult:
-    """Every module alone, a few at a time; never raises for a module's failure."""
+                 timeout: float = IMPORT_TIMEOUT, cancelled: Optional[threading.Event] = None) -> StageResult:
+    """Every module alone, a few at a time; never raises for a module's failure. Once `cancelled`
+    is set (Ctrl-C, SIGTERM), no further import starts."""
     stage = StageResult("module-imports")
     if not modules:
         stage.status, stage.detail = FAILED, f"the wheel holds no module of package {package}"
@@ -215,8 +220,8 @@ def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict
     workers = jobs or max(1, min(4, os.cpu_count() or 2))
     began = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(lambda m: import_module_alone(venv, m, package, targets, memory_mb, timeout),
-                                 modules))
+        outcomes = list(pool.map(lambda m: import_module_alone(venv, m, package, targets, memory_mb, timeout,
+                                                               cancelled), modules))
     failed = [o for o in outcomes if not o.ok]
     stage.seconds = round(time.monotonic() - began, 2)
     stage.figures = {"modules": len(outcomes), "failed": len(failed),

@@ -162,6 +162,8 @@ def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optio
     result.seconds = round(completed.seconds, 2)
     result.peak_memory_mb = completed.peak_memory_mb
     shadow = shadowing_path(completed.stderr)
+    if shadow and Path(shadow).is_relative_to(here.resolve()):
+        shadow = str(Path(shadow).relative_to(here.resolve()))  # a path inside the copied tests/
     if shadow:
         result.status = FAILED
         result.detail = f"{course.package} was imported from {shadow}, not from the venv's site-packages " \
