@@ -216,6 +216,8 @@ def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict
     stage = StageResult("module-imports")
     if not modules:
         stage.status, stage.detail = FAILED, f"the wheel holds no module of package {package}"
+        stage.figures = {"modules": 0, "failed": 0, "side_effects": 0, "failed_modules": {}}
+        stage.fix = "make the wheel ship the package (see the build stage's findings)"
         return stage
     workers = jobs or max(1, min(4, os.cpu_count() or 2))
     began = time.monotonic()
