@@ -73,6 +73,8 @@ class PythonResult:
     def status(self) -> str:
         if self.missing is not None:
             return NOT_VERIFIED
+        if self.stages and all(s.status == NOT_RUN for s in self.stages):
+            return NOT_RUN  # nothing to install (no wheel), or --fail-fast stopped before this Python
         return PASSED if self.verified else FAILED
 
     def stage(self, name: str) -> Optional[StageResult]:

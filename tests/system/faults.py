@@ -66,6 +66,9 @@ class Fault:
     timeout: float = 60.0               # cap on each scenario's timeout
     # an extra check of the result (the blocker's typed data): returns what is wrong, or None
     expect: Optional[Callable[[object], Optional[str]]] = None
+    detail: str = ""                    # text the blocking stage's one-line detail must contain
+    also: Tuple[Tuple[str, Optional[str]], ...] = ()   # (stage, module) that must fail too in the same run
+    failed_modules: Tuple[Tuple[str, str], ...] = ()  # (dotted module, course module its error names)
 
 
 def _conflict(root: Path) -> None:
@@ -268,6 +271,46 @@ def _expect_marker_fix(result) -> Optional[str]:
     return None
 
 
+def _static_and_import_error(root: Path) -> None:
+    _undeclared(root)  # a validation error (09_training) ...
+    add_cell(root, "11_attention", "_SCALE_TABLE = np.no_such_table  # ... and a module broken at import")
+
+
+def _two_broken_modules(root: Path) -> None:
+    add_cell(root, "08_dataloader", "_DEFAULT_ORDER = np.no_such_order")
+    add_cell(root, "13_kernels", "_BLOCK = np.no_such_block")
+
+
+def _writes_at_import(root: Path) -> None:
+    add_cell(root, "06_losses", "with open('losses_registry.txt', 'w') as _log:\n    _log.write('losses loaded')")
+
+
+def _prints_at_import(root: Path) -> None:
+    add_cell(root, "03_activations", "print('activations module loaded')")
+
+
+def _entry_point_missing(root: Path) -> None:
+    replace(root / "pyproject.toml", "[tool.setuptools.packages.find]",
+            '[project.scripts]\ntinytorch-train = "tinytorch.core.training:main"\n\n[tool.setuptools.packages.find]')
+
+
+def _tests_shadow_package(root: Path) -> None:
+    # a test helper that puts a stale copy of the package first on sys.path
+    (root / "tests/conftest.py").write_text(
+        "import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), 'helpers'))\n")
+    (root / "tests/helpers/tinytorch").mkdir(parents=True)
+    (root / "tests/helpers/tinytorch/__init__.py").write_text("from numpy import ndarray as Tensor\n")
+
+
+def _numpy_below_2(root: Path) -> None:
+    replace(root / "pyproject.toml", 'dependencies = ["numpy>=1.22"]', 'dependencies = ["numpy>=1.22,<2"]')
+
+
+def _no_wheel_for_newest(root: Path) -> None:
+    _numpy_below_2(root)  # NumPy 1.x has no wheel for 3.13: pip must not try to compile it
+    shutil.rmtree(root / "locks")
+
+
 FAULTS: List[Fault] = [
     # export
     Fault("export-conflicting-targets", _conflict, "validate", "05_dense"),
@@ -283,9 +326,9 @@ FAULTS: List[Fault] = [
     Fault("deps-syspath-fallback", _syspath, "validate", "05_dense"),
     # packaging
     Fault("pkg-undeclared-third-party", _third_party, "validate", "15_benchmarking"),
-    Fault("pkg-data-file-not-in-wheel", _data_file, "imports", "08_dataloader", pythons=(HERE,)),
+    Fault("pkg-data-file-not-in-wheel", _data_file, "module-imports", "08_dataloader", pythons=(HERE,)),
     Fault("pkg-subpackage-left-out", _subpackage, "build", None),
-    Fault("pkg-init-imports-missing-name", _init_gone, "imports", "07_optimizers", pythons=(HERE,)),
+    Fault("pkg-init-imports-missing-name", _init_gone, "module-imports", "07_optimizers", pythons=(HERE,)),
     Fault("pkg-version-mismatch", _version_mismatch, "installation", "01_tensor", pythons=(HERE,),
           scenarios=("installation",)),
     Fault("pkg-pin-unsatisfiable-on-oldest", _unsatisfiable_pin, "install", None, pythons=(OLDEST, NEWEST),
@@ -293,9 +336,9 @@ FAULTS: List[Fault] = [
     # Python and NumPy versions
     Fault("py-syntax-newer-than-oldest", _new_syntax, "validate", "13_kernels"),
     Fault("py-stdlib-only-in-newer", _new_stdlib, "validate", "16_mlops"),
-    Fault("np-function-only-in-newer-numpy", _newer_numpy, "imports", "01_tensor", pythons=(OLDEST, NEWEST),
+    Fault("np-function-only-in-newer-numpy", _newer_numpy, "module-imports", "01_tensor", pythons=(OLDEST, NEWEST),
           failing=frozenset({OLDEST})),
-    Fault("np-function-removed-in-newer-numpy", _removed_numpy, "imports", "01_tensor", pythons=(OLDEST, NEWEST),
+    Fault("np-function-removed-in-newer-numpy", _removed_numpy, "module-imports", "01_tensor", pythons=(OLDEST, NEWEST),
           failing=frozenset({NEWEST})),
     # nbdev classics
     Fault("nbdev-name-from-non-exported-cell", _non_exported_name, "validate", "11_attention"),
@@ -325,4 +368,25 @@ FAULTS: List[Fault] = [
     Fault("api-renamed-public-function-names-its-module", _renamed_public_function, "api", "13_kernels",
           expect=_expect_api_blame),
     Fault("py-guarded-backport-needs-marker", _guarded_backport, "validate", "16_mlops", expect=_expect_marker_fix),
+    # keep going, import each module alone, side effects, entry points, test origin, install hygiene
+    Fault("keepgoing-validation-error-then-import-error", _static_and_import_error, "validate", "09_training",
+          pythons=(HERE,), also=(("module-imports", "11_attention"),),
+          failed_modules=(("tinytorch.core.attention", "11_attention"),)),
+    Fault("imports-two-broken-modules-both-reported", _two_broken_modules, "module-imports", "08_dataloader",
+          pythons=(HERE,), scenarios=(), failed_modules=(("tinytorch.core.dataloader", "08_dataloader"),
+                                                         ("tinytorch.core.kernels", "13_kernels"))),
+    Fault("imports-side-effect-file-written", _writes_at_import, "module-imports", "06_losses", pythons=(HERE,),
+          scenarios=(), detail="losses_registry.txt",
+          failed_modules=(("tinytorch.core.losses", "06_losses"),)),
+    Fault("imports-side-effect-print", _prints_at_import, "module-imports", "03_activations", pythons=(HERE,),
+          scenarios=(), detail="activations module loaded",
+          failed_modules=(("tinytorch.core.activations", "03_activations"),)),
+    Fault("entry-point-target-missing", _entry_point_missing, "entry-points", "09_training", pythons=(HERE,),
+          scenarios=(), detail="pyproject.toml:26"),
+    Fault("tests-import-shadowed-package", _tests_shadow_package, "course-tests", None, pythons=(HERE,),
+          scenarios=(), tests=("unit/test_tensor.py",), detail="helpers/tinytorch"),
+    Fault("install-no-wheel-for-python", _no_wheel_for_newest, "install", None, pythons=(NEWEST,), scenarios=(),
+          detail=f"has no wheel for Python {NEWEST}"),
+    Fault("install-lock-conflicts-with-requirement", _numpy_below_2, "install", None, pythons=(HERE,),
+          scenarios=(), detail="numpy=="),
 ]

@@ -97,7 +97,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         course=args.course or default_course(), pythons=args.python or None,
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
         scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
-        latest=args.latest, artifacts_dir=args.reports / "dist"))
+        latest=args.latest, artifacts_dir=args.reports / "dist", fail_fast=args.fail_fast))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -318,6 +318,8 @@ def _release_verify_args(verify: argparse.ArgumentParser) -> None:
     verify.add_argument("--latest", action="store_true",
                         help="ignore the course's lock files: resolve what a student installing today gets")
     verify.add_argument("--keep-work", action="store_true", help="keep the temporary work directory")
+    verify.add_argument("--fail-fast", action="store_true",
+                        help="stop at the first blocking stage (default: keep going, report every stage that can run)")
     verify.set_defaults(func=cmd_verify)
 
 

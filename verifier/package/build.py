@@ -39,11 +39,14 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def stage_course(course: Course, plan: ExportPlan, stage: Path) -> Path:
+def stage_course(course: Course, plan: ExportPlan, stage: Path, keep_going: bool = False) -> Path:
     """Lay out an exported, buildable copy of the course under `stage` (never in the course tree).
-    A package is built from every module or not at all: a module the plan could not export is
-    raised as the ExportError naming it."""
-    plan.raise_for_problems()
+    A package to hand out is built from every module or not at all: a module the plan could not
+    export is raised as the ExportError naming it. `keep_going` (verify) stages the modules that
+    did export, so the rest of the course is still built and tested — verify's export stage has
+    already failed and blocks the release on the missing ones."""
+    if not keep_going:
+        plan.raise_for_problems()
     stage.mkdir(parents=True, exist_ok=False)
     for name in PACKAGING_FILES:
         source = course.root / name

@@ -1,7 +1,10 @@
 """The release gate: from a verify result to READY or BLOCKED, with the reasons and modules to fix.
 
 Blocking, per the course's release rules: a scenario or course test fails; a circular
-dependency or an export conflict; the package cannot be built, installed or imported; the
+dependency or an export conflict; the package cannot be built, installed or imported (a module
+that fails to import alone, or whose import writes files or prints); an entry point does not
+resolve or its script crashes on --help; the course tests import a package other than the
+installed wheel; the
 pipeline breaks or is interrupted; a Python of the matrix is not verified; a breaking API
 change that the release notes do not acknowledge. Everything else is approved — except that a
 partial run (a subset of Pythons, scenarios or tests) is no release verdict: it says PASS or FAIL.
@@ -97,7 +100,8 @@ def decide(result: VerifyResult) -> Decision:
             if stage.status != FAILED:
                 continue
             category = {"venv": "pipeline broken", "install": "package cannot be installed",
-                        "imports": "package cannot be imported", "course-tests": "integration tests failed"
+                        "imports": "package cannot be imported", "module-imports": "package cannot be imported",
+                        "entry-points": "entry point broken", "course-tests": "integration tests failed"
                         }.get(stage.name, "scenario failed")
             blame = stage.attribution
             module = blame.module if blame else None

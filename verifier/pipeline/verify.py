@@ -1,5 +1,12 @@
-"""The verify pipeline: export -> validate -> build -> per Python (fresh venv, install the wheel,
-student scenarios, course tests) -> result. The library behind `nox -s verify` / `tito verify`.
+"""The verify pipeline: validate -> export -> api -> build -> per Python (fresh venv, install the
+wheel, import every module alone, entry points, student scenarios, course tests) -> result. The
+library behind `nox -s verify` / `tito verify`.
+
+The run keeps going, as pytest runs every test: a failed stage blocks the release, but every
+later stage whose inputs exist still runs, so one run shows the whole picture (a validation
+error does not stop the build; a module that fails to import does not stop the scenarios). A
+stage whose inputs do not exist is "not run" with the reason. `fail_fast` stops at the first
+blocking stage instead.
 
 Everything runs in a private work directory outside the course tree, which is removed at the
 end; the course's files are only read.
@@ -16,22 +23,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
-from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
-from ..package.build import Artifacts, build_distributions, check_build, keep_artifacts, stage_course
+from ..package.build import Artifacts
+from ..package.wheelcheck import wheel_entry_points, wheel_modules
 from ..course.discovery import Course, load_course
-from ..runner.envs import create_venv
-from ..errors import VerifierError
-from ..package.export import plan_export
+from ..runner.entrypoints import EntryPoint, entry_points_stage
+from ..runner.imports import IMPORT_TIMEOUT, import_stage
 from ..package.metrics import module_metrics
 from ..runner.interpreters import find_interpreter
-from ..package.locks import constraints_for
 from ..course.matrix import python_matrix, version_key
 from ..runner.processes import DEFAULT_MEMORY_MB, kill_all
-from ..runner.attribution import attribute_api, attribute_message, module_of_source
-from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult, VerifyResult
+from ..runner.attribution import attribute_message
+from ..results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult, VerifyResult
 from ..runner.scenarios import Scenario, api_roles, discover_scenarios, run_course_tests, run_scenario
+from .stages import (api_stage, build_stage, export_stage, install_stage, not_run, validation_stage,
+                     venv_stage_for)
 
 Progress = Callable[[str, StageResult], None]  # (scope: "course" or a Python version, stage result)
 
@@ -49,8 +56,19 @@ class VerifyOptions:
     memory_mb: int = DEFAULT_MEMORY_MB
     keep_work: bool = False
     latest: bool = False                         # ignore the course's lock files
-    scenario_timeout: Optional[float] = None     # cap every scenario's own timeout (seconds)
+    scenario_timeout: Optional[float] = None     # cap every scenario's (and module import's) timeout, s
     artifacts_dir: Optional[Path] = None         # where to keep the built sdist and wheel (for the hand-off bundle)
+    fail_fast: bool = False                      # stop at the first blocking stage
+
+
+@dataclass
+class Built:
+    """What the course-wide stages hand to the per-Python stages."""
+    artifacts: Optional[Artifacts]               # None: no wheel to install
+    missing: str = ""                            # why there is no wheel ("build failed", ...)
+    modules: List[str] = field(default_factory=list)          # importable modules in the wheel
+    entry_points: List[EntryPoint] = field(default_factory=list)
+    stopped: str = ""                            # with fail_fast: the stage that stopped the run
 
 
 def _quiet(scope: str, stage: StageResult) -> None:
@@ -105,10 +123,9 @@ class Verification:
                               datetime.now(timezone.utc).isoformat(timespec="seconds"))
         result.partial = self._partial(python_matrix(course), matrix)
         try:
-            artifacts = self._course_stages(course, result)
-            if artifacts is not None:
-                self._pythons(course, artifacts, matrix, result)
-                self._editable_hook(course, matrix, result)
+            built = self._course_stages(course, result)
+            self._pythons(course, built, matrix, result)
+            self._editable_hook(course, matrix, result)
         except (KeyboardInterrupt, _Cancelled):
             self.cancel()
             result.interrupted = True
@@ -126,64 +143,71 @@ class Verification:
                 course, self.work / "editable", matrix, self.options.memory_mb, self.options.latest)))
 
     # -- course-wide stages -------------------------------------------------------------------
-    def _course_stages(self, course: Course, result: VerifyResult) -> Optional[Artifacts]:
+    def _course_stages(self, course: Course, result: VerifyResult) -> Built:
+        stopped = ""
+
+        def add(stage: StageResult) -> StageResult:
+            nonlocal stopped
+            result.stages.append(self._stage("course", stage))
+            if stage.status == FAILED and self.options.fail_fast and not stopped:
+                stopped = stage.name
+            return stage
+
+        def skip(name: str, reason: str) -> None:
+            add(not_run(name, f"--fail-fast stopped the run after {stopped} failed" if stopped else reason))
+
         validation, findings, graph = validation_stage(course)
         result.findings = findings
         result.graph = graph
-        result.stages.append(self._stage("course", validation))
-        if not validation.ok:
-            return None
+        add(validation)
 
-        began = time.monotonic()
-        export = StageResult("export")
-        try:
-            plan = plan_export(course)
-            stage_course(course, plan, self.work / "stage")
-            self.targets = {f"{course.package}.{target}": key for key, target in plan.module_targets.items()}
-            result.code_metrics = [dataclasses.asdict(m) for m in module_metrics(plan)]  # for the reports
-            export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
-        except VerifierError as exc:
-            export.status, export.detail = FAILED, str(exc)
-            module = module_of_source(str(exc.path)) if exc.path else None
-            if module:
-                export.attribution = Attribution(module, str(exc.path), exc.line, how="export")
-        export.seconds = round(time.monotonic() - began, 2)
-        result.stages.append(self._stage("course", export))
-        if not export.ok:
-            return None
-        result.stages.append(self._stage("course", api_stage(course, self.work / "stage" / course.package,
-                                                             self.targets)))
+        plan = None
+        if stopped:
+            skip("export", "")
+        else:
+            export, plan = export_stage(course, self.work / "stage", validation.ok)
+            if plan is not None:
+                self.targets = {f"{course.package}.{target}": key for key, target in plan.module_targets.items()}
+                result.code_metrics = [dataclasses.asdict(m) for m in module_metrics(plan)]  # for the reports
+            add(export)
 
-        began = time.monotonic()
-        build = StageResult("build")
-        artifacts = None
-        try:
-            artifacts = build_distributions(self.work / "stage", self.work / "dist")
+        if plan is None:
+            skip("api", "export failed: no exported package to compare")
+        elif stopped:
+            skip("api", "")
+        else:
+            add(api_stage(course, self.work / "stage" / course.package, self.targets))
+
+        if plan is None or stopped:
+            skip("build", "export failed: no package to build")
+            return Built(None, "export failed" if plan is None else "", stopped=stopped)
+        build, artifacts = build_stage(self.work, plan, self.options.artifacts_dir)
+        if artifacts is not None:
             result.artifacts = artifacts.listing()
-            if self.options.artifacts_dir is not None:
-                keep_artifacts(artifacts, self.options.artifacts_dir)
-            problems = check_build(self.work / "stage", plan, artifacts, self.work)
-            if problems:
-                build.status, build.detail = FAILED, "; ".join(problems)
-                build.fix = "fix the course's pyproject.toml / package data so the wheel holds what it declares"
-                artifacts = None
-            else:
-                build.status, build.detail = PASSED, f"{artifacts.sdist.name}, {artifacts.wheel.name}; checks clean"
-        except VerifierError as exc:
-            build.status, build.detail = FAILED, str(exc)
-        build.seconds = round(time.monotonic() - began, 2)
-        result.stages.append(self._stage("course", build))
-        return artifacts
+        add(build)
+        if artifacts is None:
+            return Built(None, "the build failed: no wheel to install", stopped=stopped)
+        return Built(artifacts, modules=wheel_modules(artifacts.wheel, course.package),
+                     entry_points=wheel_entry_points(artifacts.wheel, course.pyproject_path), stopped=stopped)
 
     # -- per Python ---------------------------------------------------------------------------
-    def _pythons(self, course: Course, artifacts: Artifacts, matrix: Sequence[str], result: VerifyResult) -> None:
+    def _stage_names(self, scenarios: List[Scenario]) -> List[str]:
+        return ["venv", "install", "module-imports", "entry-points"] + [s.name for s in scenarios] + \
+            (["course-tests"] if self.options.run_tests else [])
+
+    def _pythons(self, course: Course, built: Built, matrix: Sequence[str], result: VerifyResult) -> None:
         scenarios = discover_scenarios(self.options.scenarios)
         if self.options.scenario_timeout:
             scenarios = [dataclasses.replace(s, timeout=min(s.timeout, self.options.scenario_timeout))
                          for s in scenarios]
         result.pythons = [PythonResult(v) for v in matrix]
+        if built.artifacts is None or built.stopped:
+            reason = f"--fail-fast stopped the run after {built.stopped} failed" if built.stopped else built.missing
+            for python in result.pythons:
+                python.stages = [not_run(n, reason) for n in self._stage_names(scenarios)]
+            return
         with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
-            futures = [pool.submit(self._one_python, course, artifacts, scenarios, python)
+            futures = [pool.submit(self._one_python, course, built, scenarios, python)
                        for python in result.pythons]
             try:
                 for future in futures:
@@ -198,7 +222,7 @@ class Verification:
                     future.cancel()
                 raise
 
-    def _one_python(self, course: Course, artifacts: Artifacts, scenarios: List[Scenario],
+    def _one_python(self, course: Course, built: Built, scenarios: List[Scenario],
                     python: PythonResult) -> None:
         scope = python.version
         lookup = find_interpreter(python.version)
@@ -209,60 +233,71 @@ class Verification:
             return
         python.interpreter = str(lookup.interpreter.path)
         python.full_version = lookup.interpreter.full_version
-        names = ["venv", "install"] + [s.name for s in scenarios] + (["course-tests"] if self.options.run_tests else [])
-        python.stages = [StageResult(n) for n in names]
+        python.stages = [StageResult(n) for n in self._stage_names(scenarios)]
         home = self.work / f"py{python.version}"
         home.mkdir()
         try:
-            self._python_stages(course, artifacts, scenarios, python, home, lookup.interpreter.path)
+            self._python_stages(course, built, scenarios, python, home, lookup.interpreter.path)
         finally:
             shutil.rmtree(home / "venv", ignore_errors=True)
 
-    def _python_stages(self, course: Course, artifacts: Artifacts, scenarios: List[Scenario],
+    def _python_stages(self, course: Course, built: Built, scenarios: List[Scenario],
                        python: PythonResult, home: Path, interpreter: Path) -> None:
         scope = python.version
+        artifacts = built.artifacts
+        assert artifacts is not None
+        stopped = ""
 
         def record(stage: StageResult) -> None:
+            nonlocal stopped
             python.stages = [stage if s.name == stage.name else s for s in python.stages]
             self._stage(scope, stage)
+            if stage.status == FAILED and self.options.fail_fast and not stopped:
+                stopped = stage.name
+
+        def skip_rest(reason: str) -> None:
+            for stage in python.stages:
+                if stage.status == NOT_RUN and not stage.detail:
+                    record(not_run(stage.name, reason))
 
         def check_cancel() -> None:
             if self.cancelled.is_set():
                 raise _Cancelled()
 
-        began = time.monotonic()
-        venv_stage = StageResult("venv")
-        try:
-            venv = create_venv(interpreter, home / "venv")
-            venv_stage.status, venv_stage.detail = PASSED, str(interpreter)
-        except VerifierError as exc:
-            venv_stage.status, venv_stage.detail = FAILED, str(exc)
-            record(venv_stage)
-            return
-        venv_stage.seconds = round(time.monotonic() - began, 2)
+        def fast_stop() -> bool:
+            if stopped:
+                skip_rest(f"--fail-fast stopped the run after {stopped} failed")
+            return bool(stopped)
+
+        venv_stage, venv = venv_stage_for(interpreter, home / "venv")
         record(venv_stage)
+        if venv is None:
+            skip_rest("no virtual environment")
+            return
         check_cancel()
 
-        lock = constraints_for(course, python.version, self.options.latest)
-        install = venv.install([str(artifacts.wheel)], constraints=lock.path if lock else None)
-        install_stage = StageResult("install", PASSED if install.ok else FAILED, round(install.seconds, 2))
-        install_stage.figures["lock"] = f"{lock.path.name} ({lock.status})" if lock else "none (latest)"
-        if lock and lock.status == "stale":
-            install_stage.figures["lock_warning"] = "lock inputs changed: run `nox -s lock`"
-        if install.ok:
-            info = venv.describe()
-            python.numpy_version = info.get("numpy_version")
-            python.site_packages = info.get("site_packages")
-            python.tinytorch_file = info.get("tinytorch_file")
-            install_stage.detail = f"{artifacts.wheel.name} + numpy {python.numpy_version}"
-        else:
-            install_stage.detail = "pip could not install the wheel: " + \
-                (install.stderr.strip().splitlines() or ["?"])[-1][:300]
-            install_stage.log = install.tail(30)
-        record(install_stage)
-        if not install.ok:
+        install = install_stage(venv, artifacts, course, python, self.options.latest)
+        record(install)
+        if install.status != PASSED:
+            skip_rest("the wheel did not install")
             return
+        if fast_stop():
+            return
+        check_cancel()
+        cap = self.options.scenario_timeout
+        imports = import_stage(venv, built.modules, course.package, self.targets, memory_mb=self.options.memory_mb,
+                               timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.cancelled)
+        check_cancel()  # an interrupted import stage is not a finding
+        record(imports)
+        if fast_stop():
+            return
+        entry_points = entry_points_stage(venv, built.entry_points, course.package, self.targets,
+                                          memory_mb=self.options.memory_mb, cancelled=self.cancelled)
+        check_cancel()
+        record(entry_points)
         for scenario in scenarios:
+            if fast_stop():
+                return
             check_cancel()
             outcome = run_scenario(venv, scenario, home, course.package, self.options.memory_mb,
                                    roles=api_roles(course))
@@ -270,56 +305,13 @@ class Verification:
                 outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.targets)
             record(outcome)
         if self.options.run_tests:
+            if fast_stop():
+                return
             check_cancel()
             tests = run_course_tests(venv, course, home, self.options.test_selection,
-                                     memory_mb=self.options.memory_mb)
+                                     memory_mb=self.options.memory_mb, site_packages=python.site_packages)
             record(tests)
             _blame_scenarios_from_tests(python, tests)
-
-
-def api_stage(course: Course, package_dir: Path, targets: Optional[Dict[str, str]] = None) -> StageResult:
-    """The exported API against the committed snapshot of the previous release; a breaking change is
-    attributed to the course module exporting the package module that defined the name (`targets`:
-    `tinytorch.core.dense` -> `05_dense`)."""
-    began = time.monotonic()
-    stage = StageResult("api", PASSED)
-    snapshot = load_snapshot(course.root / SNAPSHOT)
-    if snapshot is None:
-        stage.detail = f"no API snapshot ({SNAPSHOT}) committed in the course: nothing to compare"
-    else:
-        diff = compare(snapshot, package_surface(package_dir))
-        blocking = unacknowledged(diff, course.root / RELEASE_NOTES)
-        stage.figures = {"added": diff.added, "breaking": diff.breaking, "unacknowledged": blocking}
-        if blocking:
-            stage.status = FAILED
-            stage.detail = "breaking change: " + "; ".join(blocking)
-            stage.fix = f"restore the API, or list each change under the release notes in {RELEASE_NOTES}"
-            stage.attribution = attribute_api(course, [diff.origin[c] for c in blocking if c in diff.origin],
-                                              targets or {})
-        else:
-            stage.detail = f"{len(diff.added)} names added, {len(diff.breaking)} acknowledged breaking changes"
-    stage.seconds = round(time.monotonic() - began, 2)
-    return stage
-
-
-def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]], Dict[str, List[str]]]:
-    """Static validation (AST only, no student code runs); errors stop the pipeline before building."""
-    from ..checks.validate import validate
-
-    began = time.monotonic()
-    report = validate(course)
-    findings = [dataclasses.asdict(f) for f in report.findings]
-    errors = [f for f in report.findings if f.is_error]  # a waived finding never blocks
-    stage = StageResult("validate", PASSED if not errors else FAILED, round(time.monotonic() - began, 2))
-    warnings = len(report.findings) - len(errors)
-    stage.detail = f"{len(course.modules)} modules, {len(errors)} errors, {warnings} warnings"
-    stage.figures = {"modules": len(course.modules), "errors": len(errors), "warnings": warnings}
-    if errors:
-        first = errors[0]
-        where = f"{first.path}:{first.line}" if first.line else str(first.path)
-        stage.detail += f"; first: {first.module} ({where}): {first.issue}"
-        stage.fix = first.fix
-    return stage, findings, (report.graph.edges() if report.graph is not None else {})
 
 
 def _blame_scenarios_from_tests(python: PythonResult, tests: StageResult) -> None:

@@ -7,7 +7,8 @@ Shared helpers (`student_scenarios/_*.py`, e.g. `_roles.py`, which finds the cou
 role such as "conv2d") are copied beside it, and the course's own role table (`[tool.tinytorch.api]`
 of its pyproject.toml) reaches it as JSON in the environment variable `TINYTORCH_API_ROLES`.
 The course's tests run with pytest only after every scenario (pytest must not mask an
-undeclared dependency), from a copy outside the source tree.
+undeclared dependency), from a copy outside the source tree, with `--import-mode=importlib`
+and a guard that the package comes from the venv (runner/testorigin.py).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from .suspects import infer_blame, passing_unit_modules
 from ..course.discovery import Course
 from .envs import Venv, clean_env
 from .processes import DEFAULT_MEMORY_MB, Completed, run
+from .testorigin import LAUNCH, PLUGIN_NAME, shadowing_path, write_plugin
 from ..results import FAILED, PASSED, Attribution, StageResult
 
 RESULT_PREFIX = "TITO_RESULT "
@@ -153,7 +155,8 @@ def _parse_junit(path: Path) -> Tuple[Dict[str, int], List[Tuple[str, str, Optio
 
 
 def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optional[Sequence[str]] = None,
-                     timeout: float = 900.0, memory_mb: int = DEFAULT_MEMORY_MB) -> StageResult:
+                     timeout: float = 900.0, memory_mb: int = DEFAULT_MEMORY_MB,
+                     site_packages: Optional[str] = None) -> StageResult:
     """pytest over a copy of the course's tests against the installed wheel."""
     result = StageResult("course-tests")
     tests = course.root / "tests"
@@ -169,12 +172,26 @@ def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optio
     (here / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # the course's own config stays out
     junit = here / "junit.xml"
     targets = [str(Path("tests") / t) for t in selection] if selection else ["tests"]
-    completed = run([venv.python, "-I", "-X", "faulthandler", "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
+    site_packages = site_packages or str(venv.describe().get("site_packages") or "")
+    plugins = write_plugin(workdir / "course-tests-plugins")
+    completed = run([venv.python, "-I", "-X", "faulthandler", "-c", LAUNCH, plugins, *targets, "-q",
+                     "-p", "no:cacheprovider", "-p", PLUGIN_NAME, "--import-mode=importlib",
                      "-c", "pytest.ini", "--rootdir", ".", f"--junitxml={junit.name}"],
-                    cwd=here, env=clean_env(SINGLE_THREAD), timeout=timeout, memory_mb=memory_mb,
-                    dump_on_timeout=True)
+                    cwd=here, env=clean_env({**SINGLE_THREAD, "TITO_SITE_PACKAGES": site_packages,
+                                             "TITO_PACKAGE": course.package}),
+                    timeout=timeout, memory_mb=memory_mb, dump_on_timeout=True)
     result.seconds = round(completed.seconds, 2)
     result.peak_memory_mb = completed.peak_memory_mb
+    shadow = shadowing_path(completed.stderr)
+    if shadow and Path(shadow).is_relative_to(here.resolve()):
+        shadow = str(Path(shadow).relative_to(here.resolve()))  # a path inside the copied tests/
+    if shadow:
+        result.status = FAILED
+        result.detail = f"{course.package} was imported from {shadow}, not from the venv's site-packages " \
+                        f"{site_packages}: the tests did not test the installed wheel"
+        result.fix = f"remove what puts {shadow} on sys.path (a sys.path.insert in a conftest or test module)"
+        result.log = completed.tail(40)
+        return result
     if completed.timed_out or not junit.is_file():
         result.status = FAILED
         result.detail = _failure_line(completed, timeout) if completed.timed_out else \

@@ -1,0 +1,243 @@
+"""The module-imports stage: every exported module of the installed package is imported on its
+own, in its own fresh process, so one broken module hides no other — and an import with a side
+effect (a file created, output printed) is caught and blamed on the module that did it.
+
+Each import runs `python -I -c <probe> <module>` from an empty temporary directory (also its
+HOME), sandboxed like the scenarios (timeout, memory limit, own process group). The probe taps
+stdout/stderr and installs an audit hook, so the first write and the first file opened for
+writing are recorded with the stack that did them; it reports on one `TITO_IMPORT {json}` line.
+Afterwards the directory must still be empty and nothing else may have been printed.
+
+A package whose `__init__` imports every module (star-imports) makes every plain import run
+every module. So a module whose plain import fails or has a side effect is imported once more
+with its parent packages present but not executed ("isolated"): when that is clean, the module
+itself is fine and the fault is reported on the parent package's own entry.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from ..results import FAILED, PASSED, Attribution, StageResult
+from .attribution import attribute_message, attribute_traceback
+from .envs import Venv, clean_env
+from .processes import DEFAULT_MEMORY_MB, run
+
+REPORT_PREFIX = "TITO_IMPORT "
+IMPORT_TIMEOUT = 60.0
+
+# Runs inside the venv (never imports the verifier). argv: module name, "plain" or "isolated".
+PROBE = r'''
+import importlib, importlib.util, json, os, sys, traceback
+_real_err = sys.stderr
+_events = []
+
+def _stack():
+    frames = list(traceback.walk_stack(None))[::-1]
+    return "".join('  File "%s", line %d, in %s\n' % (f.f_code.co_filename, n, f.f_code.co_name)
+                   for f, n in frames)
+
+def _note(kind, what):
+    if len(_events) < 10:
+        _events.append({"kind": kind, "what": what, "stack": _stack()})
+
+class _Tap:
+    def __init__(self, stream, name):
+        self._stream, self._name = stream, name
+    def write(self, text):
+        if text and not _busy:
+            _note("printed", "%s: %r" % (self._name, text.strip()[:80]))
+        return self._stream.write(text)
+    def __getattr__(self, attr):
+        return getattr(self._stream, attr)
+
+_WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+_CREATE = ("os.mkdir", "os.rename", "os.replace", "os.symlink", "os.link", "shutil.copyfile",
+           "shutil.copytree", "shutil.make_archive")
+_busy = False
+
+def _audit(event, args):
+    if _busy:
+        return
+    if event == "open":
+        path, mode, flags = (tuple(args) + (None, None, None))[:3]
+        if (isinstance(mode, str) and set(mode) & set("wax+")) or \
+                (mode is None and isinstance(flags, int) and flags & _WRITE):
+            _note("wrote", "opened for writing: %s" % (path,))
+    elif event in _CREATE:
+        _note("created", "%s %s" % (event, args[0] if args else ""))
+
+def _stub_parents(name):
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        parent = ".".join(parts[:i])
+        spec = importlib.util.find_spec(parent)
+        module = importlib.util.module_from_spec(spec)  # present, but its __init__ is not run
+        sys.modules[parent] = module
+        if i > 1:
+            setattr(sys.modules[".".join(parts[:i - 1])], parts[i - 1], module)
+
+name, mode = sys.argv[1], sys.argv[2]
+report = {"ok": True, "error": "", "traceback": ""}
+if mode == "isolated":
+    _stub_parents(name)
+sys.addaudithook(_audit)
+sys.stdout, sys.stderr = _Tap(sys.stdout, "stdout"), _Tap(sys.stderr, "stderr")
+try:
+    importlib.import_module(name)
+except BaseException as exc:
+    _busy = True
+    text = ("%s: %s" % (type(exc).__name__, exc)).strip().splitlines() or [type(exc).__name__]
+    report.update(ok=False, error=text[0][:240], traceback=traceback.format_exc())
+_busy = True
+report["events"] = _events
+try:
+    sys.stdout.flush()
+except Exception:
+    pass
+_real_err.write("\n" + "TITO_IMPORT " + json.dumps(report) + "\n")
+_real_err.flush()
+os._exit(0 if report["ok"] else 1)
+'''
+
+
+@dataclass
+class ModuleImport:
+    """What importing one module alone did."""
+    module: str                                # "tinytorch.core.tensor"
+    ok: bool = True
+    error: str = ""                            # one line: the exception, or the side effect
+    side_effects: List[str] = field(default_factory=list)
+    attribution: Optional[Attribution] = None
+    seconds: float = 0.0
+    log: str = ""
+
+    def describe(self) -> str:
+        """One line for verify.json: the error and the student's file:line."""
+        blame = self.attribution
+        if blame is None:
+            return self.error
+        where = f"{blame.path}:{blame.line}" if blame.line else blame.path
+        return f"{self.error} — {blame.module} ({where})"
+
+
+def _probe(venv: Venv, module: str, mode: str, package: str, targets: Dict[str, str],
+           memory_mb: int, timeout: float) -> ModuleImport:
+    here = Path(tempfile.mkdtemp(prefix="tito-import-"))
+    try:
+        completed = run([venv.python, "-I", "-X", "faulthandler", "-c", PROBE, module, mode], cwd=here,
+                        env=clean_env({"HOME": str(here), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                                       "MKL_NUM_THREADS": "1"}),
+                        timeout=timeout, memory_mb=memory_mb, dump_on_timeout=True)
+        left = sorted(str(p.relative_to(here)) + ("/" if p.is_dir() else "") for p in here.rglob("*"))
+    finally:
+        shutil.rmtree(here, ignore_errors=True)
+    outcome = ModuleImport(module, seconds=completed.seconds)
+    report: Dict[str, object] = {}
+    stderr_lines = []
+    for line in completed.stderr.splitlines():
+        if line.startswith(REPORT_PREFIX):
+            try:
+                report = json.loads(line[len(REPORT_PREFIX):])
+            except ValueError:
+                pass
+        else:
+            stderr_lines.append(line)
+    stderr = "\n".join(stderr_lines).strip()
+    stdout = completed.stdout.strip()
+    fallback = attribute_message(module, targets)
+    if completed.timed_out or not report:
+        outcome.ok = False
+        outcome.error = f"import timed out after {timeout:.0f} s" if completed.timed_out else \
+            f"the import ended the process (exit code {completed.returncode})"
+        outcome.log = completed.tail(30)
+        outcome.attribution = attribute_traceback(completed.stderr, package) or fallback
+        return outcome
+    if not report.get("ok"):
+        outcome.ok = False
+        outcome.error = str(report.get("error", ""))
+        text = str(report.get("traceback", ""))
+        outcome.log = text[-3000:]
+        outcome.attribution = attribute_traceback(text, package) or \
+            attribute_message(outcome.error + "\n" + text, targets) or fallback
+        return outcome
+    if left:
+        outcome.side_effects.append(f"created {', '.join(left[:5])}{' …' if len(left) > 5 else ''} in the "
+                                    "current directory")
+    if stdout:
+        outcome.side_effects.append(f"printed to stdout: {stdout.splitlines()[0][:80]!r}")
+    if stderr:
+        outcome.side_effects.append(f"printed to stderr: {stderr.splitlines()[-1][:80]!r}")
+    if outcome.side_effects:
+        outcome.ok = False
+        outcome.error = "import-time side effect: " + "; ".join(outcome.side_effects)
+        events = [e for e in report.get("events", []) if isinstance(e, dict)]
+        # blame the event that matches what was seen: a write for files, a print for output
+        wanted = ("wrote", "created") if left else ("printed",)
+        ordered = [e for e in events if e.get("kind") in wanted] + [e for e in events if e.get("kind") not in wanted]
+        for event in ordered:
+            found = attribute_traceback(str(event.get("stack", "")), package)
+            if found:
+                outcome.attribution = found
+                break
+        outcome.attribution = outcome.attribution or fallback
+        outcome.log = (stdout + "\n" + stderr).strip()[-2000:]
+    return outcome
+
+
+def import_module_alone(venv: Venv, module: str, package: str, targets: Dict[str, str],
+                        memory_mb: int = DEFAULT_MEMORY_MB, timeout: float = IMPORT_TIMEOUT,
+                        cancelled: Optional[threading.Event] = None) -> ModuleImport:
+    """Import `module` in a fresh process; when that fails only through a parent package's
+    `__init__` (the isolated import is clean), the module itself passes."""
+    if cancelled is not None and cancelled.is_set():
+        return ModuleImport(module, ok=False, error="not imported: the run was interrupted")
+    plain = _probe(venv, module, "plain", package, targets, memory_mb, timeout)
+    if plain.ok or "." not in module or (cancelled is not None and cancelled.is_set()):
+        return plain
+    isolated = _probe(venv, module, "isolated", package, targets, memory_mb, timeout)
+    isolated.seconds += plain.seconds
+    return isolated
+
+
+def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict[str, str],
+                 memory_mb: int = DEFAULT_MEMORY_MB, jobs: Optional[int] = None,
+                 timeout: float = IMPORT_TIMEOUT, cancelled: Optional[threading.Event] = None) -> StageResult:
+    """Every module alone, a few at a time; never raises for a module's failure. Once `cancelled`
+    is set (Ctrl-C, SIGTERM), no further import starts."""
+    stage = StageResult("module-imports")
+    if not modules:
+        stage.status, stage.detail = FAILED, f"the wheel holds no module of package {package}"
+        stage.figures = {"modules": 0, "failed": 0, "side_effects": 0, "failed_modules": {}}
+        stage.fix = "make the wheel ship the package (see the build stage's findings)"
+        return stage
+    workers = jobs or max(1, min(4, os.cpu_count() or 2))
+    began = time.monotonic()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outcomes = list(pool.map(lambda m: import_module_alone(venv, m, package, targets, memory_mb, timeout,
+                                                               cancelled), modules))
+    failed = [o for o in outcomes if not o.ok]
+    stage.seconds = round(time.monotonic() - began, 2)
+    stage.figures = {"modules": len(outcomes), "failed": len(failed),
+                     "side_effects": sum(1 for o in failed if o.side_effects),
+                     "failed_modules": {o.module: o.describe() for o in failed}}
+    if not failed:
+        stage.status, stage.detail = PASSED, f"{len(outcomes)} modules import alone, without side effects"
+        return stage
+    stage.status = FAILED
+    stage.detail = f"{len(failed)} of {len(outcomes)} modules fail to import alone: " + \
+        "; ".join(f"{o.module} ({o.error})" for o in failed[:3]) + (" …" if len(failed) > 3 else "")
+    blamed = [o.attribution for o in failed if o.attribution is not None]
+    # the lowest-numbered module: later modules build on it, so it is the likeliest root cause
+    stage.attribution = min(blamed, key=lambda a: a.module) if blamed else None
+    stage.log = "\n\n".join(f"== {o.module}: {o.error}\n{o.log}" for o in failed)[-6000:]
+    stage.fix = "make importing each module free of errors and side effects (no files written, nothing printed)"
+    return stage
