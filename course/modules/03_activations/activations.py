@@ -127,30 +127,40 @@ _GELU_C = 0.044715
 
 
 class GELUFunction(Function):
+    # Both passes are written with in-place updates on as few buffers as possible: in a
+    # transformer's MLP the activations are the largest arrays of the model, and allocating (and
+    # page-faulting in) a fresh temporary for every `*` and `+` costs more than the arithmetic.
     @staticmethod
     def forward(ctx, x):
-        t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x * x * x))
+        t = x * x                     # the only temporary: becomes u, then tanh(u)
+        t *= _GELU_C
+        t += 1
+        t *= x
+        t *= _SQRT_2_OVER_PI          # u = sqrt(2/pi) * x * (1 + c x^2) = sqrt(2/pi) (x + c x^3)
+        np.tanh(t, out=t)
         ctx.x, ctx.t = x, t
-        return 0.5 * x * (1 + t)
+        out = t + 1
+        out *= x
+        out *= 0.5                    # 0.5 x (1 + t)
+        return out
 
     @staticmethod
     def backward(ctx, g):
         # d/dx = 0.5 * (1 + t) + 0.5 * x * (1 - t^2) * du,  du = sqrt(2/pi) * (1 + 3c x^2).
-        # Written with in-place updates on two buffers: in a transformer's MLP the activations are
-        # large, and allocating ten temporary arrays costs more than the arithmetic itself.
         x, t = ctx.x, ctx.t
-        du = x * x
-        du *= 3 * _GELU_C
-        du += 1
-        du *= _SQRT_2_OVER_PI
-        d = t * t
-        np.subtract(1, d, out=d)      # 1 - t^2
-        d *= x
-        d *= du                       # x (1 - t^2) du
+        d = x * x
+        d *= 3 * _GELU_C
+        d += 1
+        d *= _SQRT_2_OVER_PI          # du
+        d *= x                        # x du
+        one_minus_t2 = t * t
+        np.subtract(1, one_minus_t2, out=one_minus_t2)
+        d *= one_minus_t2             # x (1 - t^2) du
         d += t
         d += 1                        # 1 + t + x (1 - t^2) du
         d *= 0.5
-        return g * d
+        d *= g                        # d is ours alone, so the result can take its place
+        return d
 
 
 # %% [markdown]

@@ -101,7 +101,7 @@ def _check_nchw(x, what):
 #
 # With `g` the gradient of the output, reshaped to `(N, O, Ho*Wo)`:
 #
-# * `dW = sum_n g[n] @ cols[n]^T` and `db = g` summed over batch and pixels;
+# * `dW = sum_n g[n] @ cols[n]^T` (computed as its transpose, see the comment in the code) and `db = g` summed over batch and pixels;
 # * `dcols = W^T @ g[n]`, and **col2im** adds each column back onto the pixels it was copied from.
 #   Neighbouring windows overlap, so one pixel receives gradient from several columns: for each of
 #   the `kh*kw` kernel offsets we add one whole shifted slice at a time.
@@ -146,7 +146,10 @@ class Conv2dFunction(Function):
         g = grad_out.reshape(n, o, ho * wo)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[1]:
-            grad_w = np.matmul(g, ctx.cols.transpose(0, 2, 1)).sum(axis=0).reshape(o, c, kh, kw)
+            # dW^T = sum_n cols[n] @ g[n]^T, computed as (CK, P) @ (P, O) products: this
+            # orientation reads `cols` row by row as stored, and BLAS runs it faster than
+            # g[n] @ cols[n]^T, which has to walk `cols` across its rows.
+            grad_w = np.matmul(ctx.cols, g.transpose(0, 2, 1)).sum(axis=0).T.reshape(o, c, kh, kw)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = g.sum(axis=(0, 2))
         if ctx.needs_input_grad[0]:

@@ -139,9 +139,12 @@ def _attention_backward(saved, grad_out, need=(True, True, True)):
         if keep is not None:
             grad_w *= keep
             grad_w *= keep_scale
-        # softmax backward: dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(d) scale
-        grad_s = grad_w - (grad_w * weights).sum(axis=-1, keepdims=True)
-        grad_s *= weights
+        # softmax backward: dS = P * (dP - rowsum(dP * P)) = P*dP - P * rowsum(P*dP), then the
+        # 1/sqrt(d) scale. Written in the second form, in place in grad_w (a fresh array of ours):
+        # one temporary instead of three.
+        grad_s = grad_w
+        grad_s *= weights                                  # P * dP
+        grad_s -= weights * grad_s.sum(axis=-1, keepdims=True)
         grad_s *= scale
         if need[0]:
             grad_q = np.matmul(grad_s, k)

@@ -229,7 +229,7 @@ class LayerNormFunction(Function):
             mean_dxhat_xhat = (g_xhat @ gamma)[..., None] / d
             grad_x = grad_out * gamma
             grad_x -= mean_dxhat
-            grad_x -= xhat * mean_dxhat_xhat
+            grad_x -= np.multiply(xhat, mean_dxhat_xhat, out=g_xhat)   # g_xhat is no longer needed
             grad_x *= rstd
         return grad_x, grad_gamma, grad_beta, None
 
