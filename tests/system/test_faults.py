@@ -89,6 +89,7 @@ def test_fault_is_caught_with_correct_attribution(fault, tmp_path):
         reported = {}
         for stage in failed_stages(result, "module-imports"):
             reported.update(stage.figures.get("failed_modules", {}))
+            reported.update(stage.figures.get("side_effects", {}))  # a module that breaks by its side effect
         assert dotted in reported, f"{fault.id}: {dotted} not in failed_modules {sorted(reported)}"
         assert f"modules/{module}/" in reported[dotted], f"{fault.id}: {dotted}: {reported[dotted]!r}"
     CAUGHT.append(fault.id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -46,7 +47,7 @@ def _stack():
                    for f, n in frames)
 
 def _note(kind, what):
-    if len(_events) < 10:
+    if len(_events) < 50:
         _events.append({"kind": kind, "what": what, "stack": _stack()})
 
 class _Tap:
@@ -129,6 +130,19 @@ class ModuleImport:
         return f"{self.error} — {blame.module} ({where})"
 
 
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+')
+
+
+def _course_did_it(stack: str, package: str) -> bool:
+    """Whether the innermost installed-code frame of a recorded print or write is the course's own
+    package (and not a third-party library it imported, whose first import may cache or print)."""
+    installed = [m["file"] for m in map(_FRAME.match, stack.splitlines())
+                 if m and ("site-packages" in m["file"] or "dist-packages" in m["file"])]
+    if not installed:
+        return True  # nothing installed on the stack: keep the event (attributed by the fallback)
+    return f"/{package}/" in installed[-1].replace("\\", "/")
+
+
 def _probe(venv: Venv, module: str, mode: str, package: str, targets: Dict[str, str],
            memory_mb: int, timeout: float) -> ModuleImport:
     here = Path(tempfile.mkdtemp(prefix="tito-import-"))
@@ -184,10 +198,19 @@ def _probe(venv: Venv, module: str, mode: str, package: str, targets: Dict[str, 
         wanted = ("wrote", "created") if left else ("printed",)
         ordered = [e for e in events if e.get("kind") in wanted] + [e for e in events if e.get("kind") not in wanted]
         for event in ordered:
+            what = str(event.get("what", ""))
+            if "__pycache__" in what or what.split(": ")[-1].isdigit() or \
+                    not _course_did_it(str(event.get("stack", "")), package):
+                continue  # Python's own bytecode cache, or a library the module imports: not the module's code
             found = attribute_traceback(str(event.get("stack", "")), package)
             if found:
                 outcome.attribution = found
                 break
+        if outcome.attribution is None and ordered:
+            # every recorded print or write came from third-party code (a library's first-import
+            # cache or notice, e.g. a font cache): not the course's side effect
+            outcome.ok, outcome.error, outcome.side_effects = True, "", []
+            return outcome
         outcome.attribution = outcome.attribution or fallback
         outcome.log = (stdout + "\n" + stderr).strip()[-2000:]
     return outcome
@@ -208,36 +231,74 @@ def import_module_alone(venv: Venv, module: str, package: str, targets: Dict[str
     return isolated
 
 
+def _importable(modules: Sequence[str], expected: Sequence[str]) -> List[str]:
+    """What to import: every module the wheel holds, and every module the export promised — one the
+    wheel does not ship then fails exactly as it would for a student."""
+    return list(modules) + [dotted for dotted in expected if dotted not in modules]
+
+
+def _side_effect_owners(outcomes: Sequence[ModuleImport], targets: Dict[str, str]) -> List[ModuleImport]:
+    """One side effect, one entry: when importing several modules runs the same statement (a print
+    in autograd runs for every module that imports autograd), keep the module whose own code it is."""
+    by_place: Dict[str, List[ModuleImport]] = {}
+    for outcome in outcomes:
+        blame = outcome.attribution
+        place = f"{blame.path}:{blame.line}" if blame is not None else outcome.module
+        by_place.setdefault(place, []).append(outcome)
+    owners = []
+    for group in by_place.values():
+        blamed = group[0].attribution
+        own = [o for o in group if blamed is not None and targets.get(o.module) == blamed.module]
+        owners.append(own[0] if own else min(group, key=lambda o: o.module))
+    return sorted(owners, key=lambda o: o.module)
+
+
 def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict[str, str],
                  memory_mb: int = DEFAULT_MEMORY_MB, jobs: Optional[int] = None,
                  timeout: float = IMPORT_TIMEOUT, cancelled: Optional[threading.Event] = None) -> StageResult:
     """Every module alone, a few at a time; never raises for a module's failure. Once `cancelled`
-    is set (Ctrl-C, SIGTERM), no further import starts."""
+    is set (Ctrl-C, SIGTERM), no further import starts. `targets` ({dotted module: course module})
+    also names the modules the export promised, so a module the wheel lost is a failed import.
+
+    Figures: `failed_modules` {module: error — course module (file:line)} for imports that raise;
+    `side_effects` {module: what it did — course module (file:line)}, one entry per statement."""
     stage = StageResult("module-imports")
-    if not modules:
+    wanted = _importable(modules, sorted(targets))
+    if not wanted:
         stage.status, stage.detail = FAILED, f"the wheel holds no module of package {package}"
-        stage.figures = {"modules": 0, "failed": 0, "side_effects": 0, "failed_modules": {}}
+        stage.figures = {"modules": 0, "failed": 0, "side_effects": {}, "failed_modules": {}}
         stage.fix = "make the wheel ship the package (see the build stage's findings)"
         return stage
     workers = jobs or max(1, min(4, os.cpu_count() or 2))
     began = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(lambda m: import_module_alone(venv, m, package, targets, memory_mb, timeout,
-                                                               cancelled), modules))
-    failed = [o for o in outcomes if not o.ok]
+                                                               cancelled), wanted))
+    raised = [o for o in outcomes if not o.ok and not o.side_effects]
+    effects = _side_effect_owners([o for o in outcomes if o.side_effects], targets)
+    failed = raised + effects
     stage.seconds = round(time.monotonic() - began, 2)
-    stage.figures = {"modules": len(outcomes), "failed": len(failed),
-                     "side_effects": sum(1 for o in failed if o.side_effects),
-                     "failed_modules": {o.module: o.describe() for o in failed}}
+    missing = [m for m in wanted if m not in modules]
+    stage.figures = {"modules": len(outcomes), "failed": len(raised), "not_in_wheel": missing,
+                     "side_effects": {o.module: o.describe() for o in effects},
+                     "failed_modules": {o.module: o.describe() for o in raised}}
     if not failed:
         stage.status, stage.detail = PASSED, f"{len(outcomes)} modules import alone, without side effects"
         return stage
     stage.status = FAILED
-    stage.detail = f"{len(failed)} of {len(outcomes)} modules fail to import alone: " + \
+    parts = []
+    if raised:
+        parts.append(f"{len(raised)} of {len(outcomes)} modules fail to import alone"
+                     + (f" ({len(missing)} not in the wheel)" if missing else ""))
+    if effects:
+        parts.append(f"{len(effects)} import-time side effect(s)")
+    stage.detail = "; ".join(parts) + ": " + \
         "; ".join(f"{o.module} ({o.error})" for o in failed[:3]) + (" …" if len(failed) > 3 else "")
     blamed = [o.attribution for o in failed if o.attribution is not None]
     # the lowest-numbered module: later modules build on it, so it is the likeliest root cause
     stage.attribution = min(blamed, key=lambda a: a.module) if blamed else None
     stage.log = "\n\n".join(f"== {o.module}: {o.error}\n{o.log}" for o in failed)[-6000:]
     stage.fix = "make importing each module free of errors and side effects (no files written, nothing printed)"
+    if missing:
+        stage.fix = "make the wheel ship every exported module (see the build stage's findings); " + stage.fix
     return stage
