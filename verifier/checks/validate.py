@@ -19,7 +19,7 @@ from ..errors import VerifierError
 from ..deps.graph import error_output
 from . import _waivers
 from .context import CheckContext
-from .findings import Finding, dedupe
+from .findings import Finding, dedupe, merge_runs
 from .registry import CHECKS
 from .report import ValidationReport
 
@@ -38,7 +38,7 @@ def validate(course: Course, module: Optional[str] = None) -> ValidationReport:
     findings: List[Finding] = []
     for check in CHECKS:
         findings.extend(check.run(ctx))
-    findings = dedupe(findings)
+    findings = merge_runs(dedupe(findings))
     findings.extend(_waivers.apply(ctx, findings))
     notes: List[str] = []
     if not ctx.graph.has_declared:
