@@ -84,6 +84,8 @@ def _unexported_names(ctx: CheckContext, out: Emitter, module: CourseModule, ite
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in words \
                     and node.id not in local and id(node) not in skip:
                 t = timing.get(id(node))
+                if t is not None and not t.evaluated:
+                    continue  # an annotation Python never evaluates
                 when = When.IMPORT if t is not None and t.at_import and not t.caught else When.CALL
                 scope = t.scope if t is not None else None
                 key = (node.id, when, scope)

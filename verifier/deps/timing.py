@@ -19,6 +19,11 @@ class Timing:
     at_import: bool          # runs while `import tinytorch.x` executes the module
     scope: Optional[str]     # the function whose call runs it (`Trainer.train`); None at import time
     caught: bool = False     # inside a try whose handler catches NameError / Exception / everything
+    evaluated: bool = True   # False for annotations Python never evaluates (in function bodies, or
+    #                          everywhere under `from __future__ import annotations`)
+
+
+NEVER = Timing(False, None, False, False)
 
 
 def lazy_annotations(trees: Iterable[Optional[ast.Module]]) -> bool:
@@ -67,7 +72,7 @@ def timings(tree: ast.Module, lazy: bool = False) -> Dict[int, Timing]:
         for arg in every:
             out[id(arg)] = timing
             if arg.annotation is not None:
-                mark(arg.annotation, timing if not lazy else Timing(False, None, True))
+                mark(arg.annotation, timing if not lazy else NEVER)
 
     def visit(nodes: Iterable[ast.AST], timing: Timing, prefix: str) -> None:
         for node in nodes:
@@ -79,7 +84,7 @@ def timings(tree: ast.Module, lazy: bool = False) -> Dict[int, Timing]:
                     mark(default, timing)
                 annotations(node.args, timing)
                 if node.returns is not None:
-                    mark(node.returns, timing if not lazy else Timing(False, None, True))
+                    mark(node.returns, timing if not lazy else NEVER)
                 out[id(node.args)] = timing
                 name = f"{prefix}{node.name}"
                 visit(node.body, Timing(False, name), f"{name}.<locals>.")
@@ -110,12 +115,12 @@ def timings(tree: ast.Module, lazy: bool = False) -> Dict[int, Timing]:
             elif isinstance(node, ast.AnnAssign) and not timing.at_import and timing.scope is not None:
                 # an annotation in a function body is never evaluated
                 out[id(node)] = timing
-                mark(node.annotation, Timing(False, timing.scope, True))
+                mark(node.annotation, NEVER)
                 visit([n for n in (node.target, node.value) if n is not None], timing, prefix)
             else:
                 out[id(node)] = timing
                 if lazy and isinstance(node, ast.AnnAssign):
-                    mark(node.annotation, Timing(False, None, True))
+                    mark(node.annotation, NEVER)
                 visit(ast.iter_child_nodes(node), timing, prefix)
 
     visit(tree.body, Timing(True, None), "")
