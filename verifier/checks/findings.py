@@ -94,7 +94,7 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT205", ERROR, "a module depends on a module with the same or a higher number", POLICY, supersedes=('TT201',)),
     Code("TT206", ERROR, "exported code imports a package module that no module exports", BREAKS, supersedes=('TT201', 'TT205', 'TT207'), runs=True),
     Code("TT207", ERROR, "exported code imports a name the package module does not define", BREAKS, runs=True),
-    Code("TT208", WARNING, "an import in a try/except ImportError fails in the installed package: it silently runs on the fallback", DEGRADES, supersedes=('TT201', 'TT205'), runs=True),
+    Code("TT208", WARNING, "an import in a try/except ImportError fails in the installed package: it silently runs on the fallback", DEGRADES, runs=True),
     Code("TT210", ERROR, "exported code manipulates sys.path", POLICY, supersedes=('TT212',), runs=True),
     Code("TT211", ERROR, "exported code imports a dev file or the modules folder (in-tree coupling)", BREAKS, supersedes=('TT201', 'TT205'), runs=True),
     Code("TT212", ERROR, "exported code reads files relative to the working directory or the source tree", BREAKS),
