@@ -233,3 +233,22 @@ def test_tt250_not_for_real_configurations(tmp_path):
 def test_embedded_course_still_clean():
     report = validate(load_course(Path(__file__).resolve().parents[2] / "course"))
     assert report.findings == [], report.render_text()
+
+
+# --------------------------------------------------------------------------- when, for line-located checks
+
+def test_when_of_line_located_findings(tmp_path):
+    act = replace(ACTIVATIONS, "import numpy as np\n", "import numpy as np\nimport imp\n")
+    act = replace(act, "    def forward(self, x):\n", "    def forward(self, x):\n        open('data/w.csv')\n")
+    _, report = check(tmp_path, {ACT_PY: act})
+    (removed,) = of(report, "TT234")
+    (read,) = of(report, "TT212")
+    assert removed.when is When.IMPORT and removed.breaks() == "breaks `import tinytorch.core.activations`"
+    assert read.when is When.CALL and read.breaks() == "breaks a call of ReLU.forward()"
+
+
+def test_removed_stdlib_module_in_a_package_import_fallback_is_no_finding(tmp_path):
+    act = replace(ACTIVATIONS, "import numpy as np\n", "import numpy as np\n"
+                  "try:\n    from tinytorch.core.tensor import Tensor as T\nexcept ImportError:\n    import imp\n")
+    _, report = check(tmp_path, {ACT_PY: act})
+    assert not of(report, "TT234"), report.render_text()
