@@ -632,8 +632,12 @@ def test_name_defined_only_in_a_non_exported_cell(tmp_path):
     # nbdev classic: `import numpy as np` sits in a non-exported cell, exported code uses np
     act = replace(ACTIVATIONS, "#| export\nimport numpy as np\n", "import numpy as np\n\n# %%\n#| export\n")
     root, report = check(tmp_path, {ACT_PY: act})
-    finding = found(report, "TT233", "02_activations", ACT_PY, line_of(root / ACT_PY, "np.maximum"))
-    assert "`np`" in finding.issue
+    # one finding at the defining (non-exported) cell, the uses in its locations
+    (finding,) = [f for f in report.findings if f.code == "TT233"]
+    assert (finding.module, finding.path, finding.line) == ("02_activations", ACT_PY,
+                                                            line_of(root / ACT_PY, "import numpy as np"))
+    assert "`np`" in finding.issue and "#| export" in finding.fix
+    assert line_of(root / ACT_PY, "np.maximum") in {loc.line for loc in finding.locations}
 
 
 def test_stdlib_module_removed_in_a_supported_python(tmp_path):

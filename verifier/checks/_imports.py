@@ -1,6 +1,12 @@
 """Imports between modules: undeclared (TT201), unused (TT202) and unknown (TT203) prerequisites,
 cycles (TT204), progression (TT205), imports of package modules (TT206) or names (TT207) nothing
-exports, and in-tree imports of dev files (TT211) outside a package-import ImportError fallback.
+exports, and in-tree imports of dev files (TT211).
+
+Impact follows what happens in a fresh venv: an import in the ImportError fallback of a try that imports
+the package never runs once the package is installed (no finding); a failing import inside a
+try/except ImportError (or Exception, or a bare except) does not break `import`, the installed package
+silently runs on the fallback (TT208, degraded); any other failing import breaks `import tinytorch.x`
+(module level) or a call (inside a function), recorded as the finding's `when`.
 """
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Iterator, Optional, Tuple
 
 import difflib
 from .context import CheckContext, Emitter
-from .findings import Finding
+from .findings import Finding, When
 
 
 def check_dependencies(ctx: CheckContext, out: Emitter) -> None:
@@ -66,8 +72,20 @@ def check_dependencies(ctx: CheckContext, out: Emitter) -> None:
     for key, refs in graph.refs.items():
         for ref in refs:
             resolution = graph.resolutions.get(ref)
-            if resolution is None:
-                continue
+            if resolution is None or ref.fallback:
+                continue  # a fallback of a package import never runs once the package is installed
+            when = When.CALL if ref.in_function else When.IMPORT
+            place = dict(what=ref.statement, when=when, target=ctx.package_module(ref.target))
+
+            def add(code: str, issue: str, fix: str, related=()) -> None:
+                if ref.guarded and code in ("TT206", "TT207", "TT211"):
+                    out.add("TT208", key, ref.path, ref.line,
+                            f"{issue}; it sits in a try/except ImportError, so `import` succeeds and the "
+                            f"installed package silently runs on the fallback", fix, ref.cell,
+                            related=related, what=ref.statement, target=place["target"])
+                else:
+                    out.add(code, key, ref.path, ref.line, issue, fix, ref.cell, related=related, **place)
+
             if resolution.kind == "unresolved":
                 known = sorted(f"{course.package}.{t}" for t in ctx.resolver.targets)
                 wanted = f"{course.package}.{resolution.target}" if resolution.target else ref.name
@@ -78,29 +96,25 @@ def check_dependencies(ctx: CheckContext, out: Emitter) -> None:
                 else:
                     fix = "import a module that a course module exports" + \
                         (f" (did you mean {close[0]}?)" if close else "")
-                out.add("TT206", key, ref.path, ref.line,
-                         f"`{ref.statement}`: {resolution.problem or wanted + ' is not exported by any module'}",
-                         fix, ref.cell, related=resolution.modules)
+                add("TT206", f"`{ref.statement}`: {resolution.problem or wanted + ' is not exported by any module'}",
+                    fix, related=resolution.modules)
             elif resolution.kind == "package" and resolution.missing:
                 where = f"{course.package}.{resolution.target}" if resolution.target else course.package
                 for name in resolution.missing:
                     candidates = sorted(ctx.resolver.defined.get(resolution.target or "", set())
                                         | set(ctx.resolver.public))
                     close = difflib.get_close_matches(name, candidates, n=1)
-                    out.add("TT207", key, ref.path, ref.line,
-                             f"`{ref.statement}`: {where} does not define `{name}`",
-                             f"import a name that {where} exports" +
-                             (f" (did you mean `{close[0]}`?)" if close else ""), ref.cell)
-            elif resolution.kind == "intree" and not ref.fallback:
+                    add("TT207", f"`{ref.statement}`: {where} does not define `{name}`",
+                        f"import a name that {where} exports" + (f" (did you mean `{close[0]}`?)" if close else ""))
+            elif resolution.kind == "intree":
                 owner = resolution.modules[0] if resolution.modules else None
                 target = next((t for t, keys in ctx.resolver.targets.items() if owner in keys), None)
                 instead = f"`from {course.package}.{target} import ...`" if target else \
                     f"an import from the {course.package} package"
                 what = "the modules folder" if ref.top == ctx.resolver.modules_top else \
                     f"the dev file {ref.top}" + (f" of {owner}" if owner else " (no such module)")
-                out.add("TT211", key, ref.path, ref.line,
-                         f"exported code imports {what} (`{ref.statement}`): it works only inside a checkout",
-                         f"use {instead} instead", ref.cell)
+                add("TT211", f"exported code imports {what} (`{ref.statement}`): it works only inside a checkout",
+                    f"use {instead} instead")
 
 def _edge_place(ctx: CheckContext, key: str, dep: str) -> Tuple[Optional[str], Optional[int], Optional[int]]:
     refs = ctx.graph.actual.get(key, {}).get(dep)
@@ -110,7 +124,7 @@ def _edge_place(ctx: CheckContext, key: str, dep: str) -> Tuple[Optional[str], O
     return path, line, None
 
 
-CODES = frozenset({'TT201', 'TT202', 'TT203', 'TT204', 'TT205', 'TT206', 'TT207', 'TT211'})
+CODES = frozenset({'TT201', 'TT202', 'TT203', 'TT204', 'TT205', 'TT206', 'TT207', 'TT208', 'TT211'})
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:

@@ -1,4 +1,11 @@
 """Names (TT233): exported code that uses a name only a non-exported cell defines (NameError once exported).
+
+One cause, one fix: the uses are grouped per defining non-exported cell, and the finding sits at that
+cell ("the cell at line 170 is not exported but exported code uses List, Profiler, ... (first use line
+606)"; fix: add `#| export` to it). Every use stays in the finding's locations, each with when it fails:
+at `import tinytorch.x` (module level, class bodies, decorators, defaults, annotations evaluated at def
+time) or only when a function is called. Uses in the ImportError fallback of a package import never run
+once the package is installed and are not findings.
 """
 from __future__ import annotations
 
@@ -9,9 +16,10 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 import builtins
 from ..course.analysis import ModuleSource, ParsedCell
 from ..course.discovery import CourseModule
-from ..deps.imports import bound_names
+from ..deps.imports import bound_names, fallback_nodes
+from ..deps.timing import lazy_annotations, timings
 from .context import CheckContext, Emitter, place
-from .findings import Finding
+from .findings import Finding, Location, When
 
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__loader__",
@@ -60,24 +68,56 @@ def _unexported_names(ctx: CheckContext, out: Emitter, module: CourseModule, ite
                 hidden[name] = item.place(parsed.cell, 1)
     if not hidden:
         return
+    lazy = lazy_annotations(p.tree for p in cells)
+    # (line, cell) of the defining cell -> the uses it causes, in file order
+    uses: Dict[Tuple[int, Optional[int]], List[Tuple[str, Location]]] = {}
     for parsed in cells:
         words = set(re.findall(r"[A-Za-z_]\w*", parsed.code)) & set(hidden)
         if not words:
             continue
         local = _locally_bound(parsed.nodes)
+        skip = fallback_nodes(parsed.tree, item.package) if "except" in parsed.code else set()
+        timing = timings(parsed.tree, lazy)  # type: ignore[arg-type]
+        target = ctx.package_module(parsed.target)
         done: Set[str] = set()
         for node in parsed.nodes:
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in words \
-                    and node.id not in local and node.id not in done:
-                done.add(node.id)
+                    and node.id not in local and id(node) not in skip:
+                t = timing.get(id(node))
+                if t is not None and not t.evaluated:
+                    continue  # an annotation Python never evaluates
+                when = When.IMPORT if t is not None and t.at_import and not t.caught else When.CALL
+                scope = t.scope if t is not None else None
+                key = (node.id, when, scope)
+                if key in done:
+                    continue
+                done.add(key)  # type: ignore[arg-type]
                 line, cell = item.place(parsed.cell, node.lineno)
-                def_line, def_cell = hidden[node.id]
-                out.add("TT233", module.key, item.rel, line,
-                         f"exported code uses `{node.id}`, which only a non-exported cell defines "
-                         f"({place(item, def_line, def_cell)}): the exported module raises NameError",
-                         f"define or import `{node.id}` in an exported cell (add `#| export` to the cell that "
-                         f"defines it, or repeat the import)", cell)
-
+                uses.setdefault(hidden[node.id], []).append(
+                    (node.id, Location(module.key, item.rel, line, cell, node.id, when, target, scope)))
+    for (def_line, def_cell), found in uses.items():
+        found.sort(key=lambda u: (u[1].cell or 0, u[1].line or 0))
+        names = list(dict.fromkeys(name for name, _ in found))
+        first = found[0][1]
+        at_import = [loc for _, loc in found if loc.when is When.IMPORT]
+        shown = ", ".join(f"`{n}`" for n in names[:6]) + (", …" if len(names) > 6 else "")
+        if at_import:
+            effect = f"`import {at_import[0].target or 'the module'}` raises NameError (line {at_import[0].line})"
+        else:
+            scopes = list(dict.fromkeys(loc.scope for _, loc in found if loc.scope))
+            effect = "NameError when " + ", ".join(f"{s}()" for s in scopes[:3]) + \
+                (" and others are" if len(scopes) > 3 else " is" if len(scopes) == 1 else " are") + " called"
+        cell_place = place(item, def_line, def_cell)
+        out.add("TT233", module.key, item.rel, def_line,
+                f"the cell at {cell_place} is not exported, but exported code uses {shown} "
+                f"(first use line {first.line}{f' of cell {first.cell}' if first.cell else ''}): {effect}",
+                f"add `#| export` as the first line of the cell at {cell_place} (nbdev then exports it to "
+                f"{first.target or 'the module'}), or define or import {shown} in an exported cell",
+                def_cell, details=[f"{loc.path}:{loc.line} uses `{name}`"
+                                   + (f" (cell {loc.cell})" if loc.cell else "")
+                                   + (" at import" if loc.when is When.IMPORT else f" in {loc.scope or 'a call'}")
+                                   for name, loc in found],
+                locations=[loc for _, loc in found])
 
 
 CODES = frozenset({'TT233'})

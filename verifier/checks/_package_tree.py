@@ -9,7 +9,7 @@ from typing import Iterator, List, Tuple
 
 from ..course.sources import GENERATED_MARK
 from .context import CheckContext, Emitter
-from .findings import COURSE, Finding
+from .findings import COURSE, Finding, When
 
 
 def check_package_tree(ctx: CheckContext, out: Emitter) -> None:
@@ -56,12 +56,14 @@ def check_package_tree(ctx: CheckContext, out: Emitter) -> None:
                     if imported != "*" and not _module_exists(package_dir, dotted + [imported]) \
                             and not re.search(rf"\b{re.escape(imported)}\b", init_text):
                         missing.append(dotted + [imported])
+            importer = ".".join([course.package] + parts)
             for dotted_name in missing:
                 shown = ".".join([course.package] + dotted_name)
                 out.add("TT240", key, rel, line,
                          f"{rel} imports {shown}, but {course.package}/{'/'.join(dotted_name)}.py does not exist: "
-                         f"`import {course.package}` fails for anyone who installs the package",
-                         f"export the module that provides {shown} (tito export) or remove the import from {rel}")
+                         f"`import {importer}` fails for anyone who installs the package",
+                         f"export the module that provides {shown} (tito export) or remove the import from {rel}",
+                         what=f"{shown}", when=When.IMPORT, target=importer)
 
 def _generated_header(ctx: CheckContext, out: Emitter, path: Path, rel: str, text: str, key: str) -> None:
     head = text.splitlines()[:5]

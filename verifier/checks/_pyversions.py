@@ -282,7 +282,7 @@ def _python_versions(ctx: CheckContext, out: Emitter, module: CourseModule, item
                          f"guard it (try/except ImportError, or `if sys.version_info >= {version}:`)", cell)
     for ref in ctx.graph.refs.get(module.key, []):
         removed = REMOVED_MODULES.get(ref.top)
-        if removed and not ref.level and not ref.guarded and (ctx.newest is None or ctx.newest >= removed):
+        if removed and not ref.level and not ref.guarded and not ref.fallback and (ctx.newest is None or ctx.newest >= removed):
             supports = f"the course supports Python {show(ctx.newest)}" if ctx.newest else \
                 "the course sets no upper Python bound"
             out.add("TT234", module.key, ref.path, ref.line,

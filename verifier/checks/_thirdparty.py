@@ -1,5 +1,6 @@
 """Third-party imports versus the course's declared dependencies: undeclared (TT220), unused (TT221)
-and optional undeclared (TT222) distributions; import names mapped to distribution names.
+and optional undeclared (TT222) distributions; import names mapped to distribution names. One finding
+per undeclared distribution (one cause, one fix), at its first import, listing every module and import.
 
 A version-guarded backport — `if sys.version_info < (3, 11): import tomli`, or `import tomli` in the
 `except ImportError` of a `try: import tomllib` — runs only on Pythons older than the guard: its fix is
@@ -23,7 +24,7 @@ from typing import FrozenSet
 from ..course.discovery import Course
 from ..course.pyversions import NEW_MODULES, show
 from .context import CheckContext, Emitter, config_place
-from .findings import COURSE, Finding
+from .findings import COURSE, Finding, Location, When
 
 
 # import name -> distribution names that provide it, where they differ
@@ -197,10 +198,13 @@ def backport_guards(ctx: CheckContext, key: str) -> Dict[Tuple[str, int, Optiona
 
 
 def check_third_party(ctx: CheckContext, out: Emitter) -> None:
+    """One finding per undeclared distribution (one cause, one fix: declare it), at its first import,
+    naming every module that imports it; every import stays in the finding's locations."""
     course = ctx.course
     dists = declared_dists(course)
     used: Set[str] = set()
-    reported: Set[Tuple[str, str]] = set()
+    # (code, import name, guard version) -> the imports that need it, in course order
+    groups: Dict[Tuple[str, str, Optional[Version]], List[Tuple[str, object]]] = {}
     for key, refs in ctx.graph.refs.items():
         guards = backport_guards(ctx, key) if any(not r.level for r in refs) else {}
         for ref in refs:
@@ -215,35 +219,47 @@ def check_third_party(ctx: CheckContext, out: Emitter) -> None:
             below = guards.get((ref.path, ref.line, ref.cell))
             if below is not None and ctx.oldest >= below:
                 continue  # a backport for Pythons older than any the course supports: never runs
-            if providers or (key, top) in reported:
+            if providers:
                 continue
-            reported.add((key, top))
-            path, line = config_place(course, "dependencies")
-            where = f"[project] dependencies in {path}" if path and path.endswith(".toml") else \
-                f"requirements in {path}" if path else "the course's dependencies"
-            dist = IMPORT_TO_DIST.get(top, (top.replace("_", "-"),))[0]
-            others = [r.describe() for r in refs if r.top == top and r is not ref]
-            if below is not None:
-                marker = f'{dist}; python_version < "{below[0]}.{below[1]}"'
-                out.add("TT220", key, ref.path, ref.line,
-                         f"exported code imports {top} (`{ref.statement}`) on Python older than "
-                         f"{below[0]}.{below[1]} (a version-guarded backport), which the course's dependencies "
-                         f"do not declare: it fails in a fresh venv on Python {show(ctx.oldest)}",
-                         f"add `{marker}` to {where} (an environment marker: installed only where the "
-                         f"backport is imported)", ref.cell, details=others)
-            elif ref.guarded:
-                out.add("TT222", key, ref.path, ref.line,
-                         f"exported code optionally imports {top} (`{ref.statement}`), which the course's "
-                         f"dependencies do not declare", "declare it as an optional dependency "
-                         "([project.optional-dependencies]) or document it", ref.cell, details=others)
-            else:
-                out.add("TT220", key, ref.path, ref.line,
-                         f"exported code imports {top} (`{ref.statement}`), which the course's dependencies do "
-                         f"not declare: it works in a developer's environment and fails in a fresh venv",
-                         f"add \"{dist}\" to {where}, or remove the import", ref.cell, details=others)
+            code = "TT220" if below is not None or not ref.guarded else "TT222"
+            groups.setdefault((code, top, below), []).append((key, ref))
+    path, line = config_place(course, "dependencies")
+    where = f"[project] dependencies in {path}" if path and path.endswith(".toml") else \
+        f"requirements in {path}" if path else "the course's dependencies"
+    declare_at = f" (line {line})" if line else ""
+    for (code, top, below), found in groups.items():
+        key, ref = found[0]
+        modules = list(dict.fromkeys(k for k, _ in found))
+        locations = [Location(k, r.path, r.line, r.cell, r.statement,  # type: ignore[attr-defined]
+                              None if code == "TT222" else When.CALL if r.in_function else When.IMPORT,  # type: ignore[attr-defined]
+                              ctx.package_module(r.target))  # type: ignore[attr-defined]
+                     for k, r in found]
+        details = [f"{r.describe()}" for _, r in found]  # type: ignore[attr-defined]
+        who = f"{len(modules)} modules ({', '.join(modules)})" if len(modules) > 1 else modules[0]
+        dist = IMPORT_TO_DIST.get(top, (top.replace("_", "-"),))[0]
+        if below is not None:
+            marker = f'{dist}; python_version < "{below[0]}.{below[1]}"'
+            out.add("TT220", key, ref.path, ref.line,  # type: ignore[attr-defined]
+                    f"exported code of {who} imports {top} (`{ref.statement}`) on Python older than "  # type: ignore[attr-defined]
+                    f"{below[0]}.{below[1]} (a version-guarded backport), which the course's dependencies "
+                    f"do not declare: it fails in a fresh venv on Python {show(ctx.oldest)}",
+                    f"add `{marker}` to {where}{declare_at} (an environment marker: installed only where the "
+                    f"backport is imported)", ref.cell, details=details, related=modules,  # type: ignore[attr-defined]
+                    locations=locations)
+        elif code == "TT222":
+            out.add("TT222", key, ref.path, ref.line,  # type: ignore[attr-defined]
+                    f"exported code of {who} optionally imports {top} (`{ref.statement}`), which the "  # type: ignore[attr-defined]
+                    f"course's dependencies do not declare", "declare it as an optional dependency "
+                    "([project.optional-dependencies]) or document it", ref.cell, details=details,  # type: ignore[attr-defined]
+                    related=modules, locations=locations)
+        else:
+            out.add("TT220", key, ref.path, ref.line,  # type: ignore[attr-defined]
+                    f"exported code of {who} imports {top} (`{ref.statement}`), which the course's dependencies "  # type: ignore[attr-defined]
+                    f"do not declare: it works in a developer's environment and fails in a fresh venv",
+                    f"add \"{dist}\" to {where}{declare_at}, or remove the import", ref.cell,  # type: ignore[attr-defined]
+                    details=details, related=modules, locations=locations)
     for dist in dists:
         if dist not in used:
-            path, line = config_place(course, "dependencies")
             out.add("TT221", COURSE, path, line,
                      f"the course declares the dependency {dist}, but no exported code imports it",
                      f"remove {dist} from the dependencies in {path}, unless the package needs it at run time "

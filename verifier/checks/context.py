@@ -16,7 +16,7 @@ from ..course.discovery import Course, CourseModule
 from ..course.pyversions import DEFAULT_OLDEST, Version, newest_python, oldest_python
 from ..deps.graph_model import DependencyGraph, build_graph
 from ..deps.resolve import Resolver, yaml_item_lines
-from .findings import Finding
+from .findings import Finding, Location, When
 
 CHECKED_DIRECTIVES = {"default_exp", "export", "exports", "exporti", "hide"}
 
@@ -39,6 +39,10 @@ class CheckContext:
         # the location is a rule only when the course chose it; the default `core` is just a default
         self.location_explicit: bool = isinstance(tool, dict) and "location" in tool
         self._yaml_lines: Dict[str, Dict[str, int]] = {}
+
+    def package_module(self, target: Optional[str]) -> Optional[str]:
+        """The dotted package module an export target names (`core.layers` -> `tinytorch.core.layers`)."""
+        return f"{self.course.package}.{target}" if target else None
 
     def rel(self, path: Optional[Path]) -> Optional[str]:
         return relative(path, self.course.root) if path is not None else None
@@ -75,11 +79,17 @@ class Emitter:
 
     def add(self, code: str, module: str, path: Optional[str], line: Optional[int], issue: str, fix: str,
             cell: Optional[int] = None, details: Sequence[str] = (), related: Sequence[str] = (),
-            pythons: Sequence[str] = ()) -> None:
+            pythons: Sequence[str] = (), when: Optional[When] = None, what: str = "",
+            target: Optional[str] = None, scope: Optional[str] = None,
+            locations: Sequence[Location] = ()) -> None:
+        """One finding; without `locations` its one location is the finding's own place (with `what`,
+        `when`, `target` and `scope`), so grouping findings later loses nothing."""
         if code not in self.codes:
             raise ValueError(f"{code} is not a code of this check ({', '.join(sorted(self.codes))})")
+        places = tuple(locations) or (Location(module, path, line, cell, what, when, target, scope),)
         self.findings.append(Finding(code, module, path, line, issue, fix, cell, list(details),
-                                     tuple(r for r in related if r != module), pythons=tuple(pythons)))
+                                     tuple(r for r in related if r != module), pythons=tuple(pythons),
+                                     locations=places))
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)

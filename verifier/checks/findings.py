@@ -27,10 +27,19 @@ COURSE = "course"  # the module key of findings about the course as a whole
 class Impact(str, Enum):
     """What a finding means for someone who installs the package in a fresh venv."""
     INSTALL_BREAKING = "install-breaking"  # `import` or a call fails in a fresh venv
+    DEGRADED = "degraded"                  # nothing fails, but the installed package silently runs on a fallback
     POLICY = "metadata/policy"             # course metadata or conventions; the package still works
 
 
+class When(str, Enum):
+    """When an install-breaking failure happens: at `import tinytorch.x` (module top level, class bodies,
+    decorators, default arguments, annotations evaluated at def time) or only when a function is called."""
+    IMPORT = "import"
+    CALL = "call"
+
+
 BREAKS = Impact.INSTALL_BREAKING
+DEGRADES = Impact.DEGRADED
 POLICY = Impact.POLICY
 
 
@@ -43,6 +52,9 @@ class Code:
     # codes this one makes redundant when both are reported for one statement (same file and line):
     # one faulty statement gives one finding, the most specific
     supersedes: Tuple[str, ...] = ()
+    # findings of this code on consecutive lines of one file (one import cell, one block of statements)
+    # are one cause with one fix: `merge_runs` folds them into one finding listing every statement
+    runs: bool = False
 
 
 _CATALOGUE: Tuple[Code, ...] = (
@@ -80,10 +92,11 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT203", ERROR, "a declared prerequisite names no module of the course"),
     Code("TT204", ERROR, "dependency cycle between modules", POLICY, supersedes=('TT205', 'TT201')),
     Code("TT205", ERROR, "a module depends on a module with the same or a higher number", POLICY, supersedes=('TT201',)),
-    Code("TT206", ERROR, "exported code imports a package module that no module exports", BREAKS, supersedes=('TT201', 'TT205', 'TT207')),
-    Code("TT207", ERROR, "exported code imports a name the package module does not define", BREAKS),
-    Code("TT210", ERROR, "exported code manipulates sys.path", POLICY, supersedes=('TT212',)),
-    Code("TT211", ERROR, "exported code imports a dev file or the modules folder (in-tree coupling)", BREAKS, supersedes=('TT201', 'TT205')),
+    Code("TT206", ERROR, "exported code imports a package module that no module exports", BREAKS, supersedes=('TT201', 'TT205', 'TT207'), runs=True),
+    Code("TT207", ERROR, "exported code imports a name the package module does not define", BREAKS, runs=True),
+    Code("TT208", WARNING, "an import in a try/except ImportError fails in the installed package: it silently runs on the fallback", DEGRADES, runs=True),
+    Code("TT210", ERROR, "exported code manipulates sys.path", POLICY, supersedes=('TT212',), runs=True),
+    Code("TT211", ERROR, "exported code imports a dev file or the modules folder (in-tree coupling)", BREAKS, supersedes=('TT201', 'TT205'), runs=True),
     Code("TT212", ERROR, "exported code reads files relative to the working directory or the source tree", BREAKS),
     Code("TT220", ERROR, "exported code imports a third-party package the course dependencies do not declare", BREAKS),
     Code("TT221", WARNING, "a declared course dependency is never imported by exported code"),
@@ -97,6 +110,8 @@ _CATALOGUE: Tuple[Code, ...] = (
     # TT24x: the committed package, if one is in the tree
     Code("TT240", ERROR, "committed package file imports a package module that does not exist", BREAKS),
     Code("TT241", ERROR, "generated file names a source that does not exist"),
+    # TT25x: the build configuration
+    Code("TT250", ERROR, "the build configuration ships no package: setuptools packages, packages.find or package-dir leave it out", BREAKS),
 )
 
 CATALOGUE: Dict[str, Code] = {c.code: c for c in _CATALOGUE}
@@ -105,6 +120,26 @@ CATALOGUE: Dict[str, Code] = {c.code: c for c in _CATALOGUE}
 def category(code: str) -> str:
     """`Export` for reading/export/naming codes, `Dependency` for TT2xx."""
     return "Dependency" if code.startswith("TT2") else "Export"
+
+
+@dataclass(frozen=True)
+class Location:
+    """One place that contributes to a finding (a grouped finding keeps every one, nothing is lost):
+    the module and file, the line (notebook: inside `cell`), what is written there (a statement or a
+    name), when it fails (import or call), the package module it ends up in (`tinytorch.core.x`) and,
+    for a call-time failure, the function whose call fails (`Trainer.train`)."""
+    module: str
+    path: Optional[str]
+    line: Optional[int]
+    cell: Optional[int] = None
+    what: str = ""
+    when: Optional[When] = None
+    target: Optional[str] = None
+    scope: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"module": self.module, "path": self.path, "line": self.line, "cell": self.cell, "what": self.what,
+                "when": self.when.value if self.when else None, "target": self.target, "scope": self.scope}
 
 
 @dataclass
@@ -121,6 +156,7 @@ class Finding:
     severity: str = field(init=False, default="")  # from the catalogue: fixed per code
     waived: Optional[str] = None  # the reason of the course's waiver, when one matches: it does not block
     pythons: Tuple[str, ...] = ()  # Pythons the finding concerns (TT235: the ones dropped from the matrix)
+    locations: Tuple[Location, ...] = ()  # every place behind the finding (several when grouped by cause)
 
     def __post_init__(self) -> None:
         if self.code not in CATALOGUE:
@@ -134,6 +170,27 @@ class Finding:
     @property
     def impact(self) -> Impact:
         return CATALOGUE[self.code].impact
+
+    @property
+    def when(self) -> Optional[When]:
+        """`import` when any location fails at import time, `call` when all fail only when called,
+        None when the finding does not say (metadata, or no location knows)."""
+        whens = {loc.when for loc in self.locations if loc.when is not None}
+        if When.IMPORT in whens:
+            return When.IMPORT
+        return When.CALL if whens else None
+
+    def breaks(self) -> str:
+        """What fails, for the summary: "breaks `import tinytorch.core.x`" / "breaks a call of f()"."""
+        when = self.when
+        if when is When.IMPORT:
+            targets = sorted({loc.target for loc in self.locations if loc.when is When.IMPORT and loc.target})
+            return "breaks `import " + "`, `import ".join(targets) + "`" if targets else "breaks the import"
+        if when is When.CALL:
+            scopes = sorted({loc.scope for loc in self.locations if loc.scope})
+            shown = ", ".join(f"{s}()" for s in scopes[:3]) + (f" and {len(scopes) - 3} more" if len(scopes) > 3 else "")
+            return f"breaks a call of {shown}" if scopes else "breaks a call"
+        return ""
 
     @property
     def is_error(self) -> bool:
@@ -157,7 +214,8 @@ class Finding:
                 "line": self.line, "cell": self.cell, "issue": self.issue, "fix": self.fix,
                 "details": list(self.details), "related": list(self.related), "title": self.title,
                 "impact": self.impact.value, "waived": self.waived is not None, "waiver_reason": self.waived,
-                "pythons": list(self.pythons)}
+                "pythons": list(self.pythons), "when": self.when.value if self.when else None,
+                "locations": [loc.to_dict() for loc in self.locations]}
 
 
 def count(findings: Iterable[Finding]) -> Dict[str, int]:
@@ -175,6 +233,15 @@ def count_impact(findings: Iterable[Finding]) -> Dict[str, int]:
     counts["waived"] = 0
     for finding in findings:
         counts["waived" if finding.waived is not None else finding.impact.value] += 1
+    return counts
+
+
+def count_when(findings: Iterable[Finding]) -> Dict[str, int]:
+    """Unwaived install-breaking findings by when they fail: at import or only at a call."""
+    counts = {w.value: 0 for w in When}
+    for finding in findings:
+        if finding.waived is None and finding.impact is Impact.INSTALL_BREAKING and finding.when is not None:
+            counts[finding.when.value] += 1
     return counts
 
 
@@ -214,6 +281,57 @@ def dedupe(findings: Sequence[Finding]) -> List[Finding]:
     return [f for f in findings if id(f) not in dropped]
 
 
+def _span(lines: Sequence[int]) -> str:
+    return f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}–{lines[-1]}"
+
+
+def merge_runs(findings: Sequence[Finding]) -> List[Finding]:
+    """One cause, one finding: findings of a `runs` code on consecutive lines of one file (a cell of
+    imports, a block of sys.path statements) become one finding at the first line that lists every
+    statement; each original issue stays in the details and each place in `locations`."""
+    groups: Dict[Tuple[str, str, str, Optional[int]], List[Finding]] = {}
+    for finding in findings:
+        if CATALOGUE[finding.code].runs and finding.path is not None and finding.line is not None:
+            groups.setdefault((finding.code, finding.module, finding.path, finding.cell), []).append(finding)
+    replaced: Dict[int, Optional[Finding]] = {}  # id of an original -> its merged finding (None: folded away)
+    for group in groups.values():
+        group.sort(key=lambda f: f.line or 0)
+        runs: List[List[Finding]] = [[group[0]]]
+        for finding in group[1:]:
+            if finding.line == (runs[-1][-1].line or 0) + 1:
+                runs[-1].append(finding)
+            else:
+                runs.append([finding])
+        for run in runs:
+            if len(run) < 2:
+                continue
+            replaced[id(run[0])] = _merged(run)
+            for finding in run[1:]:
+                replaced[id(finding)] = None
+    out: List[Finding] = []
+    for finding in findings:
+        if id(finding) not in replaced:
+            out.append(finding)
+        elif replaced[id(finding)] is not None:
+            out.append(replaced[id(finding)])  # type: ignore[arg-type]
+    return out
+
+
+def _merged(run: List[Finding]) -> Finding:
+    first = run[0]
+    lines = [f.line for f in run if f.line is not None]
+    locations = tuple(loc for f in run for loc in f.locations)
+    statements = [loc.what for loc in locations if loc.what]
+    listed = "; ".join(f"`{s}`" for s in statements)
+    return Finding(first.code, first.module, first.path, first.line,
+                   f"{len(run)} statements on {_span(lines)} of one cell: {first.title}"
+                   + (f": {listed}" if listed else ""),
+                   f"{first.fix} — and likewise for each statement listed", first.cell,
+                   [f"line {f.line}: {f.issue}" for f in run] + [d for f in run for d in f.details],
+                   tuple(dict.fromkeys(r for f in run for r in f.related)), pythons=first.pythons,
+                   locations=locations)
+
+
 def _summary_block(findings: Sequence[Finding]) -> List[str]:
     """The first screen: counts per code, then the install-breaking findings with file:line."""
     active = [f for f in findings if f.waived is None]
@@ -222,15 +340,18 @@ def _summary_block(findings: Sequence[Finding]) -> List[str]:
     out = ["Findings per code:"]
     for code, n in count_codes(active).items():
         entry = CATALOGUE[code]
-        tag = "install-breaking" if entry.impact is Impact.INSTALL_BREAKING else "metadata/policy"
-        out.append(f"  {code} {entry.severity:<7} {tag:<16} {n:>4}  {entry.title}")
+        out.append(f"  {code} {entry.severity:<7} {entry.impact.value:<16} {n:>4}  {entry.title}")
     breaking = [f for f in active if f.impact is Impact.INSTALL_BREAKING]
     out.append("")
     if breaking:
+        when = count_when(breaking)
+        unknown = len(breaking) - when["import"] - when["call"]
         out.append(f"Fix these first — {len(breaking)} install-breaking finding(s) (`import` or a call fails "
-                   f"in a fresh venv):")
+                   f"in a fresh venv; {when['import']} at import, {when['call']} only at a call"
+                   + (f", {unknown} not located" if unknown else "") + "):")
         for f in breaking:
-            out.append(f"  {f.where or f.module}: {f.code} {f.issue}")
+            effect = f.breaks()
+            out.append(f"  {f.where or f.module}: {f.code} {f.issue}" + (f" [{effect}]" if effect else ""))
     else:
         out.append("No install-breaking findings: what follows is metadata and policy.")
     out.append("")
@@ -288,6 +409,7 @@ def render_json(payload: Dict[str, Any], findings: Sequence[Finding]) -> str:
     data["counts"] = count(findings)
     data["counts_by_impact"] = count_impact(findings)
     data["counts_by_code"] = count_codes(findings)
+    data["install_breaking_by_when"] = count_when(findings)
     data["findings"] = [f.to_dict() for f in findings]
     return json.dumps(data, indent=2) + "\n"
 

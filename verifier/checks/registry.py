@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, FrozenSet, Iterator, Tuple
 
-from . import (_config, _conflicts, _exports, _imports, _matrix, _metadata, _names, _naming, _package_tree, _pairs,
-               _paths, _pyversions, _reading, _thirdparty, _waivers)
+from . import (_config, _conflicts, _exports, _imports, _matrix, _metadata, _names, _naming, _package_tree, _packaging,
+               _pairs,                _paths, _pyversions, _reading, _thirdparty, _waivers)
 from .context import CheckContext
 from .findings import Finding
 
@@ -35,6 +35,7 @@ CHECKS: Tuple[Check, ...] = (
     Check("imports", _imports.CODES, _imports.check),
     Check("thirdparty", _thirdparty.CODES, _thirdparty.check),
     Check("package_tree", _package_tree.CODES, _package_tree.check),
+    Check("packaging", _packaging.CODES, _packaging.check),
     Check("waivers", _waivers.CODES, _waivers.check),
 )
 

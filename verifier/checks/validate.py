@@ -18,8 +18,9 @@ from ..course.discovery import Course, load_course
 from ..errors import VerifierError
 from ..deps.graph import error_output
 from . import _waivers
+from ._when import locate_when
 from .context import CheckContext
-from .findings import Finding, dedupe
+from .findings import Finding, dedupe, merge_runs
 from .registry import CHECKS
 from .report import ValidationReport
 
@@ -38,7 +39,7 @@ def validate(course: Course, module: Optional[str] = None) -> ValidationReport:
     findings: List[Finding] = []
     for check in CHECKS:
         findings.extend(check.run(ctx))
-    findings = dedupe(findings)
+    findings = locate_when(ctx, merge_runs(dedupe(findings)))
     findings.extend(_waivers.apply(ctx, findings))
     notes: List[str] = []
     if not ctx.graph.has_declared:
