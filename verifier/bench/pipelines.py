@@ -28,7 +28,6 @@ import platform
 import shutil
 import sys
 import tempfile
-import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -46,19 +45,21 @@ from ..runner.scenarios import SINGLE_THREAD, api_roles, discover_scenarios, sha
 VIRTUALENV, UV = "virtualenv", "uv-venv-runner"
 TITO = "tito verify"
 TOX_TIMEOUT = 3600.0
-# course-wide stages of tito verify: sequential, before (validate..build) or after (editable) the per-Python part
+# course-wide stages of tito verify: sequential, before (validate..build) or after (editable)
+# the per-Python part
 TITO_COURSE_STAGES = ("validate", "export", "api", "build", "editable")
 
 INCLUDES = {
-    TITO: "the real `tito verify --jobs N`: validate, export, api, build + build checks, per Python (virtualenv, "
-          "pip install of the wheel with the lock, scenarios with timeout and memory limit, pip install pytest, "
-          "course tests), editable stage; 'wall' is the per-Python part = total minus the course-wide stages",
-    "tox": "`tox p -p N`, runner = virtualenv: per Python a virtualenv, pip install of the same wheel with the lock "
-           "(+ tox's own pip freeze), the same scenarios, pip install pytest, the same course tests; "
-           "no timeout or memory limit per command",
-    "tox-uv": "`tox p -p N` with the tox-uv plugin, runner = uv-venv-runner (uv_seed = true so pip exists for "
-              "the installation scenario's `pip check`): uv venv, uv pip install of the same wheel with the lock, "
-              "the same scenarios, uv pip install pytest, the same course tests",
+    TITO: "the real `tito verify --jobs N`: validate, export, api, build + build checks, per Python "
+          "(virtualenv, pip install of the wheel with the lock, scenarios with timeout and memory limit, "
+          "pip install pytest, course tests), editable stage; 'wall' is the per-Python part = total minus "
+          "the course-wide stages",
+    "tox": "`tox p -p N`, runner = virtualenv: per Python a virtualenv, pip install of the same wheel with "
+           "the lock (+ tox's own pip freeze), the same scenarios, pip install pytest, the same course "
+           "tests; no timeout or memory limit per command",
+    "tox-uv": "`tox p -p N` with the tox-uv plugin, runner = uv-venv-runner (uv_seed = true so pip exists "
+              "for the installation scenario's `pip check`): uv venv, uv pip install of the same wheel with "
+              "the lock, the same scenarios, uv pip install pytest, the same course tests",
 }
 
 
@@ -236,7 +237,8 @@ def parse_verify_json(data: Dict[str, Any]) -> Tuple[float, float, Dict[str, Pyt
     """tito's total, its per-Python part (total minus the course-wide stages) and per Python: status,
     the sum of its stage durations (pip install of pytest not included: verify does not time it)."""
     total = float(data.get("seconds", 0.0))
-    course = sum(float(s.get("seconds", 0.0)) for s in data.get("stages", []) if s.get("name") in TITO_COURSE_STAGES)
+    course = sum(float(s.get("seconds", 0.0)) for s in data.get("stages", [])
+                 if s.get("name") in TITO_COURSE_STAGES)
     pythons: Dict[str, PythonRun] = {}
     for raw in data.get("pythons", []):
         stages = raw.get("stages", [])
@@ -245,7 +247,8 @@ def parse_verify_json(data: Dict[str, Any]) -> Tuple[float, float, Dict[str, Pyt
             "pass" if raw.get("status") == "passed" else ("FAIL" if stages else "not run"),
             round(sum(float(s.get("seconds", 0.0)) for s in stages), 2),
             [s["name"] for s in stages if s.get("status") != "passed"],
-            {k: int(v) for k, v in (tests or {}).get("figures", {}).items() if k in ("passed", "failed", "skipped")},
+            {k: int(v) for k, v in (tests or {}).get("figures", {}).items()
+             if k in ("passed", "failed", "skipped")},
             raw.get("interpreter"), {s["name"]: float(s.get("seconds", 0.0)) for s in stages})
     return total, round(total - course, 2), pythons
 
@@ -260,10 +263,11 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_tito(course: Course, versions: Optional[Sequence[str]], jobs: int, work: Path) -> Tuple[PipelineRun, Optional[Path]]:
+def run_tito(course: Course, versions: Optional[Sequence[str]], jobs: int,
+             work: Path) -> Tuple[PipelineRun, Optional[Path]]:
     reports = work / "tito-reports"
-    args = [sys.executable, "-m", "verifier.cli", "verify", "--course", str(course.root), "--reports", str(reports),
-            "--jobs", str(jobs)]
+    args = [sys.executable, "-m", "verifier.cli", "verify", "--course", str(course.root),
+            "--reports", str(reports), "--jobs", str(jobs)]
     for version in versions or []:
         args += ["--python", version]
     pipeline = PipelineRun(TITO, INCLUDES[TITO], load_before=_load())
@@ -303,7 +307,8 @@ def run_tox(name: str, plan: ToxPlan, course: Course, wheel: Path, locks: Dict[s
     # the interpreters first on PATH (uv finds a Python by version there), then this venv's bin (tox, uv);
     # uv must never download a Python of its own
     dirs = [str(Path(e.interpreter).parent) for e in plan.envs] + [str(Path(sys.executable).parent)]
-    env = clean_env({"PATH": os.pathsep.join(dirs + [os.environ.get("PATH", "")]), "UV_PYTHON_DOWNLOADS": "never"})
+    env = clean_env({"PATH": os.pathsep.join(dirs + [os.environ.get("PATH", "")]),
+                     "UV_PYTHON_DOWNLOADS": "never"})
     args = [sys.executable, "-m", "tox", "p", "-p", str(jobs), "--parallel-no-spinner", "-c", str(ini),
             "--result-json", str(result_json)]
     pipeline.load_before = _load()
@@ -314,7 +319,8 @@ def run_tox(name: str, plan: ToxPlan, course: Course, wheel: Path, locks: Dict[s
     if child.timed_out:
         pipeline.error = f"tox timed out after {TOX_TIMEOUT:.0f} s"
     if not result_json.is_file():
-        pipeline.error = pipeline.error or f"tox wrote no result JSON (exit {child.returncode}): {child.tail(5)}"
+        pipeline.error = pipeline.error or \
+            f"tox wrote no result JSON (exit {child.returncode}): {child.tail(5)}"
         return pipeline
     data = json.loads(result_json.read_text(encoding="utf-8"))
     pipeline.detail["tox_version"] = data.get("toxversion")
@@ -364,12 +370,14 @@ def run_pipelines(course: Course, versions: Optional[Sequence[str]] = None, jobs
         return {
             "date": started, "course": str(course.root), "matrix": matrix, "jobs": jobs,
             "wheel": {"name": wheel.name, "sha256": _sha256(wheel)},
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "python": platform.python_version(),
                         "load_start": load_start, "load_end": _load(),
                         "note": "2 cores shared with other engineers' runs: wall times vary with the load"},
             "order": [p.name for p in runs],
-            "ratio_basis": "pipeline wall / tito verify's per-Python wall (its total minus validate, export, api, "
-                           "build and editable stages from verify.json); only when both passed on every Python",
+            "ratio_basis": "pipeline wall / tito verify's per-Python wall (its total minus validate, export, "
+                           "api, build and editable stages from verify.json); only when both passed on every "
+                           "Python",
             "pipelines": [asdict(p) for p in runs], "notes": notes,
         }
     finally:
@@ -384,18 +392,17 @@ def render_report(report: Dict[str, Any]) -> str:
     lines = [f"pipelines bench {report['date']}, course {report['course']}, wheel {report['wheel']['name']} "
              f"(sha256 {report['wheel']['sha256'][:12]}), {report['jobs']} Pythons at once",
              f"machine: {report['machine']['cpus']} CPUs, {report['machine']['note']}; load average "
-             f"(1/5/15 min) at start {report['machine']['load_start']}, at end {report['machine']['load_end']}",
-             "per-Python cells: result and seconds (tito: sum of its stage durations; tox: the env's duration)",
+             f"(1/5/15 min) at start {report['machine']['load_start']}, "
+             f"at end {report['machine']['load_end']}",
+             "per-Python cells: result and seconds (tito: sum of its stage durations; "
+             "tox: the env's duration)",
              head]
     for p in report["pipelines"]:
         if p["skipped"]:
             lines.append(f"{p['name']:<12} {'-':>8} {'-':>8}  skipped: {p['skipped']}")
             continue
         wall = f"{p['wall_seconds']:.1f}" if p["wall_seconds"] is not None else "-"
-        ratio = f"{p['ratio']:.2f}x" if p["ratio"] is not None else ("1.00x" if p["name"] == TITO and
-                                                                      not p["error"] and p["wall_seconds"] else "n/a")
-        if p["name"] == TITO and any(v["status"] != "pass" for v in p["pythons"].values()):
-            ratio = "n/a"
+        ratio = f"{p['ratio']:.2f}x" if p["ratio"] is not None else "n/a"
         cells = []
         for v in matrix:
             run_ = p["pythons"].get(v)
@@ -409,7 +416,8 @@ def render_report(report: Dict[str, Any]) -> str:
             if run_ and run_["failed"]:
                 lines.append(f"  {p['name']} {v} failed: {', '.join(run_['failed'])}")
     lines.append("course tests passed per Python: " + "; ".join(
-        f"{p['name']} " + "/".join(str(p["pythons"].get(v, {}).get("tests", {}).get("passed", "-")) for v in matrix)
+        f"{p['name']} " + "/".join(str(p["pythons"].get(v, {}).get("tests", {}).get("passed", "-"))
+                                   for v in matrix)
         for p in report["pipelines"] if not p["skipped"]))
     lines.append("load average before -> after each: " + "; ".join(
         f"{p['name']} {p['load_before'][0] if p['load_before'] else '-'} -> "
@@ -417,7 +425,8 @@ def render_report(report: Dict[str, Any]) -> str:
     for p in report["pipelines"]:
         if p["name"] == TITO and p["total_seconds"] is not None:
             stages = ", ".join(f"{k} {v:.1f}" for k, v in p["detail"].get("course_stages", {}).items())
-            lines.append(f"tito verify total {p['total_seconds']:.1f} s; subtracted course-wide stages: {stages}")
+            lines.append(f"tito verify total {p['total_seconds']:.1f} s; "
+                         f"subtracted course-wide stages: {stages}")
     lines.append(f"ratio: {report['ratio_basis']}")
     for p in report["pipelines"]:
         lines.append(f"{p['name']}: {p['includes']}")
@@ -426,10 +435,11 @@ def render_report(report: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m verifier.bench.pipelines", description=__doc__.splitlines()[0])
-    parser.add_argument("--course", type=Path, default=None, help="the course (default: the embedded course)")
-    parser.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable; partial)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="Pythons at once (default: cores)")
+    parser = argparse.ArgumentParser(prog="python -m verifier.bench.pipelines",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--course", type=Path, default=None, help="the course (default: embedded)")
+    parser.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="Pythons at once")
     parser.add_argument("--reports", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     from ..cli.main import default_course
@@ -441,8 +451,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = args.reports / "bench-pipelines.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"report: {out}")
-    return 0 if all(p["skipped"] or (not p["error"] and all(v["status"] == "pass" for v in p["pythons"].values()))
-                    for p in report["pipelines"]) else 1
+    ok = all(p["skipped"] or (not p["error"] and all(v["status"] == "pass" for v in p["pythons"].values()))
+             for p in report["pipelines"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
