@@ -4,6 +4,7 @@
   nox -s tests    the verifier's own tests
   nox -s faults   the fault-injection corpus: every seeded fault must block the gate
   nox -s bench    course speed beside PyTorch and the matmul peak (ratios, fraction of peak, one run)
+  nox -s bench -- --pipelines   tito verify's per-Python work beside tox and tox-uv, timed in one run
   nox -s lint     ruff: real mistakes and import order
   nox -s typecheck  mypy over verifier/
 Pass options after `--`, e.g. `nox -s verify -- --course ../TinyTorch --python 3.14`.
@@ -38,8 +39,18 @@ def faults(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Course speed beside PyTorch (ratios) and the single-core matmul peak (fraction), measured in one run."""
+    """Course speed beside PyTorch (ratios) and the single-core matmul peak (fraction), measured in one run.
+    With `-- --pipelines`: tito verify, tox and tox with tox-uv on the same wheel
+    (verifier/bench/pipelines.py); tox and tox-uv go into this session's venv only, never into the
+    project's dependencies."""
     session.install("-e", ".")
+    if "--pipelines" in session.posargs:
+        session.install("tox>=4")
+        # a failed install leaves tox_uv unimportable: the bench then says so and skips that row
+        session.install("tox-uv", success_codes=[0, 1])
+        session.run("python", "-m", "verifier.bench.pipelines",
+                    *[a for a in session.posargs if a != "--pipelines"])
+        return
     session.run("tito", "bench", *session.posargs)
 
 

@@ -1,0 +1,460 @@
+"""`nox -s bench -- --pipelines`: the per-Python work of `tito verify` expressed in tox and in tox with
+tox-uv, and all three timed in one run on this machine, from the same built wheel.
+
+The per-Python work is: a fresh environment for the interpreter, the wheel installed with the course's
+lock as constraints, every student scenario run with `python -I` from an empty directory (shared helpers
+copied beside the scripts, the course's role table in TINYTORCH_API_ROLES, single-threaded BLAS), then
+pytest installed and the course's tests run on a copy outside the course tree.
+
+Order of one run: `tito verify` first (the real command, in a child process, reports in a temporary
+folder); its built wheel, kept in that folder, is the wheel the two tox pipelines install. Then tox
+(`runner = virtualenv`, pip) and tox with tox-uv (`runner = uv-venv-runner`, uv), each `tox p -p <jobs>`
+over a tox.ini generated in its own temporary directory (never in the course or the repository).
+tito verify also validates, exports, checks the API, builds (and checks) the sdist and wheel, and runs
+its editable-install stage: those course-wide stages are sequential before and after the per-Python part,
+so tito's per-Python wall time is its total minus their durations from verify.json. Ratios are to that.
+
+`render_tox_ini` is deterministic (tests/unit/test_bench_pipelines.py); everything timed lives in
+`run_pipelines`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..course.discovery import Course, load_course
+from ..course.matrix import python_matrix, version_key
+from ..package.locks import constraints_for
+from ..runner.envs import clean_env
+from ..runner.interpreters import find_interpreter
+from ..runner.processes import run
+from ..runner.scenarios import SINGLE_THREAD, api_roles, discover_scenarios, shared_helpers
+
+VIRTUALENV, UV = "virtualenv", "uv-venv-runner"
+TITO = "tito verify"
+TOX_TIMEOUT = 3600.0
+# course-wide stages of tito verify: sequential, before (validate..build) or after (editable)
+# the per-Python part
+TITO_COURSE_STAGES = ("validate", "export", "api", "build", "editable")
+
+INCLUDES = {
+    TITO: "the real `tito verify --jobs N`: validate, export, api, build + build checks, per Python "
+          "(virtualenv, pip install of the wheel with the lock, scenarios with timeout and memory limit, "
+          "pip install pytest, course tests), editable stage; 'wall' is the per-Python part = total minus "
+          "the course-wide stages",
+    "tox": "`tox p -p N`, runner = virtualenv: per Python a virtualenv, pip install of the same wheel with "
+           "the lock (+ tox's own pip freeze), the same scenarios, pip install pytest, the same course "
+           "tests; no timeout or memory limit per command",
+    "tox-uv": "`tox p -p N` with the tox-uv plugin, runner = uv-venv-runner (uv_seed = true so pip exists "
+              "for the installation scenario's `pip check`): uv venv, uv pip install of the same wheel with "
+              "the lock, the same scenarios, uv pip install pytest, the same course tests",
+}
+
+
+# -- the tox.ini ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ToxEnv:
+    version: str                  # "3.12"
+    interpreter: str              # absolute path of the base interpreter
+    lock: Optional[str] = None    # file name under locks/ (None: no lock, resolve latest)
+
+
+@dataclass(frozen=True)
+class ToxPlan:
+    runner: str                   # VIRTUALENV or UV
+    wheel: str                    # file name under dist/
+    envs: Tuple[ToxEnv, ...]
+    scenarios: Tuple[str, ...]    # script file names under scenarios/, in verify's order
+    roles: str = "{}"             # TINYTORCH_API_ROLES, JSON
+    run_tests: bool = True
+
+
+def env_name(version: str) -> str:
+    return f"py{version}"
+
+
+def _tox_literal(text: str) -> str:
+    """A value tox must not substitute: braces (JSON) and backslashes escaped."""
+    return text.replace("\\", "\\\\").replace("{", "\\{").replace("}", "\\}")
+
+
+def command_labels(plan: ToxPlan) -> List[str]:
+    """What each line of `commands` is, in order (tox's result JSON reports commands by index)."""
+    labels = [Path(s).stem for s in plan.scenarios]
+    return labels + (["install pytest", "course-tests"] if plan.run_tests else [])
+
+
+def render_tox_ini(plan: ToxPlan) -> str:
+    """The tox.ini for a plan; paths are relative to {tox_root} except the interpreters."""
+    root = "{tox_root}{/}"
+    here = root + "course-tests{/}{env_name}"
+    tests = here + "{/}"
+    commands = [f"python -I -X faulthandler {root}scenarios{{/}}{s}" for s in plan.scenarios]
+    if plan.run_tests:
+        commands.append("uv pip install --python {env_python} pytest" if plan.runner == UV
+                        else "python -I -m pip install --no-input pytest")
+        commands.append(f"python -I -X faulthandler -m pytest {tests}tests -q -p no:cacheprovider "
+                        f"-c {tests}pytest.ini --rootdir {here} --junitxml={tests}junit.xml")
+    set_env = dict(SINGLE_THREAD, TINYTORCH_API_ROLES=plan.roles, PIP_DISABLE_PIP_VERSION_CHECK="1",
+                   PIP_NO_INPUT="1", PYTHONDONTWRITEBYTECODE="1", PYTHONUTF8="1")
+    lines = ["# Generated by verifier/bench/pipelines.py: the per-Python part of `tito verify` in tox.",
+             "[tox]",
+             "env_list = " + ", ".join(env_name(e.version) for e in plan.envs),
+             "skip_missing_interpreters = false",
+             "no_package = true",
+             "",
+             "[testenv]",
+             f"runner = {plan.runner}"]
+    if plan.runner == UV:
+        lines.append("uv_seed = true")
+    lines += ["skip_install = true",
+              "ignore_errors = true",
+              "change_dir = {env_tmp_dir}{/}empty",
+              "set_env ="]
+    lines += [f"    {k} = {_tox_literal(v)}" for k, v in sorted(set_env.items())]
+    if plan.runner == UV and plan.run_tests:
+        lines.append("allowlist_externals = uv")
+    lines.append("commands =")
+    lines += [f"    {c}" for c in commands]
+    for env in plan.envs:
+        lines += ["", f"[testenv:{env_name(env.version)}]", f"base_python = {env.interpreter}", "deps ="]
+        if env.lock:
+            lines.append(f"    -c {root}locks{{/}}{env.lock}")
+        lines.append(f"    {root}dist{{/}}{plan.wheel}")
+    return "\n".join(lines) + "\n"
+
+
+def write_tox_tree(root: Path, plan: ToxPlan, wheel: Path, locks: Dict[str, Path], course: Course) -> Path:
+    """tox.ini with everything it names copied beside it: dist/, locks/, scenarios/ (+ helpers), and one
+    copy of the course's tests per environment (tox runs environments in parallel)."""
+    (root / "dist").mkdir(parents=True)
+    shutil.copy2(wheel, root / "dist" / plan.wheel)
+    (root / "locks").mkdir()
+    for env in plan.envs:
+        if env.lock:
+            shutil.copy2(locks[env.version], root / "locks" / env.lock)
+    (root / "scenarios").mkdir()
+    by_name = {s.script.name: s.script for s in discover_scenarios()}
+    for name in plan.scenarios:
+        shutil.copy2(by_name[name], root / "scenarios" / name)
+    for helper in shared_helpers():
+        shutil.copy2(helper, root / "scenarios" / helper.name)
+    if plan.run_tests:
+        for env in plan.envs:
+            here = root / "course-tests" / env_name(env.version)
+            shutil.copytree(course.root / "tests", here / "tests",
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            (here / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    ini = root / "tox.ini"
+    ini.write_text(render_tox_ini(plan), encoding="utf-8")
+    return ini
+
+
+# -- results --------------------------------------------------------------------------------------------
+
+@dataclass
+class PythonRun:
+    status: str                               # "pass", "FAIL" or "not run"
+    seconds: Optional[float] = None
+    failed: List[str] = field(default_factory=list)   # scenarios / steps that failed
+    tests: Dict[str, int] = field(default_factory=dict)
+    interpreter: Optional[str] = None
+    steps: Dict[str, float] = field(default_factory=dict)   # seconds per step (setup, each scenario, tests)
+
+
+@dataclass
+class PipelineRun:
+    name: str
+    includes: str
+    wall_seconds: Optional[float] = None      # tito: its per-Python part
+    total_seconds: Optional[float] = None     # the process's whole wall time
+    pythons: Dict[str, PythonRun] = field(default_factory=dict)
+    load_before: Tuple[float, ...] = ()
+    load_after: Tuple[float, ...] = ()
+    skipped: str = ""                         # why it did not run
+    error: str = ""                           # the run itself broke (one line)
+    ratio: Optional[float] = None
+    detail: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.skipped and not self.error and bool(self.pythons) and \
+            all(p.status == "pass" for p in self.pythons.values())
+
+
+def junit_counts(path: Path) -> Dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    if not path.is_file():
+        return {}
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        if case.find("skipped") is not None:
+            counts["skipped"] += 1
+        elif case.find("failure") is not None or case.find("error") is not None:
+            counts["failed"] += 1
+        else:
+            counts["passed"] += 1
+    return counts
+
+
+def parse_tox_result(data: Dict[str, Any], plan: ToxPlan, root: Path) -> Dict[str, PythonRun]:
+    """Per Python of the plan: tox's verdict, duration, failed commands (by label) and test counts."""
+    labels = command_labels(plan)
+    out: Dict[str, PythonRun] = {}
+    for env in plan.envs:
+        raw = data.get("testenvs", {}).get(env_name(env.version))
+        if not raw or "result" not in raw:
+            out[env.version] = PythonRun("not run")
+            continue
+        result = raw["result"]
+        failed = [labels[i] if i < len(labels) else f"command {i}"
+                  for i, cmd in enumerate(raw.get("test", [])) if cmd.get("retcode") != 0]
+        if not result.get("success") and not raw.get("test"):
+            failed.append("setup (env or install)")
+        steps = {"setup": round(sum(float(c.get("elapsed", 0.0)) for c in raw.get("setup", [])), 2)}
+        steps.update({labels[i] if i < len(labels) else f"command {i}": round(float(c.get("elapsed", 0.0)), 2)
+                      for i, c in enumerate(raw.get("test", []))})
+        out[env.version] = PythonRun(
+            "pass" if result.get("success") and not failed else "FAIL", round(result.get("duration", 0.0), 2),
+            failed, junit_counts(root / "course-tests" / env_name(env.version) / "junit.xml"),
+            (raw.get("python") or {}).get("executable"), steps)
+    return out
+
+
+def parse_verify_json(data: Dict[str, Any]) -> Tuple[float, float, Dict[str, PythonRun]]:
+    """tito's total, its per-Python part (total minus the course-wide stages) and per Python: status,
+    the sum of its stage durations (pip install of pytest not included: verify does not time it)."""
+    total = float(data.get("seconds", 0.0))
+    course = sum(float(s.get("seconds", 0.0)) for s in data.get("stages", [])
+                 if s.get("name") in TITO_COURSE_STAGES)
+    pythons: Dict[str, PythonRun] = {}
+    for raw in data.get("pythons", []):
+        stages = raw.get("stages", [])
+        tests = next((s for s in stages if s.get("name") == "course-tests"), None)
+        pythons[raw["version"]] = PythonRun(
+            "pass" if raw.get("status") == "passed" else ("FAIL" if stages else "not run"),
+            round(sum(float(s.get("seconds", 0.0)) for s in stages), 2),
+            [s["name"] for s in stages if s.get("status") != "passed"],
+            {k: int(v) for k, v in (tests or {}).get("figures", {}).items()
+             if k in ("passed", "failed", "skipped")},
+            raw.get("interpreter"), {s["name"]: float(s.get("seconds", 0.0)) for s in stages})
+    return total, round(total - course, 2), pythons
+
+
+# -- running --------------------------------------------------------------------------------------------
+
+def _load() -> Tuple[float, ...]:
+    return tuple(round(x, 2) for x in os.getloadavg())
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_tito(course: Course, versions: Optional[Sequence[str]], jobs: int,
+             work: Path) -> Tuple[PipelineRun, Optional[Path]]:
+    reports = work / "tito-reports"
+    args = [sys.executable, "-m", "verifier.cli", "verify", "--course", str(course.root),
+            "--reports", str(reports), "--jobs", str(jobs)]
+    for version in versions or []:
+        args += ["--python", version]
+    pipeline = PipelineRun(TITO, INCLUDES[TITO], load_before=_load())
+    child = run(args, cwd=work, env=clean_env(), timeout=TOX_TIMEOUT)
+    pipeline.load_after = _load()
+    verify_json = reports / "verify.json"
+    if not verify_json.is_file():
+        pipeline.error = f"tito verify wrote no verify.json (exit {child.returncode}): {child.tail(3)}"
+        return pipeline, None
+    data = json.loads(verify_json.read_text(encoding="utf-8"))
+    pipeline.total_seconds, pipeline.wall_seconds, pipeline.pythons = parse_verify_json(data)
+    pipeline.detail = {"exit_code": child.returncode, "process_seconds": round(child.seconds, 2),
+                       "course_stages": {s["name"]: s["seconds"] for s in data.get("stages", [])},
+                       "partial": data.get("partial", "")}
+    wheels = sorted((reports / "dist").glob("*.whl"))
+    return pipeline, (wheels[0] if wheels else None)
+
+
+def tox_available(runner: str) -> str:
+    """'' when this Python can run tox with the runner, else why not."""
+    if importlib.util.find_spec("tox") is None:
+        return "tox is not installed in this environment (nox -s bench -- --pipelines installs it)"
+    if runner == UV and importlib.util.find_spec("tox_uv") is None:
+        return "tox-uv could not be installed here (or is not installed): row skipped"
+    return ""
+
+
+def run_tox(name: str, plan: ToxPlan, course: Course, wheel: Path, locks: Dict[str, Path], jobs: int,
+            work: Path) -> PipelineRun:
+    pipeline = PipelineRun(name, INCLUDES[name])
+    pipeline.skipped = tox_available(plan.runner)
+    if pipeline.skipped:
+        return pipeline
+    root = work / name
+    ini = write_tox_tree(root, plan, wheel, locks, course)
+    result_json = root / "result.json"
+    # the interpreters first on PATH (uv finds a Python by version there), then this venv's bin (tox, uv);
+    # uv must never download a Python of its own
+    dirs = [str(Path(e.interpreter).parent) for e in plan.envs] + [str(Path(sys.executable).parent)]
+    env = clean_env({"PATH": os.pathsep.join(dirs + [os.environ.get("PATH", "")]),
+                     "UV_PYTHON_DOWNLOADS": "never"})
+    args = [sys.executable, "-m", "tox", "p", "-p", str(jobs), "--parallel-no-spinner", "-c", str(ini),
+            "--result-json", str(result_json)]
+    pipeline.load_before = _load()
+    child = run(args, cwd=root, env=env, timeout=TOX_TIMEOUT)
+    pipeline.load_after = _load()
+    pipeline.total_seconds = pipeline.wall_seconds = round(child.seconds, 2)
+    pipeline.detail = {"exit_code": child.returncode, "tox_ini": render_tox_ini(plan)}
+    if child.timed_out:
+        pipeline.error = f"tox timed out after {TOX_TIMEOUT:.0f} s"
+    if not result_json.is_file():
+        pipeline.error = pipeline.error or \
+            f"tox wrote no result JSON (exit {child.returncode}): {child.tail(5)}"
+        return pipeline
+    data = json.loads(result_json.read_text(encoding="utf-8"))
+    pipeline.detail["tox_version"] = data.get("toxversion")
+    pipeline.pythons = parse_tox_result(data, plan, root)
+    if child.returncode != 0 and all(p.status == "pass" for p in pipeline.pythons.values()):
+        pipeline.error = f"tox exited {child.returncode} although every environment passed: {child.tail(3)}"
+    if not pipeline.passed:
+        pipeline.detail["output_tail"] = child.tail(40)
+    return pipeline
+
+
+def run_pipelines(course: Course, versions: Optional[Sequence[str]] = None, jobs: int = 2) -> Dict[str, Any]:
+    matrix = sorted(versions or python_matrix(course), key=version_key)
+    work = Path(tempfile.mkdtemp(prefix="tito-bench-pipelines-"))
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    load_start = _load()
+    notes: List[str] = []
+    try:
+        tito, wheel = run_tito(course, versions, jobs, work)
+        if wheel is None:
+            from ..package.build import build_course
+
+            artifacts, _ = build_course(course, work / "dist", work / "build")
+            wheel = artifacts.wheel
+            notes.append("tito verify kept no wheel: the tox pipelines install a wheel built by build_course")
+        else:
+            notes.append("the tox pipelines install the wheel tito verify built (kept in its reports/dist)")
+        envs, locks = [], {}
+        for version in matrix:
+            lookup = find_interpreter(version)
+            if lookup.interpreter is None:
+                notes.append(f"Python {version}: {lookup.describe_missing()} (not in the tox env_list)")
+                continue
+            lock = constraints_for(course, version, latest=False)
+            if lock is not None:
+                locks[version] = lock.path
+            envs.append(ToxEnv(version, str(lookup.interpreter.path), lock.path.name if lock else None))
+        scenarios = tuple(s.script.name for s in discover_scenarios())
+        roles = json.dumps(api_roles(course), sort_keys=True)
+        runs = [tito]
+        for name, runner in (("tox", VIRTUALENV), ("tox-uv", UV)):
+            plan = ToxPlan(runner, wheel.name, tuple(envs), scenarios, roles)
+            runs.append(run_tox(name, plan, course, wheel, locks, jobs, work))
+        for pipeline in runs:
+            if pipeline.wall_seconds and tito.wall_seconds and pipeline.passed and tito.passed:
+                pipeline.ratio = round(pipeline.wall_seconds / tito.wall_seconds, 2)
+        return {
+            "date": started, "course": str(course.root), "matrix": matrix, "jobs": jobs,
+            "wheel": {"name": wheel.name, "sha256": _sha256(wheel)},
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "python": platform.python_version(),
+                        "load_start": load_start, "load_end": _load(),
+                        "note": "2 cores shared with other engineers' runs: wall times vary with the load"},
+            "order": [p.name for p in runs],
+            "ratio_basis": "pipeline wall / tito verify's per-Python wall (its total minus validate, export, "
+                           "api, build and editable stages from verify.json); only when both passed on every "
+                           "Python",
+            "pipelines": [asdict(p) for p in runs], "notes": notes,
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# -- the report -----------------------------------------------------------------------------------------
+
+def render_report(report: Dict[str, Any]) -> str:
+    matrix: List[str] = report["matrix"]
+    head = f"{'pipeline':<12} {'wall s':>8} {'vs tito':>8}  " + "  ".join(f"{v:>11}" for v in matrix)
+    lines = [f"pipelines bench {report['date']}, course {report['course']}, wheel {report['wheel']['name']} "
+             f"(sha256 {report['wheel']['sha256'][:12]}), {report['jobs']} Pythons at once",
+             f"machine: {report['machine']['cpus']} CPUs, {report['machine']['note']}; load average "
+             f"(1/5/15 min) at start {report['machine']['load_start']}, "
+             f"at end {report['machine']['load_end']}",
+             "per-Python cells: result and seconds (tito: sum of its stage durations; "
+             "tox: the env's duration)",
+             head]
+    for p in report["pipelines"]:
+        if p["skipped"]:
+            lines.append(f"{p['name']:<12} {'-':>8} {'-':>8}  skipped: {p['skipped']}")
+            continue
+        wall = f"{p['wall_seconds']:.1f}" if p["wall_seconds"] is not None else "-"
+        ratio = f"{p['ratio']:.2f}x" if p["ratio"] is not None else "n/a"
+        cells = []
+        for v in matrix:
+            run_ = p["pythons"].get(v)
+            cells.append(f"{run_['status']} {run_['seconds']:.0f}s" if run_ and run_["seconds"] is not None
+                         else (run_["status"] if run_ else "-"))
+        lines.append(f"{p['name']:<12} {wall:>8} {ratio:>8}  " + "  ".join(f"{c:>11}" for c in cells))
+        if p["error"]:
+            lines.append(f"  error: {p['error']}")
+        for v in matrix:
+            run_ = p["pythons"].get(v)
+            if run_ and run_["failed"]:
+                lines.append(f"  {p['name']} {v} failed: {', '.join(run_['failed'])}")
+    lines.append("course tests passed per Python: " + "; ".join(
+        f"{p['name']} " + "/".join(str(p["pythons"].get(v, {}).get("tests", {}).get("passed", "-"))
+                                   for v in matrix)
+        for p in report["pipelines"] if not p["skipped"]))
+    lines.append("load average before -> after each: " + "; ".join(
+        f"{p['name']} {p['load_before'][0] if p['load_before'] else '-'} -> "
+        f"{p['load_after'][0] if p['load_after'] else '-'}" for p in report["pipelines"] if not p["skipped"]))
+    for p in report["pipelines"]:
+        if p["name"] == TITO and p["total_seconds"] is not None:
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in p["detail"].get("course_stages", {}).items())
+            lines.append(f"tito verify total {p['total_seconds']:.1f} s; "
+                         f"subtracted course-wide stages: {stages}")
+    lines.append(f"ratio: {report['ratio_basis']}")
+    for p in report["pipelines"]:
+        lines.append(f"{p['name']}: {p['includes']}")
+    lines += [f"note: {n}" for n in report["notes"]]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m verifier.bench.pipelines",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--course", type=Path, default=None, help="the course (default: embedded)")
+    parser.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="Pythons at once")
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+    from ..cli.main import default_course
+
+    course = load_course(args.course or default_course())
+    report = run_pipelines(course, args.python, args.jobs)
+    print(render_report(report))
+    args.reports.mkdir(parents=True, exist_ok=True)
+    out = args.reports / "bench-pipelines.json"
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"report: {out}")
+    ok = all(p["skipped"] or (not p["error"] and all(v["status"] == "pass" for v in p["pythons"].values()))
+             for p in report["pipelines"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
