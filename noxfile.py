@@ -48,9 +48,6 @@ def bench(session: nox.Session) -> None:
         session.install("tox>=4")
         # a failed install leaves tox_uv unimportable: the bench then says so and skips that row
         session.install("tox-uv", success_codes=[0, 1])
-        session.run("python", "-m", "verifier.bench.pipelines",
-                    *[a for a in session.posargs if a != "--pipelines"])
-        return
     session.run("tito", "bench", *session.posargs)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 REPO = Path(__file__).resolve().parent.parent
 EMBEDDED_COURSE = REPO / "course"
@@ -24,19 +24,28 @@ classifiers = [
 """
 
 
+def write_files(root: Path, files: Dict[str, Optional[Union[str, bytes]]]) -> Path:
+    """{relative path: text or bytes} under `root`; None leaves a file out. The one way tests write trees."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        if text is None:
+            continue
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+    return root
+
+
 def write_course(root: Path, modules: Dict[str, str], pyproject: Optional[str] = PYPROJECT,
                  yamls: Optional[Dict[str, str]] = None) -> Path:
-    """modules: {"01_alpha/alpha.py": source}; yamls: {"01_alpha": module.yaml text}."""
-    root.mkdir(parents=True, exist_ok=True)
-    if pyproject is not None:
-        (root / "pyproject.toml").write_text(pyproject, encoding="utf-8")
-    for rel, text in modules.items():
-        path = root / "modules" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-    for folder, text in (yamls or {}).items():
-        (root / "modules" / folder / "module.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
-    return root
+    """A small layout-A course: modules {"01_alpha/alpha.py": source}; yamls {"01_alpha": module.yaml}."""
+    files: Dict[str, Optional[Union[str, bytes]]] = {"pyproject.toml": pyproject}
+    files.update({f"modules/{rel}": textwrap.dedent(text) for rel, text in modules.items()})
+    files.update({f"modules/{folder}/module.yaml": textwrap.dedent(text) for folder, text in (yamls or {}).items()})
+    return write_files(root, files)
 
 
 MINI_PYPROJECT = """\

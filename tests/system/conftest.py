@@ -1,8 +1,5 @@
 """System tests: the fault corpus lives beside them; the catch rate is printed after a run."""
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def pytest_terminal_summary(terminalreporter):

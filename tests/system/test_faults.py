@@ -6,7 +6,7 @@ Run with `nox -s faults` (CI runs it too). The catch rate is printed at the end 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Set
+from typing import List, Set
 
 import pytest
 

@@ -4,14 +4,12 @@ later one (`modules/NN_name/name.py`, no module.yaml) — exported, built and im
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
 from verifier.pipeline.verify import VerifyOptions, verify
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from validation_courses import LAYOUT_B, LAYOUT_C, write_course  # noqa: E402
+from validation_courses import LAYOUT_B, LAYOUT_C, write_layout
 
 pytestmark = pytest.mark.system
 HERE = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -35,7 +33,7 @@ include = ["tinytorch*"]
 def test_upstream_layout_verifies(layout, tmp_path):
     files = dict(LAYOUT_B if layout == "B" else LAYOUT_C)
     files["pyproject.toml"] = UPSTREAM_PYPROJECT
-    course = write_course(tmp_path / "course", base=files)
+    course = write_layout(tmp_path / "course", base=files)
     result = verify(VerifyOptions(course=course, pythons=[HERE], scenarios=["imports", "installation"],
                                   run_tests=False))
     assert [s.status for s in result.stages] == ["passed"] * 4, [(s.name, s.detail) for s in result.stages]

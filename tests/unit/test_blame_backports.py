@@ -3,24 +3,22 @@ stage's blame (the module defining a removed name), and version-guarded backport
 environment marker). Each must fire where it should, and stay quiet on real trees."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Optional
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
-from validation_courses import ACTIVATIONS, PYPROJECT, line_of, write_course  # noqa: E402
+from validation_courses import ACTIVATIONS, PYPROJECT, line_of, write_layout
 
-from verifier.checks.validate import validate  # noqa: E402
-from verifier.course.discovery import load_course  # noqa: E402
-from verifier.package.api import compare  # noqa: E402
-from verifier.pipeline.gate import decide  # noqa: E402
-from verifier.results import Attribution, result_from_json  # noqa: E402
-from verifier.runner.attribution import attribute_api  # noqa: E402
-from verifier.runner.scenarios import blame_from_tests  # noqa: E402
-from verifier.runner.suspects import infer_blame, suspects_of_test  # noqa: E402
+from verifier.checks.validate import validate
+from verifier.course.discovery import load_course
+from verifier.package.api import compare
+from verifier.pipeline.gate import decide
+from verifier.results import result_from_json
+from verifier.runner.attribution import attribute_api
+from verifier.runner.scenarios import blame_from_tests
+from verifier.runner.suspects import infer_blame, suspects_of_test
 
 REPO = Path(__file__).resolve().parents[2]
 EMBEDDED = load_course(REPO / "course")
@@ -118,7 +116,7 @@ def _course(tmp_path, code: str, dependencies: Optional[str] = None, requires: O
         pyproject = pyproject.replace('requires-python = ">=3.9"', f'requires-python = "{requires}"')
         pyproject = pyproject.replace('    "Programming Language :: Python :: 3.9",\n', "") \
             .replace('    "Programming Language :: Python :: 3.10",\n', "")
-    root = write_course(tmp_path / "course", {ACT_PY: act, "pyproject.toml": pyproject})
+    root = write_layout(tmp_path / "course", {ACT_PY: act, "pyproject.toml": pyproject})
     return root, validate(load_course(root))
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import ast
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
-from validation_courses import ACTIVATIONS, LAYERS, LAYOUT_C, line_of, module_yaml, percent, write_course  # noqa
+from validation_courses import ACTIVATIONS, LAYERS, LAYOUT_C, line_of, module_yaml, percent, write_layout
 
-from verifier.course.discovery import load_course  # noqa: E402
-from verifier.deps.graph import (bound_names, course_graph, extract_imports, render_dot, render_mermaid,  # noqa: E402
+from verifier.course.discovery import load_course
+from verifier.deps.graph import (bound_names, course_graph, extract_imports, render_dot, render_mermaid,
                             run_deps, yaml_item_lines)
 
 ACT_PY = "modules/02_activations/activations.py"
@@ -55,7 +53,7 @@ def _cycle_course(tmp_path: Path) -> Path:
         """)
     activations = ACTIVATIONS.replace("    def forward(self, x):\n",
                                       "    def forward(self, x):\n        from tinytorch.core.autograd import Variable\n")
-    return write_course(tmp_path / "course", {
+    return write_layout(tmp_path / "course", {
         ACT_PY: activations,
         "modules/04_autograd/autograd.py": autograd,
         "modules/04_autograd/module.yaml": module_yaml("autograd", ["activations"], ["Variable"]),
@@ -97,7 +95,7 @@ def test_bound_names():
 
 
 def test_declared_and_actual_graph_of_a_clean_course(tmp_path):
-    root = write_course(tmp_path / "course")
+    root = write_layout(tmp_path / "course")
     graph = course_graph(load_course(root))
     assert graph.has_declared
     assert graph.declared["03_layers"] == ["01_tensor", "02_activations"]
@@ -111,7 +109,7 @@ def test_declared_and_actual_graph_of_a_clean_course(tmp_path):
 def test_package_level_and_submodule_imports_resolve_to_modules(tmp_path):
     layers = LAYERS.replace("from tinytorch.core.tensor import Tensor\nfrom tinytorch.core.activations import ReLU\n",
                             "from tinytorch import Tensor\nfrom tinytorch.core import activations\n")
-    root = write_course(tmp_path / "course", {LAYERS_PY: layers})
+    root = write_layout(tmp_path / "course", {LAYERS_PY: layers})
     graph = course_graph(load_course(root))
     assert set(graph.actual["03_layers"]) == {"01_tensor", "02_activations"}
 
@@ -130,7 +128,7 @@ def test_hidden_cycle_is_reported_whole_with_import_lines(tmp_path):
 
 def test_cycle_through_a_declared_edge_is_the_shortest_one(tmp_path):
     changes = {"modules/01_tensor/module.yaml": module_yaml("tensor", ["layers"], ["Tensor"])}
-    root = write_course(tmp_path / "course", changes)
+    root = write_layout(tmp_path / "course", changes)
     graph = course_graph(load_course(root))
     cycles = graph.cycles()
     assert len(cycles) == 1 and cycles[0][0] == cycles[0][-1] == "01_tensor"
@@ -139,7 +137,7 @@ def test_cycle_through_a_declared_edge_is_the_shortest_one(tmp_path):
 
 
 def test_layout_c_graph_is_inferred(tmp_path):
-    root = write_course(tmp_path / "course", base=LAYOUT_C)
+    root = write_layout(tmp_path / "course", base=LAYOUT_C)
     graph = course_graph(load_course(root))
     assert not graph.has_declared and graph.unused() == [] and graph.undeclared() == []
     text, code = run_deps(root, "text", True)
@@ -147,12 +145,12 @@ def test_layout_c_graph_is_inferred(tmp_path):
 
 
 def test_run_deps_text_and_check(tmp_path):
-    root = write_course(tmp_path / "clean")
+    root = write_layout(tmp_path / "clean")
     text, code = run_deps(root, "text", True)
     assert code == 0
     assert "Build order:\n  1. 01_tensor\n  2. 02_activations\n  3. 03_layers" in text
     assert "03_layers -> 01_tensor, 02_activations" in text
-    mismatch = write_course(tmp_path / "mismatch",
+    mismatch = write_layout(tmp_path / "mismatch",
                             {"modules/03_layers/module.yaml": module_yaml("layers", ["tensor"], ["Linear"])})
     text, code = run_deps(mismatch, "text", False)
     assert code == 0 and "02_activations!" in text
@@ -165,7 +163,7 @@ def test_run_deps_text_and_check(tmp_path):
 
 
 def test_run_deps_usage_errors(tmp_path):
-    root = write_course(tmp_path / "course")
+    root = write_layout(tmp_path / "course")
     assert run_deps(root, "svg", False)[1] == 2
     text, code = run_deps(tmp_path / "nowhere", "text", False)
     assert code == 2 and text.startswith("tito: error:")
@@ -192,14 +190,14 @@ def test_mermaid_dot_and_json_renderings(tmp_path):
 
 
 def test_declared_only_edge_in_renderings(tmp_path):
-    root = write_course(tmp_path / "course",
+    root = write_layout(tmp_path / "course",
                         {"modules/02_activations/module.yaml": module_yaml("activations", ["tensor", "1"], ["ReLU"]),
                          "modules/03_layers/module.yaml": module_yaml("layers", ["tensor", "activations", "01_tensor"],
                                                                       ["Linear", "Sequential"])})
     graph = course_graph(load_course(root))
     assert graph.declared["02_activations"] == ["01_tensor"]  # name and number mean the same module
     assert graph.unused() == []
-    unused = write_course(tmp_path / "unused", {
+    unused = write_layout(tmp_path / "unused", {
         "modules/03_layers/layers.py": LAYERS.replace("from tinytorch.core.tensor import Tensor\n", "")})
     graph = course_graph(load_course(unused))
     assert graph.unused() == [("03_layers", "01_tensor")]

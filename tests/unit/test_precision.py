@@ -6,17 +6,15 @@ must fire and a real-tree-shaped case where it must not."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Dict, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
-from validation_courses import ACTIVATIONS, LAYERS, PYPROJECT, TENSOR, line_of, write_course  # noqa: E402
+from validation_courses import ACTIVATIONS, LAYERS, PYPROJECT, line_of, write_layout
 
-from verifier.checks.findings import Impact, When  # noqa: E402
-from verifier.checks.validate import validate  # noqa: E402
-from verifier.course.discovery import load_course  # noqa: E402
+from verifier.checks.findings import Impact, When
+from verifier.checks.validate import validate
+from verifier.course.discovery import load_course
 
 TENSOR_PY = "modules/01_tensor/tensor.py"
 ACT_PY = "modules/02_activations/activations.py"
@@ -24,7 +22,7 @@ LAYERS_PY = "modules/03_layers/layers.py"
 
 
 def check(tmp_path: Path, changes: Dict[str, Optional[str]]):
-    root = write_course(tmp_path / "course", changes)
+    root = write_layout(tmp_path / "course", changes)
     return root, validate(load_course(root))
 
 

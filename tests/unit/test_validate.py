@@ -3,20 +3,18 @@ in the conventions page and per check, each asserting the code, module and line 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Dict, Optional
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
-from validation_courses import (ACTIVATIONS, LAYERS, LAYOUT_A, LAYOUT_B, LAYOUT_C, PYPROJECT, TENSOR,  # noqa: E402
-                                line_of, module_yaml, notebook, percent, write_course)
+from validation_courses import (ACTIVATIONS, LAYERS, LAYOUT_A, LAYOUT_B, LAYOUT_C, PYPROJECT, TENSOR,
+                                line_of, module_yaml, notebook, percent, write_layout)
 
-from verifier.course.discovery import load_course  # noqa: E402
-from verifier.checks.findings import CATALOGUE, ERROR, WARNING, Finding, catalogue_table  # noqa: E402
-from verifier.checks.validate import ValidationReport, run_validate, validate  # noqa: E402
+from verifier.course.discovery import load_course
+from verifier.checks.findings import CATALOGUE, ERROR, WARNING, Finding, catalogue_table
+from verifier.checks.validate import ValidationReport, run_validate, validate
 
 REPO = Path(__file__).resolve().parents[2]
 EMBEDDED = REPO / "course"
@@ -27,7 +25,7 @@ LAYERS_PY = "modules/03_layers/layers.py"
 
 def check(tmp_path: Path, changes: Optional[Dict[str, Optional[str]]] = None, base=None,
           module: Optional[str] = None):
-    root = write_course(tmp_path / "course", changes, base)
+    root = write_layout(tmp_path / "course", changes, base)
     return root, validate(load_course(root), module)
 
 
@@ -114,7 +112,7 @@ def test_notebook_dev_file_findings_carry_cell_and_line(tmp_path):
     files = dict(LAYOUT_A)
     files.update({TENSOR_PY: None, "modules/01_tensor/tensor.ipynb": notebook(changed),
                   "modules/01_tensor/module.yaml": module_yaml("tensor", [], ["Tensor"], dev_file="tensor.ipynb")})
-    root = write_course(tmp_path / "course", base=files)
+    root = write_layout(tmp_path / "course", base=files)
     report = validate(load_course(root))
     finding = found(report, "TT101", "01_tensor", "modules/01_tensor/tensor.ipynb", 1)
     assert finding.cell == 2 and "line 1 of cell 2 of modules/01_tensor/tensor.ipynb" in finding.fix
@@ -140,7 +138,7 @@ def _fallback_course(tmp_path, activations_code):
             "modules/02_tensor/module.yaml": module_yaml("tensor", [], ["Tensor"], dev_file="tensor_dev.py"),
             path: activations_code,
             "modules/03_activations/module.yaml": module_yaml("activations", ["tensor"], ["ReLU"])}
-    root = write_course(tmp_path / "course", base=base)
+    root = write_layout(tmp_path / "course", base=base)
     return root, path, validate(load_course(root))
 
 
@@ -330,7 +328,7 @@ def test_folder_naming_duplicates_and_gaps(tmp_path):
 
 def test_folder_number_must_have_two_digits(tmp_path):
     changes = {k.replace("03_layers", "3_layers"): v for k, v in LAYOUT_A.items()}
-    root = write_course(tmp_path / "course", base=changes)
+    root = write_layout(tmp_path / "course", base=changes)
     report = validate(load_course(root))
     found(report, "TT107", "3_layers", "modules/3_layers", None)
 
@@ -342,7 +340,7 @@ def test_dev_file_and_module_yaml_name_must_match_folder(tmp_path):
     root = tmp_path / "course"
     files = dict(LAYOUT_A)
     files.update(changes)
-    write_course(root, base=files)
+    write_layout(root, base=files)
     report = validate(load_course(root))
     meta = "modules/02_activations/module.yaml"
     found(report, "TT111", "02_activations", meta, line_of(root / meta, "name: activation"))
@@ -355,7 +353,7 @@ def test_module_folder_without_dev_file(tmp_path):
     files[LAYERS_PY] = None
     files["modules/03_layers/module.yaml"] = module_yaml("layers", ["tensor", "activations"], [], dev_file="nn.py")
     files["modules/03_layers/notes.py"] = "print('hi')\n"
-    write_course(root, base=files)
+    write_layout(root, base=files)
     report = validate(load_course(root))
     finding = found(report, "TT004", "03_layers", "modules/03_layers", None)
     assert "notes.py" in finding.issue
@@ -418,7 +416,7 @@ def test_paired_notebook_that_differs_is_reported_as_a_pair(tmp_path):
     changed = replace(TENSOR, "self.data + other.data", "self.data - other.data")
     files = dict(LAYOUT_B)
     files["modules/source/01_tensor/tensor_dev.ipynb"] = notebook(changed)
-    root = write_course(tmp_path / "course", base=files)
+    root = write_layout(tmp_path / "course", base=files)
     report = validate(load_course(root))
     py = "modules/source/01_tensor/tensor_dev.py"
     finding = found(report, "TT117", "01_tensor", py, line_of(root / py, "import numpy as np"))
@@ -468,7 +466,7 @@ def test_unreadable_sources_are_findings(tmp_path):
 def test_broken_notebook_json_is_a_finding(tmp_path):
     files = dict(LAYOUT_B)
     files["modules/source/01_tensor/tensor_dev.ipynb"] = '{"cells": [\n  {"cell_type": "code",,}\n'
-    root = write_course(tmp_path / "course", base=files)
+    root = write_layout(tmp_path / "course", base=files)
     report = validate(load_course(root))
     found(report, "TT002", "01_tensor", "modules/source/01_tensor/tensor_dev.ipynb", 2)
 
@@ -659,10 +657,10 @@ def test_single_module_validation_reports_only_that_module(tmp_path):
 
 
 def test_run_validate_exit_codes_and_formats(tmp_path):
-    root = write_course(tmp_path / "clean")
+    root = write_layout(tmp_path / "clean")
     out, code = run_validate(root, None, "text")
     assert code == 0 and "Package validation passed: 3 modules checked" in out
-    broken = write_course(tmp_path / "broken", {ACT_PY: replace(ACTIVATIONS, "core.activations", "core.activ")})
+    broken = write_layout(tmp_path / "broken", {ACT_PY: replace(ACTIVATIONS, "core.activations", "core.activ")})
     out, code = run_validate(broken, None, "json")
     assert code == 1
     data = json.loads(out)
@@ -812,9 +810,9 @@ def test_missing_module_yaml_only_where_the_course_uses_them(tmp_path):
     files = dict(LAYOUT_A)
     files["modules/02_activations/module.yaml"] = None
     files["modules/03_layers/module.yaml"] = None
-    root = write_course(tmp_path / "course", base=files)
+    root = write_layout(tmp_path / "course", base=files)
     assert "TT006" not in codes(validate(load_course(root)))
     files = dict(LAYOUT_A)
     files["modules/03_layers/module.yaml"] = None
-    root = write_course(tmp_path / "again", base=files)
+    root = write_layout(tmp_path / "again", base=files)
     found(validate(load_course(root)), "TT006", "03_layers", "modules/03_layers", None)

@@ -19,7 +19,6 @@ so tito's per-Python wall time is its total minus their durations from verify.js
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib.util
 import json
@@ -34,7 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..course.discovery import Course, load_course
+from ..atomic import write_atomic
+from ..course.discovery import Course
 from ..course.matrix import python_matrix, version_key
 from ..package.locks import constraints_for
 from ..runner.envs import clean_env
@@ -434,27 +434,11 @@ def render_report(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m verifier.bench.pipelines",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--course", type=Path, default=None, help="the course (default: embedded)")
-    parser.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="Pythons at once")
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
-    args = parser.parse_args(argv)
-    from ..cli.main import default_course
-
-    course = load_course(args.course or default_course())
-    report = run_pipelines(course, args.python, args.jobs)
-    print(render_report(report))
-    args.reports.mkdir(parents=True, exist_ok=True)
-    out = args.reports / "bench-pipelines.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"report: {out}")
+def run_and_report(course: Course, pythons: Optional[Sequence[str]], jobs: int, reports: Path) -> Tuple[str, Path, bool]:
+    """Run the three pipelines, write reports/bench-pipelines.json; (table, report path, all passed)."""
+    report = run_pipelines(course, pythons, jobs)
+    out = reports / "bench-pipelines.json"
+    write_atomic(out, json.dumps(report, indent=2) + "\n")
     ok = all(p["skipped"] or (not p["error"] and all(v["status"] == "pass" for v in p["pythons"].values()))
              for p in report["pipelines"])
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return render_report(report), out, ok

@@ -296,6 +296,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..reports.terminal import write_atomic
 
     course = load_course(args.course or default_course())
+    if args.pipelines:
+        from ..bench.pipelines import run_and_report
+
+        table, report, ok = run_and_report(course, args.python, args.jobs, args.reports)
+        print(table)
+        print(f"report: {report}")
+        return 0 if ok else 1
     result = run_bench(course, rounds=args.rounds, only=args.only, keep_openblas_tuning=args.keep_openblas_env)
     print(render_table(result))
     write_atomic(args.reports / "bench.json", json.dumps(result.to_json(), indent=2) + "\n")
@@ -348,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--keep-openblas-env", action="store_true",
                        help="keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the benchmark's process")
     bench.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a speed target is missed")
+    bench.add_argument("--pipelines", action="store_true",
+                       help="instead: tito verify's per-Python work beside tox and tox-uv on the same wheel")
+    bench.add_argument("--python", action="append", metavar="X.Y", help="with --pipelines: only this Python")
+    bench.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="with --pipelines: Pythons at once")
     bench.add_argument("--reports", type=Path, default=Path("reports"))
     bench.set_defaults(func=cmd_bench)
 
