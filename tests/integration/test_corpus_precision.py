@@ -20,40 +20,11 @@ from pathlib import Path
 from typing import Dict, Set
 
 import pytest
-
-from helpers import REPO
+from corpus_truth import CORPUS, FAILING, MEASURED
 
 from verifier.checks.findings import Impact, When
 from verifier.checks.validate import validate
 from verifier.course.discovery import load_course
-
-CORPUS = REPO.parent / "shared" / "corpus"
-
-_CORE16 = ["activations", "attention", "autograd", "benchmarking", "compression", "dataloader", "dense", "kernels",
-           "layers", "mlops", "optimizers", "setup", "spatial", "tensor", "training"]
-_NEW = ["applications", "applications.tinygpt", "benchmarking", "benchmarking.benchmark", "core",
-        "core.activations", "core.attention", "core.autograd", "core.layers", "core.losses", "core.optimizers",
-        "core.spatial", "core.tensor", "core.training", "data", "data.loader", "generation", "generation.kv_cache",
-        "models", "models.transformer", "optimization", "optimization.acceleration", "optimization.compression",
-        "optimization.quantization", "profiling", "profiling.profiler", "text", "text.embeddings",
-        "text.tokenization"]
-
-MEASURED: Dict[str, Set[str]] = {
-    "ce776937": {"tinytorch", "tinytorch.core"} | {f"tinytorch.core.{m}" for m in _CORE16},
-    "4246c759": {"tinytorch", "tinytorch.competition", "tinytorch.competition.submit"} | {f"tinytorch.{m}" for m in _NEW},
-    "52e1cf6f": {"tinytorch"} | {f"tinytorch.{m}" for m in _NEW},
-}
-
-FAILING: Dict[str, Set[str]] = {
-    # deps numpy only: matplotlib missing (8), psutil missing (2), `No module named 'tensor_dev'` (training);
-    # compression imports: its failing `from tinytorch.core.networks import` sits in try/except ImportError
-    "ce776937": {f"tinytorch.core.{m}" for m in ["activations", "attention", "benchmarking", "dataloader", "dense",
-                                                   "layers", "mlops", "spatial", "kernels", "setup", "training"]},
-    # a PyPI placeholder pyproject (`include = ["tinytorch_placeholder*"]`): the wheel has no tinytorch
-    "4246c759": set(MEASURED["4246c759"]),
-    # NameError at import: CharTokenizer (tinygpt), List (benchmark)
-    "52e1cf6f": {"tinytorch.applications.tinygpt", "tinytorch.benchmarking.benchmark"},
-}
 
 # committed package files the truth's export deletes (so it never imported them): TT240 on
 # tinytorch/utils/data/__init__.py (`from .dataloader import *`, no dataloader.py) is outside MEASURED
