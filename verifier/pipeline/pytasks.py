@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     from .verify import Built, Verification
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
-ESTIMATES = {"venv": 4.0, "install": 12.0, "module-imports": 6.0, "entry-points": 1.0, "course-tests": 25.0,
-             "cnn": 12.0, "transformer": 8.0, "complete_pipeline": 8.0, "editable": 12.0}
-DEFAULT_ESTIMATE = 3.0
+ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, "course-tests": 22.0,
+             "cnn": 8.0, "transformer": 5.5, "complete_pipeline": 1.5, "installation": 1.8, "editable": 11.0}
+DEFAULT_ESTIMATE = 1.0
 
 
 def previous_durations(report: Optional[Path]) -> Dict[Tuple[str, str], float]:

@@ -35,11 +35,12 @@ class Task:
 
 @dataclass
 class Dispatch:
-    """One start decision, for tests and the report: who started, how many ran and waited then."""
+    """One start decision, for tests: who started, and once that round of starts was done how many
+    tasks ran and how many ready ones still waited (waiting while a worker is free is a bug)."""
     key: str
     at: float
-    running: int                             # tasks running once this one started
-    ready_left: int                          # ready tasks still waiting after it started
+    running: int
+    ready_left: int
 
 
 @dataclass
@@ -120,11 +121,14 @@ def run_tasks(tasks: Sequence[Task], workers: int, cancelled: Optional[threading
 
     while finished < len(tasks):
         stopping = failure is not None or cancelled.is_set()
+        batch: List[str] = []
         while not stopping and ready and running < workers:
             _, _, key = heapq.heappop(ready)
             running += 1
+            batch.append(key)
             threading.Thread(target=work, args=(by_key[key],), name=f"tito-{key}", daemon=True).start()
-            stats.dispatches.append(Dispatch(key, round(time.monotonic() - began, 3), running, len(ready)))
+        at = round(time.monotonic() - began, 3)
+        stats.dispatches += [Dispatch(key, at, running, len(ready)) for key in batch]
         if running == 0:
             break  # stopping, or nothing ready (cannot happen without a cycle, which critical_paths refuses)
         try:

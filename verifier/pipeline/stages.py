@@ -12,7 +12,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from ..course.discovery import Course
 from ..errors import VerifierError
 from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
-from ..package.build import Artifacts, build_distributions, check_build, keep_artifacts, stage_course
+from ..package.build import (Artifacts, build_distributions, build_wheel_only, check_build, keep_artifacts,
+                             stage_course)
 from ..package.export import ExportPlan, plan_export
 from ..package.locks import constraints_for
 from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult
@@ -111,11 +112,20 @@ def install_stage(venv: Venv, artifacts: Artifacts, course: Course, python: Pyth
     return stage
 
 
-def build_stage(work: Path, plan: ExportPlan, keep_in: Optional[Path]) -> Tuple[StageResult, Optional[Artifacts]]:
+def build_stage(work: Path, plan: ExportPlan, keep_in: Optional[Path],
+                wheel_only: bool = False) -> Tuple[StageResult, Optional[Artifacts]]:
     """sdist, then the wheel from it, and the build checks. A wheel that fails a check is still
-    returned: it is installed and tested, so the run shows what else breaks."""
+    returned: it is installed and tested, so the run shows what else breaks. `wheel_only` (the
+    module loop, never a release verdict): one wheel from the staged tree, no sdist, no checks."""
     artifacts: Optional[Artifacts] = None
     with timed(StageResult("build")) as build:
+        if wheel_only:
+            try:
+                artifacts = build_wheel_only(work / "stage", work / "dist")
+                build.status, build.detail = PASSED, f"{artifacts.wheel.name} (wheel only: module loop)"
+            except VerifierError as exc:
+                build.status, build.detail = FAILED, str(exc)
+            return build, artifacts
         try:
             artifacts = build_distributions(work / "stage", work / "dist")
             if keep_in is not None:

@@ -177,7 +177,7 @@ class Verification:
         if plan is None or stopped:
             skip("build", "export failed: no package to build")
             return Built(None, "export failed" if plan is None else "", stopped=stopped)
-        build, artifacts = build_stage(self.work, plan, self.options.artifacts_dir)
+        build, artifacts = build_stage(self.work, plan, self.options.artifacts_dir, wheel_only=self.options.cached_envs)
         if artifacts is not None:
             result.artifacts = artifacts.listing()
         add(build)
