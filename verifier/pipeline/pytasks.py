@@ -101,9 +101,12 @@ class PythonTasks:
         checks = tuple(t.key for t in tasks[2:])
         last = checks
         if self.options.run_tests:
+            # fresh venvs: pytest is installed only after the scenarios, so it cannot mask an undeclared
+            # dependency; a cached venv (module loop) already holds it, so the tests start after the install
+            tests_after = after_install if self.options.cached_envs else checks
             tasks.append(Task(key("course-tests"), lambda: self._guarded(state, "course-tests", self._tests),
-                              checks, w("course-tests")))
-            last = (key("course-tests"),)
+                              tests_after, w("course-tests")))
+            last = checks + (key("course-tests"),)
         tasks.append(Task(key("clean-up"), lambda: self._cleanup(state), last, 0.1))
         return tasks
 
