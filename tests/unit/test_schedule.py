@@ -140,3 +140,24 @@ def test_previous_durations_weigh_the_schedule(tmp_path):
     assert estimate(history, "course", "editable") == 9.5
     assert estimate(history, "3.12", "transformer") == ESTIMATES["transformer"]  # not run: no evidence
     assert previous_durations(tmp_path / "missing.json") == {}
+
+
+def test_an_interrupt_waits_for_running_tasks_before_propagating():
+    import _thread
+
+    finished = []
+    interrupted = []
+
+    def slow():
+        time.sleep(0.3)
+        finished.append("slow")
+
+    def interrupt():
+        time.sleep(0.05)
+        _thread.interrupt_main()
+
+    tasks = [Task("slow", slow, (), 5.0), Task("interrupt", interrupt, (), 1.0),
+             Task("later", lambda: finished.append("later"), ("slow",))]
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks(tasks, workers=2, poll=0.01, on_interrupt=lambda: interrupted.append(True))
+    assert finished == ["slow"] and interrupted == [True]

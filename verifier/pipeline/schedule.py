@@ -86,9 +86,13 @@ def critical_paths(tasks: Sequence[Task]) -> Dict[str, float]:
 
 
 def run_tasks(tasks: Sequence[Task], workers: int, cancelled: Optional[threading.Event] = None,
-              poll: float = 0.2) -> ScheduleStats:
+              poll: float = 0.2, on_interrupt: Optional[Callable[[], None]] = None,
+              drain: float = 120.0) -> ScheduleStats:
     """Run every task on `workers` threads, heaviest remaining chain first, each as soon as its
-    inputs exist. Returns the schedule's figures; raises Cancelled or the first task's exception."""
+    inputs exist. Returns the schedule's figures; raises Cancelled or the first task's exception.
+    A KeyboardInterrupt (Ctrl-C, SIGTERM) calls `on_interrupt` (which kills the running processes)
+    and waits up to `drain` seconds for the running tasks to return before it propagates, so the
+    caller may remove their work directories."""
     workers = max(1, workers)
     cancelled = cancelled or threading.Event()
     rank = critical_paths(tasks)
@@ -135,6 +139,18 @@ def run_tasks(tasks: Sequence[Task], workers: int, cancelled: Optional[threading
             key, seconds, error = done.get(timeout=poll)
         except queue.Empty:
             continue
+        except BaseException:
+            cancelled.set()
+            if on_interrupt is not None:
+                on_interrupt()
+            deadline = time.monotonic() + drain
+            while running > 0 and time.monotonic() < deadline:
+                try:
+                    done.get(timeout=poll)
+                    running -= 1
+                except queue.Empty:
+                    pass
+            raise
         running -= 1
         finished += 1
         stats.busy += seconds

@@ -213,7 +213,7 @@ class Verification:
                               estimate(history, "course", "editable")))
         result.jobs = self.workers
         try:
-            run_tasks(tasks, self.workers, self.cancelled)
+            run_tasks(tasks, self.workers, self.cancelled, on_interrupt=self.cancel)
         except BaseException:
             self.cancel()
             raise
