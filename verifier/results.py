@@ -97,6 +97,8 @@ class VerifyResult:
     interrupted: bool = False
     partial: str = ""            # why this run is not a full release check ("" for a full run)
     code_metrics: List[Dict[str, Any]] = field(default_factory=list)  # per module: lines, complexity (package/metrics.py)
+    jobs: int = 0                # tasks run at once (the pool's workers)
+    utilisation: Optional[float] = None  # summed stage seconds / (wall seconds x jobs)
 
     @property
     def ok(self) -> bool:

@@ -97,7 +97,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         course=args.course or default_course(), pythons=args.python or None,
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
         scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
-        latest=args.latest, artifacts_dir=args.reports / "dist", fail_fast=args.fail_fast))
+        latest=args.latest, artifacts_dir=args.reports / "dist", fail_fast=args.fail_fast,
+        installer=args.installer, history=args.reports / "verify.json"))
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -127,9 +128,11 @@ def cmd_test(args: argparse.Namespace) -> int:
     elif args.module:
         scenarios, tests = select_for_module(load_course(course_path), args.module)
         run_tests = bool(tests)
+    # the module loop: cached dependency venvs, only the fresh wheel installed (never a release verdict)
     return _run_verification(args, VerifyOptions(
         course=course_path, pythons=args.python or None, strict=_is_ci(), scenarios=scenarios,
-        run_tests=run_tests, test_selection=tests, jobs=args.jobs))
+        run_tests=run_tests, test_selection=tests, jobs=args.jobs, installer=args.installer,
+        cached_envs=bool(args.module) and not args.fresh, history=args.reports / "verify.json"))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -284,7 +287,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _verify_args(parser: argparse.ArgumentParser) -> None:
     _course_arg(parser)
-    parser.add_argument("--jobs", type=int, default=2, help="Pythons verified at once (default 2)")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="tasks (Python x stage) run at once (default: the number of cores)")
+    parser.add_argument("--installer", choices=("uv", "pip"), default="uv",
+                        help="installer of the venvs (default uv; pip when uv is missing)")
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="where reports go (default ./reports)")
 
 
@@ -392,7 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
             test = parent.add_parser(name, help="scenarios and course tests in fresh venvs")
         _verify_args(test)
         test.add_argument("--quick", action="store_true", help="only the imports scenario")
-        test.add_argument("--module", help="this module and every module that depends on it")
+        test.add_argument("--module", help="this module and every module that depends on it "
+                                           "(cached dependency venvs: the module loop, never a release verdict)")
+        test.add_argument("--fresh", action="store_true", help="with --module: fresh venvs instead of cached ones")
         test.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
         test.add_argument("--plan", action="store_true",
                           help="print what would run (dependencies, dependents, scenarios, tests); run nothing")

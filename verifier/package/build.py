@@ -5,6 +5,7 @@ environment) makes the sdist and, from that sdist, the wheel — once per verify
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from ..course.discovery import Course
 from ..errors import BuildError
 from .export import ExportPlan, write_package
 from ..runner.processes import run
-from ..runner.envs import clean_env
+from ..runner.envs import clean_env, find_uv
 from .wheelcheck import compare_wheels, inspect_wheel
 
 PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "settings.ini", "MANIFEST.in",
@@ -28,7 +29,8 @@ class Artifacts:
     wheel: Path
 
     def listing(self) -> List[Dict[str, object]]:
-        return [{"file": p.name, "bytes": p.stat().st_size, "sha256": sha256(p)} for p in (self.sdist, self.wheel)]
+        files = dict.fromkeys((self.sdist, self.wheel))  # one entry when only a wheel was built (module loop)
+        return [{"file": p.name, "bytes": p.stat().st_size, "sha256": sha256(p)} for p in files]
 
 
 def sha256(path: Path) -> str:
@@ -57,8 +59,15 @@ def stage_course(course: Course, plan: ExportPlan, stage: Path, keep_going: bool
 
 
 def _build(stage: Path, out_dir: Path, flags: List[str], timeout: float) -> None:
-    completed = run([sys.executable, "-m", "build", *flags, "--outdir", str(out_dir), str(stage)],
-                    env=clean_env(), timeout=timeout)
+    """`python -m build` in an isolated build environment, provisioned by uv when it is present
+    (`--installer uv`: the same isolation, the build requirements installed several times faster)."""
+    uv = find_uv()
+    installer = ["--installer", "uv"] if uv is not None else []
+    env = clean_env()
+    if uv is not None:  # build looks for uv beside its Python or on PATH
+        env["PATH"] = f"{uv.parent}{os.pathsep}{env.get('PATH', '')}"
+    completed = run([sys.executable, "-m", "build", *installer, *flags, "--outdir", str(out_dir), str(stage)],
+                    env=env, timeout=timeout)
     if not completed.ok:
         reason = "timed out" if completed.timed_out else completed.tail(12)
         raise BuildError(f"`python -m build {' '.join(flags)}` failed: {reason}", stage)
@@ -72,6 +81,13 @@ def build_distributions(stage: Path, out_dir: Path, timeout: float = 900.0) -> A
     if len(sdists) != 1 or len(wheels) != 1:
         raise BuildError(f"expected one sdist and one wheel in {out_dir}, found {len(sdists)} and {len(wheels)}")
     return Artifacts(sdists[0], wheels[0])
+
+
+def build_wheel_only(stage: Path, out_dir: Path, timeout: float = 900.0) -> Artifacts:
+    """The module loop's build: only a wheel, straight from the staged tree, no sdist (not a release
+    artifact: the run that uses it is never a release verdict). `sdist` repeats the wheel."""
+    wheel = build_wheel_from_source(stage, out_dir, timeout)
+    return Artifacts(wheel, wheel)
 
 
 def build_wheel_from_source(stage: Path, out_dir: Path, timeout: float = 900.0) -> Path:

@@ -217,9 +217,10 @@ def attribute_in_tree(traceback_text: str, package_dir: Path) -> Optional[Attrib
     return found
 
 
-def quick_python(course: Course, version: Optional[str] = None) -> Path:
+def quick_python(course: Course, version: Optional[str] = None, installer: str = "uv", purpose: str = "quick") -> Path:
     """A venv with only the course's dependencies (lock-constrained) for the newest Python of the
-    matrix (or `version`), created once and reused; the package itself is never installed in it."""
+    matrix (or `version`), created once per (interpreter, dependencies, lock) and reused; the quick
+    check never installs the package in it (the module loop installs the wheel with --no-deps)."""
     from ..course.matrix import python_matrix, version_key
     from ..package.locks import constraints_for
     from ..runner.envs import Venv, create_venv
@@ -238,7 +239,7 @@ def quick_python(course: Course, version: Optional[str] = None) -> Path:
     lock = constraints_for(course, str(version), False)
     key = hashlib.sha256(json.dumps([str(interpreter.path), interpreter.full_version, course.dependencies,
                                      lock.path.read_text() if lock and lock.path.is_file() else ""]).encode())
-    home = cache_dir() / f"quick-py{version}-{key.hexdigest()[:12]}"
+    home = cache_dir() / f"{purpose}-py{version}-{key.hexdigest()[:12]}"
     venv = Venv(home)
     if (home / ".tito-ready").is_file() and venv.python.exists():
         return venv.python
@@ -246,13 +247,33 @@ def quick_python(course: Course, version: Optional[str] = None) -> Path:
     home.parent.mkdir(parents=True, exist_ok=True)
     venv = create_venv(interpreter.path, home)
     if course.dependencies:
-        done = venv.install(course.dependencies, constraints=lock.path if lock else None)
+        done = venv.install(course.dependencies, constraints=lock.path if lock else None, installer=installer)
         if not done.ok:
             shutil.rmtree(home, ignore_errors=True)
             raise EnvironmentSetupError(f"pip could not install the course's dependencies for the quick check: "
                                         f"{(done.stderr.strip().splitlines() or ['?'])[-1][:200]}", home)
     (home / ".tito-ready").write_text("ok\n", encoding="utf-8")
     return venv.python
+
+
+def cached_venv_stage(course: Course, version: str, installer: str = "uv") -> tuple:
+    """(venv StageResult, Venv or None) for the module loop: the cached dependency venv of
+    `version`. Never used for a release verdict (VerifyOptions.cached_envs makes the run partial)."""
+    from ..errors import VerifierError
+    from ..results import FAILED, PASSED, StageResult
+    from ..runner.envs import Venv
+
+    began = time.monotonic()
+    stage = StageResult("venv")
+    venv = None
+    try:
+        venv = Venv(quick_python(course, version, installer, purpose="loop").parent.parent)
+        stage.status, stage.detail = PASSED, f"cached: {venv.root}"
+        stage.figures["cached_env"] = str(venv.root)
+    except VerifierError as exc:
+        stage.status, stage.detail = FAILED, str(exc)
+    stage.seconds = round(time.monotonic() - began, 2)
+    return stage, venv
 
 
 def static_checks(course: Course, modules: Sequence[str]) -> tuple:

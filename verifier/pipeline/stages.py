@@ -12,12 +12,13 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from ..course.discovery import Course
 from ..errors import VerifierError
 from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
-from ..package.build import Artifacts, build_distributions, check_build, keep_artifacts, stage_course
+from ..package.build import (Artifacts, build_distributions, build_wheel_only, check_build, keep_artifacts,
+                             stage_course)
 from ..package.export import ExportPlan, plan_export
 from ..package.locks import constraints_for
 from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult
 from ..runner.attribution import attribute_api, module_of_source
-from ..runner.envs import Venv, create_venv, install_failure
+from ..runner.envs import Venv, choose_installer, create_venv, install_failure
 
 
 def not_run(name: str, reason: str) -> StageResult:
@@ -81,12 +82,20 @@ def venv_stage_for(interpreter: Path, where: Path) -> Tuple[StageResult, Optiona
     return stage, venv
 
 
-def install_stage(venv: Venv, artifacts: Artifacts, course: Course, python: PythonResult, latest: bool) -> StageResult:
+def install_stage(venv: Venv, artifacts: Artifacts, course: Course, python: PythonResult, latest: bool,
+                  installer: str = "pip", cached: bool = False) -> StageResult:
     """The wheel file into the venv (third-party packages from wheels only, pinned by the course's
-    lock for this Python unless `latest`); on success `python` learns what was installed where."""
+    lock for this Python unless `latest`); on success `python` learns what was installed where.
+    `cached` (the module loop): the venv already holds the dependencies, only the wheel is
+    (re)installed, without its dependencies."""
     lock = constraints_for(course, python.version, latest)
-    install = venv.install([str(artifacts.wheel)], constraints=lock.path if lock else None)
+    used, why = choose_installer(installer)
+    install = venv.install([str(artifacts.wheel)], constraints=lock.path if lock else None, installer=used,
+                           no_deps=cached, reinstall=cached)
     stage = StageResult("install", PASSED if install.ok else FAILED, round(install.seconds, 2))
+    stage.figures["installer"] = used + (f" ({why})" if why else "")
+    if cached:
+        stage.figures["cached_env"] = str(venv.root)
     stage.figures["lock"] = f"{lock.path.name} ({lock.status})" if lock else "none (latest)"
     if lock and lock.status == "stale":
         stage.figures["lock_warning"] = "lock inputs changed: run `nox -s lock`"
@@ -97,17 +106,26 @@ def install_stage(venv: Venv, artifacts: Artifacts, course: Course, python: Pyth
         python.tinytorch_file = info.get("tinytorch_file")
         stage.detail = f"{artifacts.wheel.name} + numpy {python.numpy_version}"
     else:
-        stage.detail = "pip could not install the wheel: " + install_failure(
+        stage.detail = f"{used} could not install the wheel: " + install_failure(
             install.stdout + "\n" + install.stderr, python.version, lock.path.name if lock else None)
         stage.log = install.tail(30)
     return stage
 
 
-def build_stage(work: Path, plan: ExportPlan, keep_in: Optional[Path]) -> Tuple[StageResult, Optional[Artifacts]]:
+def build_stage(work: Path, plan: ExportPlan, keep_in: Optional[Path],
+                wheel_only: bool = False) -> Tuple[StageResult, Optional[Artifacts]]:
     """sdist, then the wheel from it, and the build checks. A wheel that fails a check is still
-    returned: it is installed and tested, so the run shows what else breaks."""
+    returned: it is installed and tested, so the run shows what else breaks. `wheel_only` (the
+    module loop, never a release verdict): one wheel from the staged tree, no sdist, no checks."""
     artifacts: Optional[Artifacts] = None
     with timed(StageResult("build")) as build:
+        if wheel_only:
+            try:
+                artifacts = build_wheel_only(work / "stage", work / "dist")
+                build.status, build.detail = PASSED, f"{artifacts.wheel.name} (wheel only: module loop)"
+            except VerifierError as exc:
+                build.status, build.detail = FAILED, str(exc)
+            return build, artifacts
         try:
             artifacts = build_distributions(work / "stage", work / "dist")
             if keep_in is not None:

@@ -14,12 +14,12 @@ end; the course's files are only read.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import signal
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,17 +28,15 @@ from typing import Callable, Dict, List, Optional, Sequence
 from ..package.build import Artifacts
 from ..package.wheelcheck import wheel_entry_points, wheel_modules
 from ..course.discovery import Course, load_course
-from ..runner.entrypoints import EntryPoint, entry_points_stage
-from ..runner.imports import IMPORT_TIMEOUT, import_stage
+from ..runner.entrypoints import EntryPoint
 from ..package.metrics import module_metrics
-from ..runner.interpreters import find_interpreter
 from ..course.matrix import python_matrix, version_key
 from ..runner.processes import DEFAULT_MEMORY_MB, kill_all
-from ..runner.attribution import attribute_message
-from ..results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult, VerifyResult
-from ..runner.scenarios import Scenario, api_roles, discover_scenarios, run_course_tests, run_scenario
-from .stages import (api_stage, build_stage, export_stage, install_stage, not_run, validation_stage,
-                     venv_stage_for)
+from ..results import FAILED, PythonResult, StageResult, VerifyResult
+from ..runner.scenarios import Scenario, discover_scenarios
+from .pytasks import PythonTasks, estimate, previous_durations
+from .schedule import Cancelled, Task, run_tasks
+from .stages import api_stage, build_stage, export_stage, not_run, validation_stage
 
 Progress = Callable[[str, StageResult], None]  # (scope: "course" or a Python version, stage result)
 
@@ -52,7 +50,10 @@ class VerifyOptions:
     scenarios: Optional[List[str]] = None        # None: every scenario
     run_tests: bool = True
     test_selection: Optional[List[str]] = None   # paths under the course's tests/ (None: all)
-    jobs: int = 2                                # Pythons verified at once
+    jobs: Optional[int] = None                   # tasks run at once (None: os.cpu_count())
+    installer: str = "uv"                        # uv (pip when uv is missing) or pip
+    cached_envs: bool = False                    # module loop: cached dependency venvs, never a release verdict
+    history: Optional[Path] = None               # a previous verify.json: stage durations to schedule by
     memory_mb: int = DEFAULT_MEMORY_MB
     keep_work: bool = False
     latest: bool = False                         # ignore the course's lock files
@@ -96,6 +97,8 @@ class Verification:
     def _partial(self, course_matrix: Sequence[str], matrix: Sequence[str]) -> str:
         """Why this run cannot be a release verdict (a subset of Pythons, scenarios or tests)."""
         reasons = []
+        if self.options.cached_envs:
+            reasons.append("cached environments (module loop)")
         missing = [v for v in course_matrix if v not in matrix]
         if missing:
             reasons.append(f"Pythons {', '.join(missing)} not run")
@@ -125,22 +128,15 @@ class Verification:
         try:
             built = self._course_stages(course, result)
             self._pythons(course, built, matrix, result)
-            self._editable_hook(course, matrix, result)
-        except (KeyboardInterrupt, _Cancelled):
+        except (KeyboardInterrupt, _Cancelled, Cancelled):
             self.cancel()
             result.interrupted = True
         finally:
             result.seconds = round(time.monotonic() - start, 2)
+            result.utilisation = utilisation(result)
             if not self.options.keep_work:
                 shutil.rmtree(self.work, ignore_errors=True)
         return result
-
-    def _editable_hook(self, course: Course, matrix: Sequence[str], result: VerifyResult) -> None:
-        """The editable-install stage (pipeline/editable.py), on runs of every scenario."""
-        if self.options.scenarios is None and not self.cancelled.is_set():
-            from .editable import editable_stage
-            result.stages.append(self._stage("course", editable_stage(
-                course, self.work / "editable", matrix, self.options.memory_mb, self.options.latest)))
 
     # -- course-wide stages -------------------------------------------------------------------
     def _course_stages(self, course: Course, result: VerifyResult) -> Built:
@@ -181,7 +177,7 @@ class Verification:
         if plan is None or stopped:
             skip("build", "export failed: no package to build")
             return Built(None, "export failed" if plan is None else "", stopped=stopped)
-        build, artifacts = build_stage(self.work, plan, self.options.artifacts_dir)
+        build, artifacts = build_stage(self.work, plan, self.options.artifacts_dir, wheel_only=self.options.cached_envs)
         if artifacts is not None:
             result.artifacts = artifacts.listing()
         add(build)
@@ -196,132 +192,51 @@ class Verification:
             (["course-tests"] if self.options.run_tests else [])
 
     def _pythons(self, course: Course, built: Built, matrix: Sequence[str], result: VerifyResult) -> None:
+        """Every (Python x stage) task, and the editable stage, on one pool sized to the cores."""
         scenarios = discover_scenarios(self.options.scenarios)
         if self.options.scenario_timeout:
             scenarios = [dataclasses.replace(s, timeout=min(s.timeout, self.options.scenario_timeout))
                          for s in scenarios]
         result.pythons = [PythonResult(v) for v in matrix]
+        history = previous_durations(self.options.history)
+        tasks: List[Task] = []
         if built.artifacts is None or built.stopped:
             reason = f"--fail-fast stopped the run after {built.stopped} failed" if built.stopped else built.missing
             for python in result.pythons:
                 python.stages = [not_run(n, reason) for n in self._stage_names(scenarios)]
-            return
-        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs)) as pool:
-            futures = [pool.submit(self._one_python, course, built, scenarios, python)
-                       for python in result.pythons]
-            try:
-                for future in futures:
-                    while not future.done():
-                        time.sleep(0.2)
-                        if self.cancelled.is_set():
-                            raise _Cancelled()
-                    future.result()
-            except BaseException:
-                self.cancel()
-                for future in futures:
-                    future.cancel()
-                raise
-
-    def _one_python(self, course: Course, built: Built, scenarios: List[Scenario],
-                    python: PythonResult) -> None:
-        scope = python.version
-        lookup = find_interpreter(python.version)
-        if lookup.interpreter is None:
-            python.missing = lookup.describe_missing()
-            self.progress(scope, StageResult("interpreter", FAILED if self.options.strict else NOT_RUN,
-                                             detail=python.missing))
-            return
-        python.interpreter = str(lookup.interpreter.path)
-        python.full_version = lookup.interpreter.full_version
-        python.stages = [StageResult(n) for n in self._stage_names(scenarios)]
-        home = self.work / f"py{python.version}"
-        home.mkdir()
+        else:
+            graph = PythonTasks(self, course, built, scenarios, history)
+            for python in result.pythons:
+                tasks += graph.tasks(python, self._stage_names(scenarios))
+        if self.options.scenarios is None and not self.options.cached_envs:
+            tasks.append(Task("course/editable", lambda: self._editable(course, matrix, result), (),
+                              estimate(history, "course", "editable")))
+        result.jobs = self.workers
         try:
-            self._python_stages(course, built, scenarios, python, home, lookup.interpreter.path)
-        finally:
-            shutil.rmtree(home / "venv", ignore_errors=True)
+            run_tasks(tasks, self.workers, self.cancelled, on_interrupt=self.cancel)
+        except BaseException:
+            self.cancel()
+            raise
 
-    def _python_stages(self, course: Course, built: Built, scenarios: List[Scenario],
-                       python: PythonResult, home: Path, interpreter: Path) -> None:
-        scope = python.version
-        artifacts = built.artifacts
-        assert artifacts is not None
-        stopped = ""
+    @property
+    def workers(self) -> int:
+        return max(1, self.options.jobs or os.cpu_count() or 1)
 
-        def record(stage: StageResult) -> None:
-            nonlocal stopped
-            python.stages = [stage if s.name == stage.name else s for s in python.stages]
-            self._stage(scope, stage)
-            if stage.status == FAILED and self.options.fail_fast and not stopped:
-                stopped = stage.name
+    def _editable(self, course: Course, matrix: Sequence[str], result: VerifyResult) -> None:
+        """The editable-install stage (pipeline/editable.py), on runs of every scenario."""
+        from .editable import editable_stage
 
-        def skip_rest(reason: str) -> None:
-            for stage in python.stages:
-                if stage.status == NOT_RUN and not stage.detail:
-                    record(not_run(stage.name, reason))
-
-        def check_cancel() -> None:
-            if self.cancelled.is_set():
-                raise _Cancelled()
-
-        def fast_stop() -> bool:
-            if stopped:
-                skip_rest(f"--fail-fast stopped the run after {stopped} failed")
-            return bool(stopped)
-
-        venv_stage, venv = venv_stage_for(interpreter, home / "venv")
-        record(venv_stage)
-        if venv is None:
-            skip_rest("no virtual environment")
-            return
-        check_cancel()
-
-        install = install_stage(venv, artifacts, course, python, self.options.latest)
-        record(install)
-        if install.status != PASSED:
-            skip_rest("the wheel did not install")
-            return
-        if fast_stop():
-            return
-        check_cancel()
-        cap = self.options.scenario_timeout
-        imports = import_stage(venv, built.modules, course.package, self.targets, memory_mb=self.options.memory_mb,
-                               timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.cancelled)
-        check_cancel()  # an interrupted import stage is not a finding
-        record(imports)
-        if fast_stop():
-            return
-        entry_points = entry_points_stage(venv, built.entry_points, course.package, self.targets,
-                                          memory_mb=self.options.memory_mb, cancelled=self.cancelled)
-        check_cancel()
-        record(entry_points)
-        for scenario in scenarios:
-            if fast_stop():
-                return
-            check_cancel()
-            outcome = run_scenario(venv, scenario, home, course.package, self.options.memory_mb,
-                                   roles=api_roles(course))
-            if outcome.status == FAILED and outcome.attribution is None:
-                outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.targets)
-            record(outcome)
-        if self.options.run_tests:
-            if fast_stop():
-                return
-            check_cancel()
-            tests = run_course_tests(venv, course, home, self.options.test_selection,
-                                     memory_mb=self.options.memory_mb, site_packages=python.site_packages)
-            record(tests)
-            _blame_scenarios_from_tests(python, tests)
+        if not self.cancelled.is_set():
+            result.stages.append(self._stage("course", editable_stage(
+                course, self.work / "editable", matrix, self.options.memory_mb, self.options.latest)))
 
 
-def _blame_scenarios_from_tests(python: PythonResult, tests: StageResult) -> None:
-    """A scenario that failed without a traceback into the package (a model that stops learning)
-    inherits the root cause found by the course's tests, when they name one."""
-    if tests.attribution is None:
-        return
-    for stage in python.stages:
-        if stage.status == FAILED and stage.attribution is None and stage is not tests:
-            stage.attribution = tests.attribution
+def utilisation(result: VerifyResult) -> Optional[float]:
+    """Summed stage seconds (course-wide and per Python) / (wall seconds x workers)."""
+    if not result.seconds or not result.jobs:
+        return None
+    busy = sum(s.seconds for s in result.stages) + sum(s.seconds for p in result.pythons for s in p.stages)
+    return round(busy / (result.seconds * result.jobs), 3)
 
 
 def verify(options: VerifyOptions, progress: Progress = _quiet) -> VerifyResult:

@@ -81,4 +81,5 @@ def print_summary(result: VerifyResult, console: Console) -> None:
         for line in problems:
             console.print(f"  {line}", markup=False, highlight=False)
     verdict = "[bold green]VERIFIED[/]" if result.ok else "[bold red]NOT VERIFIED[/]"
-    console.print(f"{verdict} in {result.seconds:.1f} s")
+    used = f" — {result.jobs} workers, utilisation {result.utilisation:.0%}" if result.utilisation is not None else ""
+    console.print(f"{verdict} in {result.seconds:.1f} s{used}")

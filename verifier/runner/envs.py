@@ -1,5 +1,6 @@
 """Fresh virtual environments: created with virtualenv for a given interpreter, provisioned
-with pip from the built wheel only, and asked what they hold.
+from the built wheel only with an installer — uv (`uv pip install`, the `uv` wheel the verifier
+depends on) by default, pip when uv is missing or asked for — and asked what they hold.
 
 A venv is never reused across verify runs, and holds only the wheel, its declared
 dependencies and pip — nothing of the verifier — so an undeclared dependency of the course
@@ -15,10 +16,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import EnvironmentSetupError
 from .processes import Completed, run
@@ -64,10 +66,35 @@ class Venv:
         return run([self.python, "-m", "pip", *args], env=clean_env(), timeout=timeout)
 
     def install(self, requirements: Sequence[str], constraints: Optional[Path] = None,
-                timeout: float = 900.0, only_binary: bool = True) -> Completed:
+                timeout: float = 900.0, only_binary: bool = True, installer: str = "pip",
+                no_deps: bool = False, reinstall: bool = False) -> Completed:
+        """`pip install` (or `uv pip install` with installer="uv", pip when uv is missing) of
+        `requirements`, constrained by `constraints`, wheels only unless `only_binary` is False."""
         extra = ["--constraint", str(constraints)] if constraints else []
         binary = ["--only-binary", ":all:"] if only_binary else []
-        return self.pip("install", "--no-input", *binary, *extra, *requirements, timeout=timeout)
+        uv = find_uv() if installer == "uv" else None
+        if uv is not None:
+            flags = ["--no-deps"] if no_deps else []
+            flags += ["--reinstall"] if reinstall else []
+            return run([uv, "pip", "install", "--python", str(self.python), *binary, *extra, *flags, *requirements],
+                       env=uv_env(), timeout=timeout)
+        flags = ["--no-deps"] if no_deps else []
+        flags += ["--force-reinstall"] if reinstall else []
+        return self.pip("install", "--no-input", *binary, *extra, *flags, *requirements, timeout=timeout)
+
+    def installed(self, installer: str = "pip") -> Dict[str, str]:
+        """Distribution name (normalised) -> version, as the installer lists them."""
+        uv = find_uv() if installer == "uv" else None
+        if uv is not None:
+            completed = run([uv, "pip", "list", "--format", "json", "--python", str(self.python)],
+                            env=uv_env(), timeout=120)
+        else:
+            completed = self.pip("list", "--format", "json", timeout=120)
+        try:
+            rows = json.loads(completed.stdout)
+        except ValueError:
+            raise EnvironmentSetupError(f"could not list the packages of {self.root}: {completed.tail(3)}")
+        return {re.sub(r"[-_.]+", "-", r["name"]).lower(): r["version"] for r in rows}
 
     def describe(self) -> Dict[str, Optional[str]]:
         completed = run([self.python, "-I", "-c", DESCRIBE], env=clean_env(), timeout=120)
@@ -75,6 +102,39 @@ class Venv:
             return json.loads(completed.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
             return {"error": completed.tail(5)}
+
+
+def find_uv() -> Optional[Path]:
+    """The uv binary: from the `uv` wheel installed beside the verifier, else on PATH; None without."""
+    try:
+        import uv  # the PyPI wheel ships the binary and this locator
+        found = Path(uv.find_uv_bin())
+        if found.is_file():
+            return found
+    except (ImportError, FileNotFoundError, AttributeError):
+        pass
+    on_path = shutil.which("uv")
+    return Path(on_path) if on_path else None
+
+
+def choose_installer(wanted: str) -> Tuple[str, str]:
+    """(installer to use, why): uv when asked for and present, else pip."""
+    if wanted not in ("uv", "pip"):
+        raise EnvironmentSetupError(f"unknown installer {wanted!r}", hint="use --installer uv or --installer pip")
+    if wanted == "uv" and find_uv() is None:
+        return "pip", "uv not found: pip used"
+    return wanted, ""
+
+
+def uv_env() -> Dict[str, str]:
+    """uv sees the package sources pip is configured with (find-links, index URLs from the
+    environment), so both installers resolve against the same wheels."""
+    env = clean_env({"UV_NO_PROGRESS": "1"})
+    for pip_name, uv_name in (("PIP_FIND_LINKS", "UV_FIND_LINKS"), ("PIP_INDEX_URL", "UV_INDEX_URL"),
+                              ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL")):
+        if os.environ.get(pip_name) and uv_name not in env:
+            env[uv_name] = os.environ[pip_name]
+    return env
 
 
 def create_venv(interpreter: Path, where: Path, timeout: float = 300.0) -> Venv:
@@ -117,6 +177,9 @@ def install_failure(output: str, python: str, lock: Optional[str] = None) -> str
                 line = "requested " + line[len("The user requested "):]
             lines.append(line.replace(" depends on ", " requires "))
         return "conflicting requirements: " + " but ".join(lines)
+    uv_reason = [l.strip(" ╰─▶×") for l in output.splitlines() if l.strip().startswith(("╰─▶", "×"))]
+    if uv_reason:
+        return uv_reason[-1][:300]
     errors = [l.strip() for l in output.splitlines() if l.strip().startswith("ERROR:")]
     last = errors[-1] if errors else ((output.strip().splitlines() or ["?"])[-1])
     return last[len("ERROR: "):][:300] if last.startswith("ERROR: ") else last[:300]

@@ -156,14 +156,14 @@ def _parse_junit(path: Path) -> Tuple[Dict[str, int], List[Tuple[str, str, Optio
 
 def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optional[Sequence[str]] = None,
                      timeout: float = 900.0, memory_mb: int = DEFAULT_MEMORY_MB,
-                     site_packages: Optional[str] = None) -> StageResult:
+                     site_packages: Optional[str] = None, installer: str = "pip") -> StageResult:
     """pytest over a copy of the course's tests against the installed wheel."""
     result = StageResult("course-tests")
     tests = course.root / "tests"
     if not tests.is_dir():
         result.status, result.detail = PASSED, "the course has no tests/ folder"
         return result
-    install = venv.install(["pytest"])
+    install = venv.install(["pytest"], installer=installer)
     if not install.ok:
         result.status, result.detail, result.log = FAILED, "could not install pytest", install.tail(20)
         return result

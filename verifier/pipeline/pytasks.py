@@ -1,0 +1,211 @@
+"""The per-Python part of a verify run as tasks for the scheduler (pipeline/schedule.py): per Python
+of the matrix venv -> install -> {module-imports, entry-points, each scenario} -> course tests ->
+clean-up, every stage its own task, so a scenario of one Python runs beside the install of another.
+
+Each task records its StageResult into its Python's pre-filled stage list (under a lock), reports
+progress, and with fail_fast turns the Python's remaining stages into "not run". A stage whose
+inputs do not exist (no venv, the wheel did not install) is recorded "not run" with the reason.
+
+Weights (expected seconds) come from the previous run's reports/verify.json when it has the same
+(Python, stage), else from static estimates measured on the embedded course (2 cores).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+
+from ..course.discovery import Course
+from ..results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult
+from ..runner.attribution import attribute_message
+from ..runner.entrypoints import entry_points_stage
+from ..runner.envs import Venv
+from ..runner.imports import IMPORT_TIMEOUT, import_stage
+from ..runner.interpreters import find_interpreter
+from ..runner.scenarios import Scenario, api_roles, run_course_tests, run_scenario
+from .schedule import Cancelled, Task
+from .stages import install_stage, not_run, venv_stage_for
+
+if TYPE_CHECKING:
+    from .verify import Built, Verification
+
+# seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
+ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, "course-tests": 22.0,
+             "cnn": 8.0, "transformer": 5.5, "complete_pipeline": 1.5, "installation": 1.8, "editable": 11.0}
+DEFAULT_ESTIMATE = 1.0
+
+
+def previous_durations(report: Optional[Path]) -> Dict[Tuple[str, str], float]:
+    """(Python or "course", stage) -> seconds, from a previous verify.json; {} when there is none."""
+    if report is None or not report.is_file():
+        return {}
+    try:
+        data = json.loads(report.read_text(encoding="utf-8"))
+        found = {("course", s["name"]): float(s["seconds"]) for s in data.get("stages", [])}
+        for python in data.get("pythons", []):
+            for stage in python.get("stages", []):
+                if stage.get("status") != NOT_RUN:
+                    found[(python["version"], stage["name"])] = float(stage["seconds"])
+        return found
+    except (ValueError, KeyError, TypeError, OSError):
+        return {}
+
+
+def estimate(history: Dict[Tuple[str, str], float], scope: str, stage: str) -> float:
+    return history.get((scope, stage), ESTIMATES.get(stage, DEFAULT_ESTIMATE))
+
+
+@dataclass
+class PythonRun:
+    """The shared state of one Python's tasks."""
+    result: PythonResult
+    home: Path
+    venv: Optional[Venv] = None
+    absent: str = ""                         # why later stages cannot run ("no virtual environment")
+    stopped: str = ""                        # fail_fast: the stage that stopped this Python
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class PythonTasks:
+    """Builds the task graph of every Python; the tasks write into `result.pythons`."""
+
+    def __init__(self, verification: "Verification", course: Course, built: "Built", scenarios: List[Scenario],
+                 history: Dict[Tuple[str, str], float]) -> None:
+        self.v = verification
+        self.options = verification.options
+        self.course = course
+        self.built = built
+        self.scenarios = scenarios
+        self.history = history
+
+    def tasks(self, python: PythonResult, stage_names: List[str]) -> List[Task]:
+        scope = python.version
+        state = PythonRun(python, self.v.work / f"py{scope}")
+        python.stages = [StageResult(n) for n in stage_names]
+        w = lambda name: estimate(self.history, scope, name)  # noqa: E731
+        key = lambda name: f"{scope}/{name}"  # noqa: E731
+        after_install = (key("install"),)
+        tasks = [Task(key("venv"), lambda: self._venv(state), (), w("venv")),
+                 Task(key("install"), lambda: self._guarded(state, "install", self._install), (key("venv"),),
+                      w("install")),
+                 Task(key("module-imports"), lambda: self._guarded(state, "module-imports", self._imports),
+                      after_install, w("module-imports")),
+                 Task(key("entry-points"), lambda: self._guarded(state, "entry-points", self._entry_points),
+                      after_install, w("entry-points"))]
+        for scenario in self.scenarios:
+            tasks.append(Task(key(scenario.name), self._scenario_task(state, scenario), after_install,
+                              w(scenario.name)))
+        checks = tuple(t.key for t in tasks[2:])
+        last = checks
+        if self.options.run_tests:
+            # fresh venvs: pytest is installed only after the scenarios, so it cannot mask an undeclared
+            # dependency; a cached venv (module loop) already holds it, so the tests start after the install
+            tests_after = after_install if self.options.cached_envs else checks
+            tasks.append(Task(key("course-tests"), lambda: self._guarded(state, "course-tests", self._tests),
+                              tests_after, w("course-tests")))
+            last = checks + (key("course-tests"),)
+        tasks.append(Task(key("clean-up"), lambda: self._cleanup(state), last, 0.1))
+        return tasks
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _record(self, state: PythonRun, stage: StageResult) -> None:
+        with state.lock:
+            state.result.stages = [stage if s.name == stage.name else s for s in state.result.stages]
+            if stage.status == FAILED and self.options.fail_fast and not state.stopped:
+                state.stopped = stage.name
+        self.v.progress(state.result.version, stage)
+
+    def _check_cancel(self) -> None:
+        if self.v.cancelled.is_set():
+            raise Cancelled()
+
+    def _guarded(self, state: PythonRun, name: str, body: Callable[[PythonRun], StageResult]) -> None:
+        """Run a stage unless its inputs are missing or fail_fast stopped this Python."""
+        if state.result.missing is not None:
+            return
+        if state.absent:
+            return self._record(state, not_run(name, state.absent))
+        if state.stopped:
+            return self._record(state, not_run(name, f"--fail-fast stopped the run after {state.stopped} failed"))
+        self._check_cancel()
+        stage = body(state)
+        self._check_cancel()  # an interrupted stage is not a finding
+        self._record(state, stage)
+
+    # -- the stages ---------------------------------------------------------------------------
+    def _venv(self, state: PythonRun) -> None:
+        python = state.result
+        lookup = find_interpreter(python.version)
+        if lookup.interpreter is None:
+            python.missing = lookup.describe_missing()
+            python.stages = []
+            self.v.progress(python.version, StageResult("interpreter", FAILED if self.options.strict else NOT_RUN,
+                                                        detail=python.missing))
+            return
+        python.interpreter = str(lookup.interpreter.path)
+        python.full_version = lookup.interpreter.full_version
+        state.home.mkdir()
+        self._check_cancel()
+        if self.options.cached_envs:
+            from .quick import cached_venv_stage
+            stage, state.venv = cached_venv_stage(self.course, python.version, self.options.installer)
+        else:
+            stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv")
+        if state.venv is None:
+            state.absent = "no virtual environment"
+        self._record(state, stage)
+
+    def _install(self, state: PythonRun) -> StageResult:
+        assert state.venv is not None and self.built.artifacts is not None
+        stage = install_stage(state.venv, self.built.artifacts, self.course, state.result, self.options.latest,
+                              installer=self.options.installer, cached=self.options.cached_envs)
+        if stage.status != PASSED:
+            state.absent = "the wheel did not install"
+        return stage
+
+    def _imports(self, state: PythonRun) -> StageResult:
+        assert state.venv is not None
+        cap = self.options.scenario_timeout
+        return import_stage(state.venv, self.built.modules, self.course.package, self.v.targets,
+                            memory_mb=self.options.memory_mb,
+                            timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.v.cancelled)
+
+    def _entry_points(self, state: PythonRun) -> StageResult:
+        assert state.venv is not None
+        return entry_points_stage(state.venv, self.built.entry_points, self.course.package, self.v.targets,
+                                  memory_mb=self.options.memory_mb, cancelled=self.v.cancelled)
+
+    def _scenario_task(self, state: PythonRun, scenario: Scenario) -> Callable[[], None]:
+        def body(state: PythonRun) -> StageResult:
+            assert state.venv is not None
+            outcome = run_scenario(state.venv, scenario, state.home, self.course.package, self.options.memory_mb,
+                                   roles=api_roles(self.course))
+            if outcome.status == FAILED and outcome.attribution is None:
+                outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.v.targets)
+            return outcome
+        return lambda: self._guarded(state, scenario.name, body)
+
+    def _tests(self, state: PythonRun) -> StageResult:
+        assert state.venv is not None
+        tests = run_course_tests(state.venv, self.course, state.home, self.options.test_selection,
+                                 memory_mb=self.options.memory_mb, site_packages=state.result.site_packages,
+                                 installer=self.options.installer)
+        blame_scenarios_from_tests(state.result, tests)
+        return tests
+
+    def _cleanup(self, state: PythonRun) -> None:
+        if state.venv is not None and not self.options.cached_envs:
+            shutil.rmtree(state.venv.root, ignore_errors=True)
+
+
+def blame_scenarios_from_tests(python: PythonResult, tests: StageResult) -> None:
+    """A scenario that failed without a traceback into the package (a model that stops learning)
+    inherits the root cause found by the course's tests, when they name one."""
+    if tests.attribution is None:
+        return
+    for stage in python.stages:
+        if stage.status == FAILED and stage.attribution is None and stage.name != tests.name:
+            stage.attribution = tests.attribution
