@@ -48,6 +48,9 @@ def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in LEAKY}
     env.update({"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONUTF8": "1"})
+    # uv trusts its own bundled roots by default; pip trusts the system's. Where a machine reaches
+    # its package index through a certificate only the system store knows, uv must use that store too.
+    env.setdefault("UV_NATIVE_TLS", "1")
     env.update(extra or {})
     return env
 
