@@ -827,3 +827,13 @@ def test_missing_module_yaml_only_where_the_course_uses_them(tmp_path):
     files["modules/03_layers/module.yaml"] = None
     root = write_layout(tmp_path / "again", base=files)
     found(validate(load_course(root)), "TT006", "03_layers", "modules/03_layers", None)
+
+
+def test_exports_to_written_as_the_file_path_names_the_same_module(tmp_path):
+    # upstream 4246c759: `exports_to: tinytorch/competition/submit.py` beside `#| default_exp competition.submit`
+    yaml = module_yaml("tensor", [], ["Tensor"], exports_to="tinytorch/core/tensor.py")
+    root, report = check(tmp_path, {"modules/01_tensor/module.yaml": yaml})
+    assert "TT101" not in codes(report), report.render_text()
+    wrong = module_yaml("tensor", [], ["Tensor"], exports_to="tinytorch/core/tensr.py")
+    root, report = check(tmp_path / "wrong", {"modules/01_tensor/module.yaml": wrong})
+    assert "TT101" in codes(report)

@@ -65,8 +65,16 @@ class CourseModule:
 
     @property
     def exports_to(self) -> Optional[str]:
+        """The dotted module module.yaml names (`tinytorch.core.tensor`); upstream also writes it as the
+        file path (`tinytorch/competition/submit.py`), which names the same module."""
         value = self.meta.get("exports_to") if isinstance(self.meta, dict) else None
-        return str(value) if value else None
+        if not value:
+            return None
+        text = str(value).strip()
+        if "/" in text or text.endswith(".py"):
+            text = text[:-3] if text.endswith(".py") else text
+            text = text.strip("/").replace("/", ".")
+        return text
 
     @property
     def components(self) -> List[str]:
