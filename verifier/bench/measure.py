@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..package.build import build_course
 from ..course.discovery import Course
-from ..runner.envs import clean_env, create_venv
 from ..errors import VerifierError
-from .flops import training_flops
+from ..package.build import build_course
+from ..runner.envs import clean_env, create_venv
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import run
+from .flops import training_flops
 
 REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = REPO / "benchmarks"

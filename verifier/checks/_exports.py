@@ -4,18 +4,16 @@ exported cells without a target (TT115) and directives below code (TT116).
 """
 from __future__ import annotations
 
-import re
-from typing import Dict, Iterator, Optional, Tuple
-
 import io
 import keyword
+import re
 import tokenize
+from typing import Dict, Iterator, Optional, Tuple
+
 from ..course.analysis import ModuleAnalysis, ModuleSource
-from ..course.discovery import CourseModule
-from ..course.discovery import Course
+from ..course.discovery import Course, CourseModule
 from ..course.pyversions import SHADOWABLE_STDLIB
-from ..course.sources import DIRECTIVE
-from ..course.sources import normalise_target
+from ..course.sources import DIRECTIVE, normalise_target
 from ._thirdparty import declared_imports, installed_top_levels
 from .context import CHECKED_DIRECTIVES, CheckContext, Emitter, place
 from .findings import Finding
@@ -113,8 +111,8 @@ def check_exports(ctx: CheckContext, out: Emitter, entry: ModuleAnalysis) -> Non
                                f"#| {parsed.directive.name} {parsed.directive.args}")
     _misplaced_directives(ctx, out, module, item)
 
-def _check_target(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource, raw: str, line: int, cell: Optional[int],
-                  shown: str) -> None:
+def _check_target(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource, raw: str, line: int,
+                  cell: Optional[int], shown: str) -> None:
     problem = _target_problem(raw, ctx.course, ctx.location_explicit)
     if problem is None:
         return

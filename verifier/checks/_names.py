@@ -10,17 +10,16 @@ once the package is installed and are not findings.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
-import builtins
 from ..course.analysis import ModuleSource, ParsedCell
 from ..course.discovery import CourseModule
 from ..deps.imports import bound_names, fallback_nodes
 from ..deps.timing import lazy_annotations, timings
 from .context import CheckContext, Emitter, place
 from .findings import Finding, Location, When
-
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__loader__",
                                             "__package__", "__builtins__", "__path__", "__annotations__",
@@ -51,7 +50,8 @@ def _locally_bound(nodes: Iterable[ast.AST]) -> Set[str]:
 
 
 
-def _unexported_names(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
+def _unexported_names(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource,
+                      cells: List[ParsedCell]) -> None:
     exported_names: Set[str] = set()
     for parsed in cells:
         names, star = bound_names(parsed.tree)  # type: ignore[arg-type]

@@ -14,7 +14,6 @@ from ..deps.imports import fallback_nodes
 from .context import CheckContext, Emitter
 from .findings import Finding
 
-
 READ_CALLS = {"load", "loadtxt", "genfromtxt", "fromfile", "read_csv", "read_json", "read_pickle", "read_parquet",
               "read_table", "imread", "listdir", "scandir", "glob", "iglob"}
 PATH_READS = {"read_text", "read_bytes", "open", "iterdir", "glob", "rglob"}
@@ -42,13 +41,16 @@ def _docstring_nodes(nodes: Iterable[ast.AST]) -> Set[int]:
 
 
 
-def _coupling(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
+def _coupling(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource,
+              cells: List[ParsedCell]) -> None:
     course = ctx.course
     folders = {m.key for m in course.modules}
     for parsed in cells:
         reported: Set[Tuple[str, int]] = set()
 
-        def add(code: str, node: ast.AST, issue: str, fix: str, details: Sequence[str] = ()) -> None:
+        # parsed and reported are bound as defaults so `add` keeps this cell's values (B023)
+        def add(code: str, node: ast.AST, issue: str, fix: str, details: Sequence[str] = (), *,
+                parsed: ParsedCell = parsed, reported: Set[Tuple[str, int]] = reported) -> None:
             line, cell = item.place(parsed.cell, getattr(node, "lineno", 1))
             if (code, line) in reported:
                 return

@@ -10,22 +10,19 @@ guard's version the import never runs and is not a finding.
 """
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
-
 import ast
 import pkgutil
+import re
 import site
 import sysconfig
 from functools import lru_cache
-from typing import FrozenSet
+from pathlib import Path
+from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..course.discovery import Course
 from ..course.pyversions import NEW_MODULES, show
 from .context import CheckContext, Emitter, config_place
 from .findings import COURSE, Finding, Location, When
-
 
 # import name -> distribution names that provide it, where they differ
 IMPORT_TO_DIST: Dict[str, Tuple[str, ...]] = {

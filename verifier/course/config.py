@@ -67,8 +67,10 @@ def _is_str_list(value: Any) -> bool:
 STRING = Expect("a string", lambda v: isinstance(v, str))
 STRING_LIST = Expect("a list of strings", _is_str_list)
 TABLE = Expect("a table", lambda v: isinstance(v, dict))
-STRING_TABLE = Expect("a table of strings", lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
-LIST_TABLE = Expect("a table of lists of strings", lambda v: isinstance(v, dict) and all(_is_str_list(x) for x in v.values()))
+STRING_TABLE = Expect("a table of strings",
+                      lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+LIST_TABLE = Expect("a table of lists of strings",
+                    lambda v: isinstance(v, dict) and all(_is_str_list(x) for x in v.values()))
 STRING_OR_TABLE = Expect("a string or a table", lambda v: isinstance(v, (str, dict)))
 TABLE_LIST = Expect("a list of tables", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v))
 

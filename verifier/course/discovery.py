@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-
 from ..errors import CourseError
-from .sources import GENERATED_MARK
 
 MODULE_FOLDER = re.compile(r"^(?P<number>\d+)_(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
 SOURCE_SUFFIXES = (".py", ".ipynb")

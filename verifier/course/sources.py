@@ -283,7 +283,8 @@ def parse_percent(text: str, path: Path) -> List[Cell]:
     try:
         read = _jupytext_cells_with_lines(text)
     except Exception as exc:  # jupytext's own complaint about the file, as one line
-        raise SourceError(f"jupytext cannot read this file: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+        complaint = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SourceError(f"jupytext cannot read this file: {complaint}",
                           path, 1, hint="re-save it with `jupytext --to py:percent`") from None
     cells: List[Cell] = []
     for index, (cell_type, source, start, header) in enumerate(read):

@@ -67,7 +67,8 @@ def print_summary(result: VerifyResult, console: Console) -> None:
         table.add_row(label, *cells, f"[{STYLE[python.status]}]{python.status}[/]")
     console.print(table)
     for stage in result.stages:
-        console.print(f"  {stage.name:<9} [{STYLE[stage.status]}]{stage.status}[/] {stage.seconds:6.1f} s  {stage.detail}")
+        console.print(f"  {stage.name:<9} [{STYLE[stage.status]}]{stage.status}[/] "
+                      f"{stage.seconds:6.1f} s  {stage.detail}")
     per_stage: Dict[str, float] = {}
     for python in result.pythons:
         for stage in python.stages:

@@ -136,7 +136,7 @@ def _resolve_use(resolver, imports: _Imports, used: str) -> List[str]:
         return _modules_of(resolver, target, name)
     # a module or the package itself: walk the attribute chain as far as it names a target
     parts = [p for p in target.split(".") if p]
-    for index, attr in enumerate(rest):
+    for attr in rest:
         candidate = ".".join(parts + [attr])
         if candidate in resolver.targets or any(t.startswith(candidate + ".") for t in resolver.targets):
             parts.append(attr)
