@@ -98,8 +98,9 @@ def check_exports(ctx: CheckContext, out: Emitter, entry: ModuleAnalysis) -> Non
         out.add("TT101", module.key, item.rel, directive.line, issue, fix, cell)
     orphans = [p for p in item.exported if p.target is None]
     if orphans:
-        first = orphans[0]
-        line, cell = item.directive_place(first.directive, first.cell)
+        orphan = orphans[0]
+        assert orphan.directive is not None  # an exported cell always carries its export directive
+        line, cell = item.directive_place(orphan.directive, orphan.cell)
         wanted = exports_to if exports_ok else ctx.suggested_target(module)
         out.add("TT115", module.key, item.rel, line,
                  f"{len(orphans)} exported cell(s) in {item.path.name} but the file has no `#| default_exp` "

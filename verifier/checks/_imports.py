@@ -62,8 +62,8 @@ def check_dependencies(ctx: CheckContext, out: Emitter) -> None:
                  f"shared code into the lower-numbered module", cell, details=evidence, related=cycle[1:-1])
     for key, dep in graph.backwards():
         path, line, cell = _edge_place(ctx, key, dep)
-        refs = graph.actual.get(key, {}).get(dep)
-        how = f"imports it (`{refs[0].statement}`)" if refs else "declares it as a prerequisite"
+        imports = graph.actual.get(key, {}).get(dep)
+        how = f"imports it (`{imports[0].statement}`)" if imports else "declares it as a prerequisite"
         order = 'at the same place' if by_key[dep].number == by_key[key].number else 'later'
         out.add("TT205", key, path, line,
                  f"{key} depends on {dep}, which comes {order} in the course: it {how}",

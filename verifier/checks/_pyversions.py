@@ -49,7 +49,7 @@ def _parenthesised_with(node: ast.AST, code: str, starts: List[int]) -> bool:
     try:
         begin = starts[node.lineno - 1] + node.col_offset  # type: ignore[attr-defined]
         first = starts[items[0].context_expr.lineno - 1] + items[0].context_expr.col_offset
-        end = starts[last.end_lineno - 1] + last.end_col_offset  # type: ignore[attr-defined]
+        end = starts[last.end_lineno - 1] + last.end_col_offset
     except (IndexError, TypeError):
         return False
     head = code[begin:first]

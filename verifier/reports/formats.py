@@ -85,7 +85,7 @@ def render_markdown(result: VerifyResult, decision: Decision) -> str:
     out.append("| Python | interpreter | NumPy | " + " | ".join(names) + " | result |")
     out.append("|---" * (len(names) + 4) + "|")
     for python in result.pythons:
-        cells = [(python.stage(n).status if python.stage(n) else NOT_RUN) for n in names]
+        cells = [(stage.status if (stage := python.stage(n)) else NOT_RUN) for n in names]
         out.append(f"| {python.version} | {python.full_version or python.missing or ''} | "
                    f"{python.numpy_version or ''} | " + " | ".join(cells) + f" | **{python.status}** |")
     out += ["", "## Student usability", ""]

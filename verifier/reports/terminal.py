@@ -60,8 +60,8 @@ def print_summary(result: VerifyResult, console: Console) -> None:
     for python in result.pythons:
         cells = []
         for name in stage_names:
-            stage = python.stage(name)
-            status = stage.status if stage else NOT_RUN
+            found = python.stage(name)
+            status = found.status if found else NOT_RUN
             cells.append(f"[{STYLE[status]}]{status}[/]")
         label = f"{python.version} ({python.full_version})" if python.full_version else python.version
         table.add_row(label, *cells, f"[{STYLE[python.status]}]{python.status}[/]")
