@@ -15,19 +15,17 @@ ratios are only meaningful when every contender uses the same number of threads.
 Usage:  python benchmarks/course_bench.py [--steps 60] [--warmup 10] [--repeat 1] [--only cnn-28,gpt-16]
         [--profile NAME]   (cProfile one model's steps, print the top functions to stderr)
 """
+import argparse
+import json
 import os
+import sys
+import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")          # must happen before NumPy is imported
 
-import argparse
-import json
-import sys
-import time
-
-import numpy as np
-
-import tinytorch as tt
+import numpy as np  # noqa: E402 - after the thread-count variables above, which NumPy reads on import
+import tinytorch as tt  # noqa: E402 - imports NumPy; same reason
 
 BATCH = 64
 

@@ -14,22 +14,22 @@ Output: one JSON line {"rounds": [{"tinytorch": {...}, "torch": {...}, "numpy-ml
 "peak_flops": {...}, "blas": [...], "env": {...}} — seconds per step.
 Usage: python benchmarks/side_by_side.py [--rounds 3] [--steps 60] [--warmup 10] [--only cnn-28,gpt-16]
 """
+import argparse
+import json
 import os
+import sys
+import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")          # before NumPy and torch start their thread pools
 
-import argparse
-import json
-import sys
-import time
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np
-
-import course_bench
-import torch_reference
+# The three imports below must follow the thread-count variables (read when NumPy/torch load) and the
+# sys.path entry for the sibling scripts course_bench.py and torch_reference.py.
+import course_bench  # noqa: E402
+import numpy as np  # noqa: E402
+import torch_reference  # noqa: E402
 
 PEAK_SIZE = 1024          # large enough for BLAS to reach its steady speed, small enough to take ~20 ms
 

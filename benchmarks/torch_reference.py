@@ -20,9 +20,10 @@ import time
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")          # before torch starts its thread pools
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# torch reads the thread-count variables above when it loads, so it is imported after them.
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 BATCH = 64
 

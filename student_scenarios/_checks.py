@@ -13,7 +13,6 @@ Failure messages name the course module that defines the misbehaving class (`tin
 which the verifier uses to blame the right module. Copied beside each scenario by the verifier.
 """
 import numpy as np
-
 from _roles import home_of
 
 

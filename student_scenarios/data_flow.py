@@ -14,9 +14,18 @@ import json
 import time
 
 import numpy as np
-
-from tinytorch import (Tensor, Linear, ReLU, Sequential, CrossEntropyLoss, Adam, DataLoader, TensorDataset,
-                       Trainer, seed_everything)
+from tinytorch import (
+    Adam,
+    CrossEntropyLoss,
+    DataLoader,
+    Linear,
+    ReLU,
+    Sequential,
+    Tensor,
+    TensorDataset,
+    Trainer,
+    seed_everything,
+)
 
 start = time.perf_counter()
 seed_everything(0)

@@ -12,8 +12,7 @@ import json
 import time
 
 import numpy as np
-
-from tinytorch import Tensor, Linear, ReLU, Tanh, Sequential, CrossEntropyLoss, SGD, Adam, seed_everything
+from tinytorch import SGD, Adam, CrossEntropyLoss, Linear, ReLU, Sequential, Tanh, Tensor, seed_everything
 
 start = time.perf_counter()
 seed_everything(0)

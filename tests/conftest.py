@@ -4,7 +4,6 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
 from helpers import MINI_MODULE, MINI_PYPROJECT, write_course
 
 

@@ -16,11 +16,18 @@ The public API is what `__all__` names below; everything else is private to its 
 """
 from .checks.validate import ValidationReport, validate
 from .course.discovery import Course, load_course
-from .errors import (BuildError, CourseError, EnvironmentSetupError, ExportError, InterpreterError,
-                     SourceError, VerifierError)
+from .errors import (
+    BuildError,
+    CourseError,
+    EnvironmentSetupError,
+    ExportError,
+    InterpreterError,
+    SourceError,
+    VerifierError,
+)
 from .pipeline.gate import Decision, decide
-from .results import VerifyResult
 from .pipeline.verify import VerifyOptions, verify
+from .results import VerifyResult
 
 __version__ = "0.1.0"
 

@@ -96,7 +96,8 @@ class VerifyResult:
     graph: Dict[str, List[str]] = field(default_factory=dict)   # module key -> modules it depends on
     interrupted: bool = False
     partial: str = ""            # why this run is not a full release check ("" for a full run)
-    code_metrics: List[Dict[str, Any]] = field(default_factory=list)  # per module: lines, complexity (package/metrics.py)
+    # per module: lines, complexity (package/metrics.py)
+    code_metrics: List[Dict[str, Any]] = field(default_factory=list)
     jobs: int = 0                # tasks run at once (the pool's workers)
     utilisation: Optional[float] = None  # summed stage seconds / (wall seconds x jobs)
 

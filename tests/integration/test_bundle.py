@@ -16,8 +16,8 @@ import pytest
 from verifier.cli.main import main
 from verifier.course.discovery import load_course
 from verifier.package.export import plan_export, write_package
-from verifier.results import Attribution
 from verifier.reports.status import write_reports
+from verifier.results import Attribution
 
 COURSE = Path(__file__).resolve().parents[2] / "course"
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -59,7 +59,8 @@ def test_bundle_links_resolve_and_hold_the_verified_artifacts(tmp_path, result, 
     assert "index.html" in capsys.readouterr().out
     page = (out / "index.html").read_text()
     links = _hrefs(page)
-    assert links and all((out / link).is_file() for link in links), [l for l in links if not (out / l).is_file()]
+    missing = [link for link in links if not (out / link).is_file()]
+    assert links and not missing, missing
     present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"index.html"}
     assert present == set(links)  # nothing unlinked, nothing missing
     for name in ("reports/status.md", "reports/verify.json", "reports/junit.xml", "reports/report.html",

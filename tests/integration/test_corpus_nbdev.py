@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-
 from helpers import REPO
 
 CORPUS = REPO.parent / "shared" / "corpus"

@@ -41,7 +41,8 @@ BREAKING: Dict[str, tuple] = {
     "52e1cf6f": (4, 3),   # TT233 benchmark x2, TT233 tinygpt, TT240 import; TT233 x3 call
 }
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no TinyTorch corpus at {CORPUS} (shared/ beside the clone)")
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(),
+                                reason=f"no TinyTorch corpus at {CORPUS} (shared/ beside the clone)")
 
 
 def _unpack(commit: str, tmp_path: Path) -> Path:

@@ -4,8 +4,8 @@
 
 def pytest_terminal_summary(terminalreporter):
     try:
-        from test_faults import CAUGHT
         from faults import FAULTS
+        from test_faults import CAUGHT
     except ImportError:
         return
     ran = [r for r in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])

@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 import pytest
+from faults import copy_course, source
 
 from verifier.pipeline.verify import VerifyOptions, verify
 from verifier.reports.terminal import failures
-
-from faults import copy_course, source
 
 pytestmark = pytest.mark.system
 BROKEN = "            grad_w = np.matmul(g, ctx.cols).sum(axis=0)  # broken: wrong operand"

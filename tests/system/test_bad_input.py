@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from helpers import MINI_MODULE, MINI_PYPROJECT, REPO, write_course
 
 HERE = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -114,7 +113,8 @@ def api_snapshot_not_an_object(root):
 
 CASES = {"empty-course": (empty, None), "no-module-yaml": (no_module_yaml, None),
          "non-utf8-source": (non_utf8, "alpha.py"), "50mb-source": (huge, "alpha.py"),
-         "invalid-notebook-json": (bad_notebook, "alpha.ipynb"), "yaml-not-a-mapping": (yaml_not_mapping, "module.yaml"),
+         "invalid-notebook-json": (bad_notebook, "alpha.ipynb"),
+         "yaml-not-a-mapping": (yaml_not_mapping, "module.yaml"),
          "invalid-toml": (bad_toml, "pyproject.toml:2"), "no-such-path": (missing, "no course"),
          "toml-wrong-type": (toml_wrong_type, "pyproject.toml:9: [project] dependencies must be a list of strings"),
          "toml-project-not-a-table": (toml_project_not_a_table, "pyproject.toml:1: [project] must be a table"),
@@ -151,7 +151,7 @@ def test_bad_input_is_one_clear_error_or_a_finding(case, command, tmp_path):
         return
     assert done.returncode in (1, 2), output[-2000:]
     if done.returncode == 2:
-        errors = [l for l in done.stderr.splitlines() if l.startswith("tito: error:")]
+        errors = [line for line in done.stderr.splitlines() if line.startswith("tito: error:")]
         assert len(errors) == 1, done.stderr
     if mention:
         assert mention in output, output[-2000:]

@@ -25,7 +25,8 @@ from helpers import REPO
 from verifier.runner.interpreters import find_interpreter
 
 pytestmark = [pytest.mark.system,
-              pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no TinyTorch corpus at {CORPUS} (shared/ beside the clone)")]
+              pytest.mark.skipif(not CORPUS.is_dir(),
+                                 reason=f"no TinyTorch corpus at {CORPUS} (shared/ beside the clone)")]
 
 # the side effect the truth's plain import cannot see: autograd prints on import (and every module importing it)
 SIDE_EFFECTS = {"52e1cf6f": {"tinytorch.core.autograd"}, "ce776937": set(), "4246c759": set()}

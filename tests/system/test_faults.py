@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import List, Set
 
 import pytest
+from faults import FAULTS, HERE, Fault, copy_course
 
 from verifier.pipeline.gate import decide
 from verifier.pipeline.verify import VerifyOptions, verify
 from verifier.results import FAILED, VerifyResult
-
-from faults import FAULTS, HERE, Fault, copy_course
 
 CAUGHT: List[str] = []
 pytestmark = pytest.mark.faults

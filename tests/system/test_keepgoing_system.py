@@ -2,11 +2,11 @@
 blocking one, and that a stage without its inputs says "not run" and why (issue 11)."""
 from __future__ import annotations
 
-from verifier.pipeline.gate import decide
-from verifier.results import FAILED, NOT_RUN
-from verifier.pipeline.verify import VerifyOptions, verify
-
 from faults import HERE, _undeclared, copy_course, replace
+
+from verifier.pipeline.gate import decide
+from verifier.pipeline.verify import VerifyOptions, verify
+from verifier.results import FAILED, NOT_RUN
 
 
 def test_fail_fast_stops_after_the_first_blocking_stage(tmp_path):

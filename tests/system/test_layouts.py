@@ -6,10 +6,9 @@ from __future__ import annotations
 import sys
 
 import pytest
+from validation_courses import LAYOUT_B, LAYOUT_C, write_layout
 
 from verifier.pipeline.verify import VerifyOptions, verify
-
-from validation_courses import LAYOUT_B, LAYOUT_C, write_layout
 
 pytestmark = pytest.mark.system
 HERE = f"{sys.version_info[0]}.{sys.version_info[1]}"

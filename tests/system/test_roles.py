@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+from faults import HERE, copy_course
 
 from verifier.pipeline.verify import VerifyOptions, verify
 from verifier.results import FAILED, PASSED
-
-from faults import HERE, copy_course
 
 pytestmark = pytest.mark.faults
 

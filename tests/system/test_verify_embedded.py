@@ -39,8 +39,8 @@ def test_verify_embedded_course_one_python(tmp_path):
     assert python["version"] == PYTHON and python["status"] == "passed"
     assert python["full_version"] == sys.version.split()[0]
     assert Path(python["interpreter"]).name.startswith("python")
-    pinned = [l.split("==")[1] for l in (COURSE / "locks" / f"py{PYTHON}.txt").read_text().splitlines()
-              if l.startswith("numpy==")]
+    pinned = [line.split("==")[1] for line in (COURSE / "locks" / f"py{PYTHON}.txt").read_text().splitlines()
+              if line.startswith("numpy==")]
     assert [python["numpy_version"]] == pinned  # the lock decides: every run resolves the same version
     assert python["site_packages"] and "site-packages" in python["site_packages"]
     assert python["tinytorch_file"].startswith(python["site_packages"])

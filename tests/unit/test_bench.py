@@ -68,7 +68,7 @@ def test_render_table_names_models_targets_and_blas():
     result.blas = [{"user_api": "blas", "internal_api": "openblas", "version": "0.3", "architecture": "Haswell",
                     "num_threads": 1}]
     text = bench.render_table(result)
-    line = next(l for l in text.splitlines() if l.startswith("cnn-28"))
+    line = next(row for row in text.splitlines() if row.startswith("cnn-28"))
     assert "20.00" in line and "2.00x" in line and "1.2x" in line and line.endswith("NO")
     assert "numpy 100.0" in text and "kernel Haswell" in text
 

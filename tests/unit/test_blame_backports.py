@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-
-
 from validation_courses import ACTIVATIONS, PYPROJECT, line_of, write_layout
 
 from verifier.checks.validate import validate

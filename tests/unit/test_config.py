@@ -5,10 +5,19 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from helpers import MINI_MODULE, MINI_PYPROJECT, write_course
-from verifier.course.config import (YAML_MAX_DEPTH, ConfigError, load_api_snapshot, load_json, load_settings,
-                                    parse_module_yaml, parse_pyproject, requires_python_spec, toml_key_line)
+
+from verifier.course.config import (
+    YAML_MAX_DEPTH,
+    ConfigError,
+    load_api_snapshot,
+    load_json,
+    load_settings,
+    parse_module_yaml,
+    parse_pyproject,
+    requires_python_spec,
+    toml_key_line,
+)
 from verifier.course.discovery import load_course
 from verifier.errors import CourseError
 
@@ -129,7 +138,8 @@ def test_deep_yaml_is_one_problem_not_a_recursion_error(text):
     assert loaded.data is None and f"nested more than {YAML_MAX_DEPTH} levels" in loaded.problem[0]
 
 
-@pytest.mark.parametrize("value, expected", [("../../../etc/passwd", "points outside"), ("/etc/passwd", "points outside"),
+@pytest.mark.parametrize("value, expected", [("../../../etc/passwd", "points outside"),
+                                             ("/etc/passwd", "points outside"),
                                              ("{a: 1}", "must be a file name, found a table")])
 def test_dev_file_must_stay_inside(value, expected, tmp_path):
     folder = tmp_path / "modules" / "01_alpha"

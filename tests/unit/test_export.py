@@ -7,12 +7,11 @@ import sys
 
 import jupytext
 import pytest
+from helpers import PYPROJECT
 
 from verifier.course.discovery import load_course
 from verifier.errors import CourseError, ExportError
 from verifier.package.export import plan_export, write_package
-
-from helpers import PYPROJECT
 
 ALPHA = '''\
 # ---
@@ -163,8 +162,8 @@ def test_notebook_and_percent_give_the_same_code(make_course, tmp_path):
     export(notebook_root, tmp_path / "b")
 
     def code(path):
-        return [l for l in path.read_text().splitlines() if not l.startswith("# %% ") and
-                not l.startswith("# Generated")]
+        return [line for line in path.read_text().splitlines() if not line.startswith("# %% ") and
+                not line.startswith("# Generated")]
     for name in ("alpha.py", "extra.py"):
         assert code(tmp_path / "a/tinytorch/core" / name) == code(tmp_path / "b/tinytorch/core" / name)
     assert "(cell 3)" in (tmp_path / "b/tinytorch/core/alpha.py").read_text()

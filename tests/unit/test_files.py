@@ -36,7 +36,8 @@ def test_a_fifo_is_refused_without_blocking(course):
     assert done and "FIFO" in done[0]
 
 
-@pytest.mark.parametrize("target, expected", [("/dev/zero", "outside the course"), ("/etc/hostname", "outside the course")])
+@pytest.mark.parametrize("target, expected", [("/dev/zero", "outside the course"),
+                                               ("/etc/hostname", "outside the course")])
 def test_a_link_out_of_the_course_is_refused(course, target, expected):
     (course / "link").symlink_to(target)
     with pytest.raises(UnsafeFileError, match=expected):

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 hypothesis = pytest.importorskip("hypothesis")
+from helpers import MINI_MODULE, MINI_PYPROJECT  # noqa: E402
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from helpers import MINI_MODULE, MINI_PYPROJECT  # noqa: E402
 from verifier.cli import main  # noqa: E402
 
 COMMANDS = (["package", "validate"], ["package", "deps"], ["export"])
@@ -186,10 +186,12 @@ def test_module_yaml_reader_never_raises(text):
         assert "\n" not in loaded.problem[0]
 
 
+TOML_PIECES = ["[project]\n", "[tool.tinytorch]\n", "name = ", "1", "'x'",
+               "[", "]", "{", "}", "=", ",", "\n", "a.b = ", '"..', "[[x]]\n"]
+
+
 @settings(max_examples=300, deadline=None, database=None, print_blob=True)
-@given(text=st.one_of(ODD_TEXT, st.lists(st.sampled_from(["[project]\n", "[tool.tinytorch]\n", "name = ", "1", "'x'",
-                                                          "[", "]", "{", "}", "=", ",", "\n", "a.b = ", '"..', "[[x]]\n"]),
-                                          max_size=30).map("".join)))
+@given(text=st.one_of(ODD_TEXT, st.lists(st.sampled_from(TOML_PIECES), max_size=30).map("".join)))
 def test_pyproject_reader_raises_only_config_errors(text):
     from verifier.course.config import ConfigError, parse_pyproject
     try:

@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ElementTree
 
-from verifier.reports.formats import render_html, render_junit, render_markdown
 from verifier.pipeline.gate import decide
-from verifier.results import Attribution, result_from_json
+from verifier.reports.formats import render_html, render_junit, render_markdown
 from verifier.reports.status import render
+from verifier.results import Attribution, result_from_json
+
 
 def test_clean_result_is_ready(result):
     decision = decide(result())
@@ -103,7 +104,8 @@ def test_a_failing_partial_run_says_fail_and_what_blocks(result):
     decision = decide(r)
     assert decision.verdict == "FAIL" and not decision.passed
     screen = _status_screen(r)
-    assert "Result: FAIL" in screen and "BLOCKING scenario failed" in screen and "PASS" not in screen.split("Result:")[-1]
+    assert "Result: FAIL" in screen and "BLOCKING scenario failed" in screen
+    assert "PASS" not in screen.split("Result:")[-1]
 
 
 def test_a_full_run_still_says_ready_yes_or_no(result):

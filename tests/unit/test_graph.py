@@ -7,13 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
-
-
 from validation_courses import ACTIVATIONS, LAYERS, LAYOUT_C, line_of, module_yaml, percent, write_layout
 
 from verifier.course.discovery import load_course
-from verifier.deps.graph import (bound_names, course_graph, extract_imports, render_dot, render_mermaid,
-                            run_deps, yaml_item_lines)
+from verifier.deps.graph import (
+    bound_names,
+    course_graph,
+    extract_imports,
+    render_dot,
+    render_mermaid,
+    run_deps,
+    yaml_item_lines,
+)
 
 ACT_PY = "modules/02_activations/activations.py"
 LAYERS_PY = "modules/03_layers/layers.py"
@@ -52,7 +57,8 @@ def _cycle_course(tmp_path: Path) -> Path:
             pass
         """)
     activations = ACTIVATIONS.replace("    def forward(self, x):\n",
-                                      "    def forward(self, x):\n        from tinytorch.core.autograd import Variable\n")
+                                      "    def forward(self, x):\n"
+                                      "        from tinytorch.core.autograd import Variable\n")
     return write_layout(tmp_path / "course", {
         ACT_PY: activations,
         "modules/04_autograd/autograd.py": autograd,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from verifier.package.wheelcheck import requirement_problems, wheel_entry_points, wheel_modules
-from verifier.results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult
 from verifier.pipeline.verify import not_run
+from verifier.results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult
 from verifier.runner.entrypoints import EntryPoint, entry_points_stage
 from verifier.runner.envs import Venv, install_failure
 from verifier.runner.imports import import_stage
@@ -156,7 +156,8 @@ def test_requires_dist_with_extras_and_markers_matches_pyproject():
 
 def test_requires_dist_differences_are_named():
     extra_lost = {"Requires-Dist": ["numpy<3,>=1.22", "pytest>=8",
-                                    'tomli>=2; python_version < "3.11" and extra == "dev"', 'matplotlib; extra == "plot"'],
+                                    'tomli>=2; python_version < "3.11" and extra == "dev"',
+                                    'matplotlib; extra == "plot"'],
                   "Provides-Extra": ["dev", "plot"]}
     problems = requirement_problems(PROJECT, DEPS, extra_lost)
     assert len(problems) == 1 and "only in the wheel ['pytest>=8']" in problems[0]
@@ -205,7 +206,8 @@ def test_a_third_party_notice_on_first_import_is_not_the_courses_side_effect(ins
     venv, targets = installed
     sp = next((venv.root / "lib").glob("python*/site-packages"))
     write(sp / "noisylib" / "__init__.py", "import os\nprint('building the font cache')\n"
-                                          "os.makedirs('.cache', exist_ok=True)\nopen('.cache/fonts', 'w').write('x')\n")
+                                          "os.makedirs('.cache', exist_ok=True)\n"
+                                          "open('.cache/fonts', 'w').write('x')\n")
     write(sp / "tinyfake" / "core" / "plots.py", "# %% modules/06_plots/plots.py:10 (cell 1)\nimport noisylib\n")
     stage = import_stage(venv, ["tinyfake.core.plots"], "tinyfake", {"tinyfake.core.plots": "06_plots"}, jobs=1,
                          timeout=60)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from verifier.runner import interpreters
 from verifier.course.discovery import load_course
-from verifier.errors import CourseError
 from verifier.course.matrix import python_matrix
+from verifier.errors import CourseError
+from verifier.runner import interpreters
 
 SOURCE = {"01_alpha/alpha.py": "# %%\n#| default_exp core.alpha\n"}
 

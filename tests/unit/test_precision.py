@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Dict, Optional
 
-
 from validation_courses import ACTIVATIONS, LAYERS, PYPROJECT, line_of, write_layout
 
 from verifier.checks.findings import Impact, When
@@ -76,7 +75,8 @@ def test_tt233_call_time_only_in_function_bodies_and_lazy_annotations(tmp_path):
 def test_tt233_import_time_in_class_bodies_defaults_and_decorators(tmp_path):
     act = replace(ACTIVATIONS, "# %%\n#| export\n", "# %%\nLIMIT = 3\ndef deco(f):\n    return f\n\n"
                                                     "# %%\n#| export\n")
-    act = replace(act, "    def forward(self, x):\n", "    size = LIMIT\n\n    @deco\n    def forward(self, x, n=LIMIT):\n")
+    act = replace(act, "    def forward(self, x):\n",
+                  "    size = LIMIT\n\n    @deco\n    def forward(self, x, n=LIMIT):\n")
     _, report = check(tmp_path, {ACT_PY: act})
     (finding,) = of(report, "TT233")
     assert finding.when is When.IMPORT
@@ -160,7 +160,8 @@ def test_nothing_inside_a_package_import_fallback(tmp_path):
     # the upstream 04_layers shape: a nested try inside the fallback of a package import
     layers = replace(LAYERS, "from tinytorch.core.tensor import Tensor\nfrom tinytorch.core.activations import ReLU\n",
                      "import os, sys\n"
-                     "try:\n    from tinytorch.core.tensor import Tensor\n    from tinytorch.core.activations import ReLU\n"
+                     "try:\n    from tinytorch.core.tensor import Tensor\n"
+                     "    from tinytorch.core.activations import ReLU\n"
                      "except ImportError:\n    sys.path.append(os.path.join('..', '01_tensor'))\n"
                      "    try:\n        from tensor_dev import Tensor\n    except ImportError:\n"
                      "        from ..tensor.tensor_dev import Tensor\n        from .networks import Missing\n")

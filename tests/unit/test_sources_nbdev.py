@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from helpers import PYPROJECT
+
 from verifier.course.discovery import load_course
 from verifier.course.sources import read_source
 from verifier.package.export import plan_export, write_package
-
-from helpers import PYPROJECT
 
 IMPLICIT_FIRST_CELL = '''\
 #| default_exp core.loader

@@ -7,14 +7,24 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import pytest
+from validation_courses import (
+    ACTIVATIONS,
+    LAYERS,
+    LAYOUT_A,
+    LAYOUT_B,
+    LAYOUT_C,
+    PYPROJECT,
+    TENSOR,
+    line_of,
+    module_yaml,
+    notebook,
+    percent,
+    write_layout,
+)
 
-
-from validation_courses import (ACTIVATIONS, LAYERS, LAYOUT_A, LAYOUT_B, LAYOUT_C, PYPROJECT, TENSOR,
-                                line_of, module_yaml, notebook, percent, write_layout)
-
-from verifier.course.discovery import load_course
 from verifier.checks.findings import CATALOGUE, ERROR, WARNING, Finding, catalogue_table
 from verifier.checks.validate import ValidationReport, run_validate, validate
+from verifier.course.discovery import load_course
 
 REPO = Path(__file__).resolve().parents[2]
 EMBEDDED = REPO / "course"
@@ -705,9 +715,11 @@ def test_default_location_is_not_enforced_on_a_course_that_chose_other_subpackag
     # upstream 4246c759: no [tool.tinytorch] location; modules export to text., models., profiling. on purpose
     pyproject = replace(PYPROJECT, 'location = "core"\n', "")
     changes = {"pyproject.toml": pyproject,
-               "modules/03_layers/layers.py": replace(LAYERS, "#| default_exp core.layers", "#| default_exp text.layers"),
+               "modules/03_layers/layers.py": replace(LAYERS, "#| default_exp core.layers",
+                                                      "#| default_exp text.layers"),
                "modules/03_layers/module.yaml": module_yaml("layers", ["tensor", "activations"],
-                                                            ["Linear", "Sequential"], exports_to="tinytorch.text.layers")}
+                                                            ["Linear", "Sequential"],
+                                                            exports_to="tinytorch.text.layers")}
     root, report = check(tmp_path, changes)
     assert report.findings == [], report.render_text()
 
@@ -715,7 +727,8 @@ def test_default_location_is_not_enforced_on_a_course_that_chose_other_subpackag
 def test_module_yaml_exports_to_still_binds_without_a_configured_location(tmp_path):
     pyproject = replace(PYPROJECT, 'location = "core"\n', "")
     changes = {"pyproject.toml": pyproject,
-               "modules/03_layers/layers.py": replace(LAYERS, "#| default_exp core.layers", "#| default_exp text.layers")}
+               "modules/03_layers/layers.py": replace(LAYERS, "#| default_exp core.layers",
+                                                      "#| default_exp text.layers")}
     root, report = check(tmp_path, changes)
     finding = found(report, "TT101", "03_layers", LAYERS_PY, line_of(root / LAYERS_PY, "#| default_exp"))
     assert "core.layers" in finding.fix and "TT105" not in codes(report)

@@ -19,15 +19,15 @@ import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, TypedDict, Union
 
-from ..package.build import build_course
 from ..course.discovery import Course
-from ..runner.envs import clean_env, create_venv
 from ..errors import VerifierError
-from .flops import training_flops
+from ..package.build import build_course
+from ..runner.envs import clean_env, create_venv
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import run
+from .flops import training_flops
 
 REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = REPO / "benchmarks"
@@ -52,14 +52,32 @@ TARGETS = [Target("cnn-28", "torch", 1.2), Target("gpt-16", "torch", 1.0), Targe
            Target("cnn-8", "torch", None), Target("mlp", "torch", None)]
 
 
+class BenchRow(TypedDict):
+    """One row of the report: a model against its reference."""
+    model: str
+    against: str
+    ours_ms: float
+    reference_ms: float
+    ratio: float
+    ratio_min: float
+    ratio_max: float
+    rounds: int
+    flops_per_step: int
+    ours_peak_fraction: Optional[float]
+    reference_peak_fraction: Optional[float]
+    target: Optional[float]
+    met: Optional[bool]
+
+
 @dataclass
 class BenchResult:
     python: str
-    rounds: List[Dict[str, object]] = field(default_factory=list)
+    # one round as side_by_side.py reports it (JSON): {"tinytorch": {model: s}, "torch": {model: s}, "numpy-mlp": s}
+    rounds: List[Dict[str, Any]] = field(default_factory=list)
     peak_flops: Dict[str, float] = field(default_factory=dict)
-    blas: List[Dict[str, object]] = field(default_factory=list)
+    blas: List[Dict[str, Any]] = field(default_factory=list)  # threadpoolctl's info(), as JSON
     env: Dict[str, Optional[str]] = field(default_factory=dict)
-    versions: Dict[str, str] = field(default_factory=dict)
+    versions: Dict[str, Optional[str]] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
 
     @property
@@ -72,9 +90,9 @@ class BenchResult:
             return [r["numpy-mlp"] for r in self.rounds if "numpy-mlp" in r]
         return [r[who][model] for r in self.rounds if model in r.get(who, {})]
 
-    def rows(self) -> List[Dict[str, object]]:
+    def rows(self) -> List[BenchRow]:
         """One row per target: medians over the rounds, the ratio per round, FLOPs and fraction of peak."""
-        out = []
+        out: List[BenchRow] = []
         for target in TARGETS:
             ours = self._seconds("tinytorch", target.model)
             ref = self._seconds(target.against, target.model)
@@ -130,7 +148,7 @@ def render_table(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
-def parse_child_output(stdout: str) -> Dict[str, object]:
+def parse_child_output(stdout: str) -> Dict[str, Any]:
     """side_by_side.py prints one JSON object as its last line."""
     for line in reversed(stdout.strip().splitlines()):
         try:
@@ -164,7 +182,9 @@ def run_bench(course: Course, python: str = "3.11", rounds: int = 3, only: str =
         if not installed.ok:
             raise VerifierError(f"could not install the wheel and {', '.join(BENCH_REQUIREMENTS)}: "
                                 f"{installed.tail(3)}")
-        args = [venv.python, "-I", str(SIDE_BY_SIDE), "--rounds", str(rounds)] + (["--only", only] if only else [])
+        args: List[Union[str, Path]] = [venv.python, "-I", str(SIDE_BY_SIDE), "--rounds", str(rounds)]
+        if only:
+            args += ["--only", only]
         child = run(args, cwd=work, env=bench_env(keep_openblas_tuning), timeout=3600)
         if not child.ok:
             raise VerifierError(f"benchmark failed: {child.tail(8)}", SIDE_BY_SIDE)

@@ -434,7 +434,8 @@ def render_report(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_and_report(course: Course, pythons: Optional[Sequence[str]], jobs: int, reports: Path) -> Tuple[str, Path, bool]:
+def run_and_report(course: Course, pythons: Optional[Sequence[str]], jobs: int,
+                   reports: Path) -> Tuple[str, Path, bool]:
     """Run the three pipelines, write reports/bench-pipelines.json; (table, report path, all passed)."""
     report = run_pipelines(course, pythons, jobs)
     out = reports / "bench-pipelines.json"

@@ -4,18 +4,16 @@ exported cells without a target (TT115) and directives below code (TT116).
 """
 from __future__ import annotations
 
-import re
-from typing import Dict, Iterator, Optional, Tuple
-
 import io
 import keyword
+import re
 import tokenize
+from typing import Dict, Iterator, Optional, Tuple
+
 from ..course.analysis import ModuleAnalysis, ModuleSource
-from ..course.discovery import CourseModule
-from ..course.discovery import Course
+from ..course.discovery import Course, CourseModule
 from ..course.pyversions import SHADOWABLE_STDLIB
-from ..course.sources import DIRECTIVE
-from ..course.sources import normalise_target
+from ..course.sources import DIRECTIVE, normalise_target
 from ._thirdparty import declared_imports, installed_top_levels
 from .context import CHECKED_DIRECTIVES, CheckContext, Emitter, place
 from .findings import Finding
@@ -100,8 +98,9 @@ def check_exports(ctx: CheckContext, out: Emitter, entry: ModuleAnalysis) -> Non
         out.add("TT101", module.key, item.rel, directive.line, issue, fix, cell)
     orphans = [p for p in item.exported if p.target is None]
     if orphans:
-        first = orphans[0]
-        line, cell = item.directive_place(first.directive, first.cell)
+        orphan = orphans[0]
+        assert orphan.directive is not None  # an exported cell always carries its export directive
+        line, cell = item.directive_place(orphan.directive, orphan.cell)
         wanted = exports_to if exports_ok else ctx.suggested_target(module)
         out.add("TT115", module.key, item.rel, line,
                  f"{len(orphans)} exported cell(s) in {item.path.name} but the file has no `#| default_exp` "
@@ -113,8 +112,8 @@ def check_exports(ctx: CheckContext, out: Emitter, entry: ModuleAnalysis) -> Non
                                f"#| {parsed.directive.name} {parsed.directive.args}")
     _misplaced_directives(ctx, out, module, item)
 
-def _check_target(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource, raw: str, line: int, cell: Optional[int],
-                  shown: str) -> None:
+def _check_target(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource, raw: str, line: int,
+                  cell: Optional[int], shown: str) -> None:
     problem = _target_problem(raw, ctx.course, ctx.location_explicit)
     if problem is None:
         return

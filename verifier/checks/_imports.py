@@ -10,9 +10,9 @@ silently runs on the fallback (TT208, degraded); any other failing import breaks
 """
 from __future__ import annotations
 
+import difflib
 from typing import Iterator, Optional, Tuple
 
-import difflib
 from .context import CheckContext, Emitter
 from .findings import Finding, When
 
@@ -62,10 +62,11 @@ def check_dependencies(ctx: CheckContext, out: Emitter) -> None:
                  f"shared code into the lower-numbered module", cell, details=evidence, related=cycle[1:-1])
     for key, dep in graph.backwards():
         path, line, cell = _edge_place(ctx, key, dep)
-        refs = graph.actual.get(key, {}).get(dep)
-        how = f"imports it (`{refs[0].statement}`)" if refs else "declares it as a prerequisite"
+        imports = graph.actual.get(key, {}).get(dep)
+        how = f"imports it (`{imports[0].statement}`)" if imports else "declares it as a prerequisite"
+        order = 'at the same place' if by_key[dep].number == by_key[key].number else 'later'
         out.add("TT205", key, path, line,
-                 f"{key} depends on {dep}, which comes {'at the same place' if by_key[dep].number == by_key[key].number else 'later'} in the course: it {how}",
+                 f"{key} depends on {dep}, which comes {order} in the course: it {how}",
                  f"a module may use only lower-numbered modules: remove the dependency of {key} on {dep}, or "
                  f"move the code it needs into {key} or an earlier module", cell,
                  details=graph.evidence(key, dep), related=[dep])
@@ -77,7 +78,8 @@ def check_dependencies(ctx: CheckContext, out: Emitter) -> None:
             when = When.CALL if ref.in_function else When.IMPORT
             place = dict(what=ref.statement, when=when, target=ctx.package_module(ref.target))
 
-            def add(code: str, issue: str, fix: str, related=()) -> None:
+            # key, ref and place are bound as defaults so `add` keeps this iteration's values (B023)
+            def add(code: str, issue: str, fix: str, related=(), *, key=key, ref=ref, place=place) -> None:
                 if ref.guarded and code in ("TT206", "TT207", "TT211"):
                     out.add("TT208", key, ref.path, ref.line,
                             f"{issue}; it sits in a try/except ImportError, so `import` succeeds and the "

@@ -3,13 +3,13 @@ components defined by the exported cells (TT118; components may be names or `- n
 """
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Iterator, List, Set, Tuple
 
-import difflib
 from ..course.analysis import ModuleAnalysis
-from ..deps.imports import bound_names
 from ..course.discovery import CourseModule
+from ..deps.imports import bound_names
 from .context import CheckContext, Emitter
 from .findings import Finding
 

@@ -10,17 +10,16 @@ once the package is installed and are not findings.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
-import builtins
 from ..course.analysis import ModuleSource, ParsedCell
 from ..course.discovery import CourseModule
 from ..deps.imports import bound_names, fallback_nodes
 from ..deps.timing import lazy_annotations, timings
 from .context import CheckContext, Emitter, place
 from .findings import Finding, Location, When
-
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__loader__",
                                             "__package__", "__builtins__", "__path__", "__annotations__",
@@ -43,18 +42,22 @@ def _locally_bound(nodes: Iterable[ast.AST]) -> Set[str]:
             names.add(node.name)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             names.update(node.names)
-        elif type(node).__name__ in ("MatchAs", "MatchStar") and getattr(node, "name", None):
-            names.add(node.name)
-        elif type(node).__name__ == "MatchMapping" and getattr(node, "rest", None):
-            names.add(node.rest)
+        # match-statement captures (Python 3.10+; not in the 3.9 ast the types describe)
+        elif type(node).__name__ in ("MatchAs", "MatchStar") and (captured := getattr(node, "name", None)):
+            names.add(captured)
+        elif type(node).__name__ == "MatchMapping" and (rest := getattr(node, "rest", None)):
+            names.add(rest)
     return names
 
 
 
-def _unexported_names(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
+def _unexported_names(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource,
+                      cells: List[ParsedCell]) -> None:
     exported_names: Set[str] = set()
     for parsed in cells:
-        names, star = bound_names(parsed.tree)  # type: ignore[arg-type]
+        if parsed.tree is None:
+            continue  # not parsed (the caller passes parsed cells only)
+        names, star = bound_names(parsed.tree)
         if star:
             return  # `from x import *` may bind any name: nothing to prove
         exported_names |= names
@@ -73,11 +76,11 @@ def _unexported_names(ctx: CheckContext, out: Emitter, module: CourseModule, ite
     uses: Dict[Tuple[int, Optional[int]], List[Tuple[str, Location]]] = {}
     for parsed in cells:
         words = set(re.findall(r"[A-Za-z_]\w*", parsed.code)) & set(hidden)
-        if not words:
+        if not words or parsed.tree is None:
             continue
         local = _locally_bound(parsed.nodes)
         skip = fallback_nodes(parsed.tree, item.package) if "except" in parsed.code else set()
-        timing = timings(parsed.tree, lazy)  # type: ignore[arg-type]
+        timing = timings(parsed.tree, lazy)
         target = ctx.package_module(parsed.target)
         done: Set[str] = set()
         for node in parsed.nodes:
@@ -97,10 +100,10 @@ def _unexported_names(ctx: CheckContext, out: Emitter, module: CourseModule, ite
                     (node.id, Location(module.key, item.rel, line, cell, node.id, when, target, scope)))
     for (def_line, def_cell), found in uses.items():
         found.sort(key=lambda u: (u[1].cell or 0, u[1].line or 0))
-        names = list(dict.fromkeys(name for name, _ in found))
+        used = list(dict.fromkeys(name for name, _ in found))
         first = found[0][1]
         at_import = [loc for _, loc in found if loc.when is When.IMPORT]
-        shown = ", ".join(f"`{n}`" for n in names[:6]) + (", …" if len(names) > 6 else "")
+        shown = ", ".join(f"`{n}`" for n in used[:6]) + (", …" if len(used) > 6 else "")
         if at_import:
             effect = f"`import {at_import[0].target or 'the module'}` raises NameError (line {at_import[0].line})"
         else:

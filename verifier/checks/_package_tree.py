@@ -101,7 +101,7 @@ def _package_imports(text: str, package: str) -> List[Tuple[int, str, int, Tuple
     pattern = re.compile(rf"^(?:from[ \t]+(?P<from>\.+[\w.]*|{re.escape(package)}(?:\.[\w.]+)?)[ \t]+import[ \t]+"
                          rf"(?P<names>.*)|import[ \t]+(?P<imp>{re.escape(package)}(?:\.[\w.]+)?)\b)")
     lines = text.splitlines()
-    found = []
+    found: List[Tuple[int, str, int, Tuple[str, ...]]] = []
     for number, line in enumerate(lines, 1):
         if not line.startswith(("from", "import")):
             continue

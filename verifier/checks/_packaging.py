@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .context import CheckContext, Emitter
 from .findings import COURSE, Finding, Location, When

@@ -2,9 +2,9 @@
 """
 from __future__ import annotations
 
+import difflib
 from typing import Iterator, List, Tuple
 
-import difflib
 from ..course.analysis import ModuleAnalysis, ModuleSource, ParsedCell
 from ..course.sources import normalise_target
 from .context import CHECKED_DIRECTIVES, CheckContext, Emitter, place

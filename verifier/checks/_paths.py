@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..course.analysis import ModuleSource, ParsedCell
 from ..course.discovery import MODULE_FOLDER, CourseModule
 from ..deps.imports import fallback_nodes
 from .context import CheckContext, Emitter
 from .findings import Finding
-
 
 READ_CALLS = {"load", "loadtxt", "genfromtxt", "fromfile", "read_csv", "read_json", "read_pickle", "read_parquet",
               "read_table", "imread", "listdir", "scandir", "glob", "iglob"}
@@ -42,13 +41,16 @@ def _docstring_nodes(nodes: Iterable[ast.AST]) -> Set[int]:
 
 
 
-def _coupling(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
+def _coupling(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource,
+              cells: List[ParsedCell]) -> None:
     course = ctx.course
     folders = {m.key for m in course.modules}
     for parsed in cells:
         reported: Set[Tuple[str, int]] = set()
 
-        def add(code: str, node: ast.AST, issue: str, fix: str, details: Sequence[str] = ()) -> None:
+        # parsed and reported are bound as defaults so `add` keeps this cell's values (B023)
+        def add(code: str, node: ast.AST, issue: str, fix: str, details: Sequence[str] = (), *,
+                parsed: ParsedCell = parsed, reported: Set[Tuple[str, int]] = reported) -> None:
             line, cell = item.place(parsed.cell, getattr(node, "lineno", 1))
             if (code, line) in reported:
                 return
@@ -56,6 +58,8 @@ def _coupling(ctx: CheckContext, out: Emitter, module: CourseModule, item: Modul
             out.add(code, module.key, item.rel, line, issue, fix, cell, details)
 
         code = parsed.code
+        if parsed.tree is None:
+            continue  # not parsed (the caller passes parsed cells only)
         in_sys_path: Set[int] = set()  # nodes of sys.path statements: reported once, as TT210
         # the except-ImportError fallback of a package import never runs once the package is installed
         fallback = fallback_nodes(parsed.tree, ctx.course.package) if "try" in code else set()
@@ -85,7 +89,7 @@ def _coupling(ctx: CheckContext, out: Emitter, module: CourseModule, item: Modul
 READ_FIX = "ship the data inside the package and locate it with importlib.resources, or take the path as a parameter"
 
 
-def _file_reads(ctx: CheckContext, parsed: ParsedCell, add, skip: Set[int]) -> None:  # type: ignore[no-untyped-def]
+def _file_reads(ctx: CheckContext, parsed: ParsedCell, add: Callable[..., None], skip: Set[int]) -> None:
     """Reads relative to the working directory (`open("data/x.csv")`, `np.load("w.npy")`,
     `Path("data").read_text()`, os.chdir) or to the source tree (`__file__` + `..`, `modules/NN_name/`)."""
     modules_top = ctx.resolver.modules_top

@@ -7,12 +7,11 @@ import ast
 import re
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
-from ..course.pyversions import NEW_KEYWORDS, NEW_MODULES, NEW_NAMES, REMOVED_MODULES, Version, is_stdlib, show
 from ..course.analysis import ModuleSource, ParsedCell
 from ..course.discovery import CourseModule
+from ..course.pyversions import NEW_KEYWORDS, NEW_MODULES, NEW_NAMES, REMOVED_MODULES, Version, is_stdlib, show
 from .context import CheckContext, Emitter, place
 from .findings import Finding
-
 
 NEWER_SYNTAX = (  # for interpreters that cannot parse the syntax at all (e.g. PEP 695 on 3.11)
     (re.compile(r"^[ \t]*match\b[^\n=]*:[ \t]*(#[^\n]*)?\n([ \t]*(#[^\n]*)?\n)*[ \t]+case\b", re.M),
@@ -50,7 +49,7 @@ def _parenthesised_with(node: ast.AST, code: str, starts: List[int]) -> bool:
     try:
         begin = starts[node.lineno - 1] + node.col_offset  # type: ignore[attr-defined]
         first = starts[items[0].context_expr.lineno - 1] + items[0].context_expr.col_offset
-        end = starts[last.end_lineno - 1] + last.end_col_offset  # type: ignore[attr-defined]
+        end = starts[last.end_lineno - 1] + last.end_col_offset
     except (IndexError, TypeError):
         return False
     head = code[begin:first]
@@ -123,7 +122,8 @@ class _NewStdlibVisitor(ast.NodeVisitor):
     """Uses of stdlib modules, names and keywords that need a newer Python, outside version guards."""
 
     def __init__(self, aliases: Dict[str, str]) -> None:
-        self.aliases = aliases  # local name -> dotted stdlib name (`t` -> `typing`, `dataclass` -> `dataclasses.dataclass`)
+        # local name -> dotted stdlib name (`t` -> `typing`, `dataclass` -> `dataclasses.dataclass`)
+        self.aliases = aliases
         self.found: List[Tuple[ast.AST, str, Version]] = []
         self.guard = 0
 
@@ -233,7 +233,8 @@ def _new_stdlib_pattern(aliases: Dict[str, str]) -> "re.Pattern[str]":
     return re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(words)) + r")\b")
 
 
-def _python_versions(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource, cells: List[ParsedCell]) -> None:
+def _python_versions(ctx: CheckContext, out: Emitter, module: CourseModule, item: ModuleSource,
+                     cells: List[ParsedCell]) -> None:
     oldest = ctx.oldest
     aliases = _stdlib_aliases(cells)
     new_stdlib = _new_stdlib_pattern(aliases)
@@ -282,7 +283,8 @@ def _python_versions(ctx: CheckContext, out: Emitter, module: CourseModule, item
                          f"guard it (try/except ImportError, or `if sys.version_info >= {version}:`)", cell)
     for ref in ctx.graph.refs.get(module.key, []):
         removed = REMOVED_MODULES.get(ref.top)
-        if removed and not ref.level and not ref.guarded and not ref.fallback and (ctx.newest is None or ctx.newest >= removed):
+        if removed and not ref.level and not ref.guarded and not ref.fallback \
+                and (ctx.newest is None or ctx.newest >= removed):
             supports = f"the course supports Python {show(ctx.newest)}" if ctx.newest else \
                 "the course sets no upper Python bound"
             out.add("TT234", module.key, ref.path, ref.line,

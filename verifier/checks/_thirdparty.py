@@ -10,22 +10,20 @@ guard's version the import never runs and is not a finding.
 """
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
-
 import ast
 import pkgutil
+import re
 import site
 import sysconfig
 from functools import lru_cache
-from typing import FrozenSet
+from pathlib import Path
+from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..course.discovery import Course
 from ..course.pyversions import NEW_MODULES, show
+from ..deps.imports import ImportRef
 from .context import CheckContext, Emitter, config_place
 from .findings import COURSE, Finding, Location, When
-
 
 # import name -> distribution names that provide it, where they differ
 IMPORT_TO_DIST: Dict[str, Tuple[str, ...]] = {
@@ -204,7 +202,7 @@ def check_third_party(ctx: CheckContext, out: Emitter) -> None:
     dists = declared_dists(course)
     used: Set[str] = set()
     # (code, import name, guard version) -> the imports that need it, in course order
-    groups: Dict[Tuple[str, str, Optional[Version]], List[Tuple[str, object]]] = {}
+    groups: Dict[Tuple[str, str, Optional[Version]], List[Tuple[str, ImportRef]]] = {}
     for key, refs in ctx.graph.refs.items():
         guards = backport_guards(ctx, key) if any(not r.level for r in refs) else {}
         for ref in refs:
@@ -230,33 +228,33 @@ def check_third_party(ctx: CheckContext, out: Emitter) -> None:
     for (code, top, below), found in groups.items():
         key, ref = found[0]
         modules = list(dict.fromkeys(k for k, _ in found))
-        locations = [Location(k, r.path, r.line, r.cell, r.statement,  # type: ignore[attr-defined]
-                              None if code == "TT222" else When.CALL if r.in_function else When.IMPORT,  # type: ignore[attr-defined]
-                              ctx.package_module(r.target))  # type: ignore[attr-defined]
+        locations = [Location(k, r.path, r.line, r.cell, r.statement,
+                              None if code == "TT222" else When.CALL if r.in_function else When.IMPORT,
+                              ctx.package_module(r.target))
                      for k, r in found]
-        details = [f"{r.describe()}" for _, r in found]  # type: ignore[attr-defined]
+        details = [f"{r.describe()}" for _, r in found]
         who = f"{len(modules)} modules ({', '.join(modules)})" if len(modules) > 1 else modules[0]
         dist = IMPORT_TO_DIST.get(top, (top.replace("_", "-"),))[0]
         if below is not None:
             marker = f'{dist}; python_version < "{below[0]}.{below[1]}"'
-            out.add("TT220", key, ref.path, ref.line,  # type: ignore[attr-defined]
-                    f"exported code of {who} imports {top} (`{ref.statement}`) on Python older than "  # type: ignore[attr-defined]
+            out.add("TT220", key, ref.path, ref.line,
+                    f"exported code of {who} imports {top} (`{ref.statement}`) on Python older than "
                     f"{below[0]}.{below[1]} (a version-guarded backport), which the course's dependencies "
                     f"do not declare: it fails in a fresh venv on Python {show(ctx.oldest)}",
                     f"add `{marker}` to {where}{declare_at} (an environment marker: installed only where the "
-                    f"backport is imported)", ref.cell, details=details, related=modules,  # type: ignore[attr-defined]
+                    f"backport is imported)", ref.cell, details=details, related=modules,
                     locations=locations)
         elif code == "TT222":
-            out.add("TT222", key, ref.path, ref.line,  # type: ignore[attr-defined]
-                    f"exported code of {who} optionally imports {top} (`{ref.statement}`), which the "  # type: ignore[attr-defined]
+            out.add("TT222", key, ref.path, ref.line,
+                    f"exported code of {who} optionally imports {top} (`{ref.statement}`), which the "
                     f"course's dependencies do not declare", "declare it as an optional dependency "
-                    "([project.optional-dependencies]) or document it", ref.cell, details=details,  # type: ignore[attr-defined]
+                    "([project.optional-dependencies]) or document it", ref.cell, details=details,
                     related=modules, locations=locations)
         else:
-            out.add("TT220", key, ref.path, ref.line,  # type: ignore[attr-defined]
-                    f"exported code of {who} imports {top} (`{ref.statement}`), which the course's dependencies "  # type: ignore[attr-defined]
+            out.add("TT220", key, ref.path, ref.line,
+                    f"exported code of {who} imports {top} (`{ref.statement}`), which the course's dependencies "
                     f"do not declare: it works in a developer's environment and fails in a fresh venv",
-                    f"add \"{dist}\" to {where}{declare_at}, or remove the import", ref.cell,  # type: ignore[attr-defined]
+                    f"add \"{dist}\" to {where}{declare_at}, or remove the import", ref.cell,
                     details=details, related=modules, locations=locations)
     for dist in dists:
         if dist not in used:

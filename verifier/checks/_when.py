@@ -6,7 +6,6 @@ that are not in an exported cell of a module source, are left as they are.
 """
 from __future__ import annotations
 
-import ast
 from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 

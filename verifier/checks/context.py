@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, overload
 
 from ..course.analysis import CourseAnalysis, ModuleSource, analyse_course, relative
 from ..course.discovery import Course, CourseModule
@@ -43,6 +43,13 @@ class CheckContext:
     def package_module(self, target: Optional[str]) -> Optional[str]:
         """The dotted package module an export target names (`core.layers` -> `tinytorch.core.layers`)."""
         return f"{self.course.package}.{target}" if target else None
+
+    @overload
+    def rel(self, path: Path) -> str: ...
+    @overload
+    def rel(self, path: None) -> None: ...
+    @overload
+    def rel(self, path: Optional[Path]) -> Optional[str]: ...
 
     def rel(self, path: Optional[Path]) -> Optional[str]:
         return relative(path, self.course.root) if path is not None else None

@@ -91,17 +91,22 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT202", WARNING, "a declared prerequisite is never imported by exported code"),
     Code("TT203", ERROR, "a declared prerequisite names no module of the course"),
     Code("TT204", ERROR, "dependency cycle between modules", POLICY, supersedes=('TT205', 'TT201')),
-    Code("TT205", ERROR, "a module depends on a module with the same or a higher number", POLICY, supersedes=('TT201',)),
-    Code("TT206", ERROR, "exported code imports a package module that no module exports", BREAKS, supersedes=('TT201', 'TT205', 'TT207'), runs=True),
+    Code("TT205", ERROR, "a module depends on a module with the same or a higher number", POLICY,
+         supersedes=('TT201',)),
+    Code("TT206", ERROR, "exported code imports a package module that no module exports", BREAKS,
+         supersedes=('TT201', 'TT205', 'TT207'), runs=True),
     Code("TT207", ERROR, "exported code imports a name the package module does not define", BREAKS, runs=True),
-    Code("TT208", WARNING, "an import in a try/except ImportError fails in the installed package: it silently runs on the fallback", DEGRADES, runs=True),
+    Code("TT208", WARNING, "an import in a try/except ImportError fails in the installed package: it silently runs "
+         "on the fallback", DEGRADES, runs=True),
     Code("TT210", ERROR, "exported code manipulates sys.path", POLICY, supersedes=('TT212',), runs=True),
-    Code("TT211", ERROR, "exported code imports a dev file or the modules folder (in-tree coupling)", BREAKS, supersedes=('TT201', 'TT205'), runs=True),
+    Code("TT211", ERROR, "exported code imports a dev file or the modules folder (in-tree coupling)", BREAKS,
+         supersedes=('TT201', 'TT205'), runs=True),
     Code("TT212", ERROR, "exported code reads files relative to the working directory or the source tree", BREAKS),
     Code("TT220", ERROR, "exported code imports a third-party package the course dependencies do not declare", BREAKS),
     Code("TT221", WARNING, "a declared course dependency is never imported by exported code"),
     Code("TT222", WARNING, "an optional (try/except ImportError) third-party import is not declared"),
-    Code("TT230", ERROR, "syntax newer than the oldest supported Python (requires-python)", BREAKS, supersedes=('TT003',)),
+    Code("TT230", ERROR, "syntax newer than the oldest supported Python (requires-python)", BREAKS,
+         supersedes=('TT003',)),
     Code("TT231", ERROR, "standard-library module or name newer than the oldest supported Python", BREAKS),
     Code("TT232", ERROR, "`X | Y` type union evaluated at run time on a Python older than 3.10", BREAKS),
     Code("TT233", ERROR, "exported cell uses a name defined only in a non-exported cell", BREAKS),
@@ -111,7 +116,8 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT240", ERROR, "committed package file imports a package module that does not exist", BREAKS),
     Code("TT241", ERROR, "generated file names a source that does not exist"),
     # TT25x: the build configuration
-    Code("TT250", ERROR, "the build configuration ships no package: setuptools packages, packages.find or package-dir leave it out", BREAKS),
+    Code("TT250", ERROR, "the build configuration ships no package: setuptools packages, packages.find or "
+         "package-dir leave it out", BREAKS),
 )
 
 CATALOGUE: Dict[str, Code] = {c.code: c for c in _CATALOGUE}
@@ -188,7 +194,8 @@ class Finding:
             return "breaks `import " + "`, `import ".join(targets) + "`" if targets else "breaks the import"
         if when is When.CALL:
             scopes = sorted({loc.scope for loc in self.locations if loc.scope})
-            shown = ", ".join(f"{s}()" for s in scopes[:3]) + (f" and {len(scopes) - 3} more" if len(scopes) > 3 else "")
+            more = f" and {len(scopes) - 3} more" if len(scopes) > 3 else ""
+            shown = ", ".join(f"{s}()" for s in scopes[:3]) + more
             return f"breaks a call of {shown}" if scopes else "breaks a call"
         return ""
 

@@ -7,8 +7,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, FrozenSet, Iterator, Tuple
 
-from . import (_config, _conflicts, _exports, _imports, _matrix, _metadata, _names, _naming, _package_tree, _packaging,
-               _pairs,                _paths, _pyversions, _reading, _thirdparty, _waivers)
+from . import (
+    _config,
+    _conflicts,
+    _exports,
+    _imports,
+    _matrix,
+    _metadata,
+    _names,
+    _naming,
+    _package_tree,
+    _packaging,
+    _pairs,
+    _paths,
+    _pyversions,
+    _reading,
+    _thirdparty,
+    _waivers,
+)
 from .context import CheckContext
 from .findings import Finding
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from ..course.discovery import Course, load_course
-from ..errors import VerifierError
 from ..deps.graph import error_output
+from ..errors import VerifierError
 from . import _waivers
 from ._when import locate_when
 from .context import CheckContext

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .discovery import SOURCE_SUFFIXES, Course, CourseModule
 from ..errors import SourceError
+from .discovery import SOURCE_SUFFIXES, Course, CourseModule
 from .sources import EXPORT_DIRECTIVES, Cell, Directive, SourceFile, normalise_target, read_source
 
 

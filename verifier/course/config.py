@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, cast
 
 import tomlkit
 import tomlkit.exceptions
@@ -67,8 +67,10 @@ def _is_str_list(value: Any) -> bool:
 STRING = Expect("a string", lambda v: isinstance(v, str))
 STRING_LIST = Expect("a list of strings", _is_str_list)
 TABLE = Expect("a table", lambda v: isinstance(v, dict))
-STRING_TABLE = Expect("a table of strings", lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
-LIST_TABLE = Expect("a table of lists of strings", lambda v: isinstance(v, dict) and all(_is_str_list(x) for x in v.values()))
+STRING_TABLE = Expect("a table of strings",
+                      lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+LIST_TABLE = Expect("a table of lists of strings",
+                    lambda v: isinstance(v, dict) and all(_is_str_list(x) for x in v.values()))
 STRING_OR_TABLE = Expect("a string or a table", lambda v: isinstance(v, (str, dict)))
 TABLE_LIST = Expect("a list of tables", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v))
 
@@ -275,6 +277,11 @@ class YamlLimitError(yaml.error.MarkedYAMLError):
     """A YAML document beyond the limits of a configuration file (aliases, depth, size)."""
 
 
+def _mark(event: yaml.Event) -> Optional[yaml.error.Mark]:
+    # SafeLoader's pure-Python parser makes yaml.error.Mark; the stubs' union also admits libyaml's Mark
+    return cast(Optional[yaml.error.Mark], event.start_mark)
+
+
 class LimitedSafeLoader(yaml.SafeLoader):
     """SafeLoader that counts alias uses, nodes and depth while composing, so that an alias bomb or
     a deeply nested document is refused before anything expands or recurses."""
@@ -284,17 +291,17 @@ class LimitedSafeLoader(yaml.SafeLoader):
         self.alias_uses = 0
         self.depth = 0
 
-    def compose_node(self, parent, index):  # type: ignore[override]
+    def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             self.alias_uses += 1
             if self.alias_uses > YAML_MAX_ALIAS_USES:
                 raise YamlLimitError(problem=f"more than {YAML_MAX_ALIAS_USES} alias uses (*name): refused",
-                                     problem_mark=event.start_mark)
+                                     problem_mark=_mark(event))
         self.depth += 1
         if self.depth > YAML_MAX_DEPTH:
             raise YamlLimitError(problem=f"nested more than {YAML_MAX_DEPTH} levels deep: refused",
-                                 problem_mark=event.start_mark)
+                                 problem_mark=_mark(event))
         try:
             return super().compose_node(parent, index)
         finally:

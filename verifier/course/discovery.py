@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-
 from ..errors import CourseError
-from .sources import GENERATED_MARK
 
 MODULE_FOLDER = re.compile(r"^(?P<number>\d+)_(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
 SOURCE_SUFFIXES = (".py", ".ipynb")
@@ -174,11 +172,11 @@ def _discover_modules(modules_dir: Path) -> List[CourseModule]:
         if not match:
             continue
         meta, problem, lines = None, None, {}
-        meta_path = folder / "module.yaml"
-        if meta_path.exists():
-            meta, problem, lines = read_module_yaml(meta_path)
-        else:
-            meta_path = None
+        meta_path: Optional[Path] = None
+        candidate = folder / "module.yaml"
+        if candidate.exists():
+            meta_path = candidate
+            meta, problem, lines = read_module_yaml(candidate)
         name = match["name"]
         source = _find_dev_file(folder, name, meta)
         paired = None

@@ -18,9 +18,9 @@ from typing import List, Optional, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from ..errors import CourseError
 from .discovery import Course
 from .pyversions import NEWEST_KNOWN
-from ..errors import CourseError
 
 CLASSIFIER = re.compile(r"^Programming Language :: Python :: (?P<version>3\.\d+)$")
 KNOWN_PYTHONS = [f"3.{minor}" for minor in range(8, NEWEST_KNOWN[1] + 1)]

@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import SourceError, VerifierError
 
@@ -178,10 +178,10 @@ def apply_nbdev_directives(cell: Cell) -> None:
     # loses the line's newline: the kept option is glued to the front of the next body line.
     glued: List[int] = []
     for position, i in enumerate(cell.body_indices[:-1]):
-        text = cell.kept.get(i)
-        if text is not None and NBDEV_QUARTO_OPTION.sub("", cell.lines[i]).strip() == "":
+        option = cell.kept.get(i)
+        if option is not None and NBDEV_QUARTO_OPTION.sub("", cell.lines[i]).strip() == "":
             following = cell.body_indices[position + 1]
-            cell.kept[following] = text + cell.kept.get(following, cell.lines[following])
+            cell.kept[following] = option + cell.kept.get(following, cell.lines[following])
             glued.append(i)
     cell.body_indices = [i for i in cell.body_indices if i not in glued]
     cell.body_offset = cell.body_indices[0] if cell.body_indices else len(cell.lines)
@@ -201,7 +201,7 @@ def read_text(path: Path, root: Optional[Path] = None) -> str:
         raise SourceError(exc.message, exc.path or path, exc.line, exc.hint) from None
 
 
-def _jupytext_split(text: str) -> List[Tuple[object, int, str]]:
+def _jupytext_split(text: str) -> List[Tuple[Any, int, str]]:  # Any: nbformat's NotebookNode, untyped
     """Run jupytext's own percent-format reader over `text` and return, for every notebook cell,
     (the nbformat cell, the 0-based line where its content starts, the text after `# %%`).
 
@@ -260,7 +260,7 @@ def _jupytext_cells_with_lines(text: str) -> List[Tuple[str, str, int, str]]:
     cache = _split_cache_file(text)
     if cache is not None:
         try:
-            return [tuple(item) for item in json.loads(cache.read_text(encoding="utf-8"))]  # type: ignore[misc]
+            return [tuple(item) for item in json.loads(cache.read_text(encoding="utf-8"))]
         except (OSError, ValueError):
             pass  # not cached yet, or unreadable: split again
     split = [(nb_cell.cell_type, nb_cell.source, start, header) for nb_cell, start, header in _jupytext_split(text)]
@@ -283,7 +283,8 @@ def parse_percent(text: str, path: Path) -> List[Cell]:
     try:
         read = _jupytext_cells_with_lines(text)
     except Exception as exc:  # jupytext's own complaint about the file, as one line
-        raise SourceError(f"jupytext cannot read this file: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+        complaint = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SourceError(f"jupytext cannot read this file: {complaint}",
                           path, 1, hint="re-save it with `jupytext --to py:percent`") from None
     cells: List[Cell] = []
     for index, (cell_type, source, start, header) in enumerate(read):

@@ -5,7 +5,23 @@ nothing about courses, modules or imports; callers attach meaning.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Set, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Collection,
+    Dict,
+    Hashable,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    TypeVar,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison  # a rank: any value `<` compares (int, str, tuple)
 
 N = TypeVar("N", bound=Hashable)
 
@@ -18,14 +34,14 @@ class GraphError(Exception):
         self.cycle = list(cycle)
 
 
-def _check(edges: Mapping[N, Sequence[N]]) -> None:
+def _check(edges: Mapping[N, Collection[N]]) -> None:
     for node, targets in edges.items():
         for target in targets:
             if target not in edges:
                 raise GraphError(f"edge {node!r} -> {target!r} points to an unknown node")
 
 
-def components(edges: Mapping[N, Sequence[N]], nodes: Iterable[N]) -> List[List[N]]:
+def components(edges: Mapping[N, Collection[N]], nodes: Iterable[N]) -> List[List[N]]:
     """Strongly connected components with more than one node (Tarjan, iterative)."""
     _check(edges)
     index: Dict[N, int] = {}
@@ -75,7 +91,8 @@ def components(edges: Mapping[N, Sequence[N]], nodes: Iterable[N]) -> List[List[
     return found
 
 
-def cycles(edges: Mapping[N, Sequence[N]], nodes: Iterable[N], rank: Callable[[N], object]) -> List[List[N]]:
+def cycles(edges: Mapping[N, Collection[N]], nodes: Iterable[N],
+           rank: Callable[[N], SupportsRichComparison]) -> List[List[N]]:
     """One shortest cycle per strongly connected component, as [a, b, ..., a], starting at the node
     of lowest `rank` in the component; cycles sorted by the rank of their first node."""
     out: List[List[N]] = []
@@ -101,23 +118,23 @@ def cycles(edges: Mapping[N, Sequence[N]], nodes: Iterable[N], rank: Callable[[N
                     break
             queue = following
         path = [start]
-        node = last
-        while node is not None and node != start:
-            path.insert(1, node)
-            node = parents.get(node)
+        step = last
+        while step is not None and step != start:
+            path.insert(1, step)
+            step = parents.get(step)
         out.append(path + [start])
-    out.sort(key=lambda c: rank(c[0]))  # type: ignore[arg-type, return-value]
+    out.sort(key=lambda c: rank(c[0]))
     return out
 
 
-def order(edges: Mapping[N, Sequence[N]], rank: Callable[[N], object]) -> List[N]:
+def order(edges: Mapping[N, Collection[N]], rank: Callable[[N], SupportsRichComparison]) -> List[N]:
     """Topological order, targets first (dependencies before what depends on them), ties broken by
     `rank`. Raises GraphError (with one cycle) when there is a cycle."""
     _check(edges)
     remaining = {k: set(v) - {k} for k, v in edges.items()}
     result: List[N] = []
     while remaining:
-        ready = sorted((k for k, deps in remaining.items() if not deps), key=rank)  # type: ignore[arg-type]
+        ready = sorted((k for k, deps in remaining.items() if not deps), key=rank)
         if not ready:
             found = cycles(remaining, list(remaining), rank)
             raise GraphError("the graph has a cycle", found[0] if found else ())
@@ -129,7 +146,7 @@ def order(edges: Mapping[N, Sequence[N]], rank: Callable[[N], object]) -> List[N
     return result
 
 
-def reverse_closure(edges: Mapping[N, Sequence[N]], start: Iterable[N]) -> Set[N]:
+def reverse_closure(edges: Mapping[N, Collection[N]], start: Iterable[N]) -> Set[N]:
     """The start nodes and every node that reaches one of them (e.g. every module depending on a
     changed module, directly or not)."""
     _check(edges)

@@ -104,14 +104,15 @@ def build_graph(analysis: CourseAnalysis, resolver: Optional[Resolver] = None) -
             continue
         lines = yaml_item_lines(module.meta_path)
         meta_rel = relative(module.meta_path, course.root) if module.meta_path else "module.yaml"
-        declared[module.key] = []
+        names: List[str] = []
+        declared[module.key] = names
         for i, name in enumerate(prerequisites):
             line = lines.get(f"dependencies.prerequisites[{i}]") or lines.get("dependencies.prerequisites")
             found = resolve_prerequisite(course, name)
             if found is None:
                 unknown.setdefault(module.key, []).append((name, line))
-            elif found.key not in declared[module.key]:
-                declared[module.key].append(found.key)
+            elif found.key not in names:
+                names.append(found.key)
                 declared_lines.setdefault(module.key, {})[found.key] = (meta_rel, line)
     refs: Dict[str, List[ImportRef]] = {}
     resolutions: Dict[ImportRef, Resolution] = {}

@@ -9,6 +9,7 @@ from typing import Dict, List
 from .graph_model import DependencyGraph
 from .imports import ImportRef
 
+
 def mismatches(graph: DependencyGraph) -> List[str]:
     lines = []
     for key, dep, refs in graph.undeclared():

@@ -60,7 +60,7 @@ def module_surface(path: Path) -> Dict[str, dict]:
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
             if isinstance(node.value, (ast.List, ast.Tuple)):
-                names = [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
+                names = [e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined[node.name] = node
         elif isinstance(node, ast.Assign):

@@ -14,9 +14,9 @@ from typing import Dict, List, Tuple
 
 from ..course.discovery import Course
 from ..errors import BuildError
-from .export import ExportPlan, write_package
-from ..runner.processes import run
 from ..runner.envs import clean_env, find_uv
+from ..runner.processes import run
+from .export import ExportPlan, write_package
 from .wheelcheck import compare_wheels, inspect_wheel
 
 PACKAGING_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "settings.ini", "MANIFEST.in",

@@ -18,8 +18,8 @@ from typing import List, Optional
 
 from ..course.config import read_lock_text
 from ..course.discovery import Course
-from ..runner.envs import create_venv
 from ..errors import EnvironmentSetupError
+from ..runner.envs import create_venv
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import run
 
@@ -69,8 +69,8 @@ def compile_lock(course: Course, version: str, force: bool = False) -> LockState
         requirements = work / "requirements.in"
         requirements.write_text("\n".join(course.dependencies) + "\n", encoding="utf-8")
         output = work / "lock.txt"
-        done = run([venv.python, "-m", "piptools", "compile", "--quiet", "--no-header", "--strip-extras", "--no-annotate",
-                    "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
+        done = run([venv.python, "-m", "piptools", "compile", "--quiet", "--no-header", "--strip-extras",
+                    "--no-annotate", "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
                     "--output-file", str(output), str(requirements)], cwd=work, timeout=600)
         if not done.ok:
             raise EnvironmentSetupError(f"pip-compile failed for Python {version}: {done.tail(5)}")

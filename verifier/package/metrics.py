@@ -83,7 +83,8 @@ def module_metrics(plan: ExportPlan) -> List[ModuleMetrics]:
     """Per course module (course order), the metrics of the cells it exports."""
     rows: List[ModuleMetrics] = []
     for module in plan.course.modules:
-        cells = [item.cell for target in plan.targets.values() for item in target.cells if item.module.key == module.key]
+        cells = [item.cell for target in plan.targets.values() for item in target.cells
+                 if item.module.key == module.key]
         if not cells:
             continue
         code = "\n".join("\n".join(cell.body) for cell in cells)

@@ -207,6 +207,13 @@ def wheel_modules(wheel: Path, package: str) -> List[str]:
     return sorted(set(names), key=lambda n: (n.count("."), n))
 
 
+class _CaseSensitiveParser(configparser.ConfigParser):
+    """Keeps option names as written: entry point names are case-sensitive."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def wheel_entry_points(wheel: Path, pyproject: Optional[Path] = None) -> List[EntryPoint]:
     """The wheel's `entry_points.txt`, each located in the course's pyproject.toml when declared there."""
     with zipfile.ZipFile(wheel) as archive:
@@ -214,8 +221,7 @@ def wheel_entry_points(wheel: Path, pyproject: Optional[Path] = None) -> List[En
         if name is None:
             return []
         text = archive.read(name).decode("utf-8")
-    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
-    parser.optionxform = str  # entry point names are case-sensitive
+    parser = _CaseSensitiveParser(delimiters=("=",), interpolation=None)
     parser.read_string(text)
     lines = pyproject.read_text(encoding="utf-8").splitlines() if pyproject and pyproject.is_file() else []
     points = []

@@ -7,12 +7,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from ..atomic import write_atomic
 from ..course.discovery import Course
 from ..errors import VerifierError
-from ..package.api import SNAPSHOT, package_surface, snapshot_text
+from ..package.api import SNAPSHOT, Surface, package_surface, snapshot_text
 from ..package.build import build_course, sha256
 from ..package.export import plan_export, write_package
 from ..runner.envs import Venv, create_venv
@@ -85,7 +85,7 @@ def install_into(course: Course, venv_dir: Optional[Path], python: Optional[str]
 @dataclass
 class ApiSnapshot:
     target: Path
-    surface: Dict[str, Dict[str, object]]
+    surface: Surface
 
     @property
     def names(self) -> int:

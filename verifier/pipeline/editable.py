@@ -24,12 +24,12 @@ from ..course.matrix import version_key
 from ..errors import VerifierError
 from ..package.export import plan_export, write_package
 from ..package.locks import constraints_for
+from ..results import FAILED, NOT_RUN, PASSED, StageResult
 from ..runner.envs import clean_env, create_venv
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import DEFAULT_MEMORY_MB, run
 from ..runner.scenarios import SINGLE_THREAD, discover_scenarios, run_scenario
 from .quick import attribute_in_tree
-from ..results import FAILED, NOT_RUN, PASSED, StageResult
 
 STAGE = "editable"
 PROBE = "_tito_editable_probe"
@@ -100,7 +100,7 @@ def _attempt(course: Course, copy: Path, home: Path, version: str, memory_mb: in
         probe.unlink()
     stage.figures["installation_seconds"] = round(done.seconds, 2)
     if not done.ok:
-        lines = [l for l in done.stderr.strip().splitlines() if l.strip()]
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         stage.status = FAILED
         stage.detail = f"Python {version}: editable installation check: " + \
             ("timed out" if done.timed_out else (lines[-1][:300] if lines else f"exit code {done.returncode}"))

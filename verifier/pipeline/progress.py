@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, TypedDict
 
 from rich.console import Console
 from rich.live import Live
@@ -30,13 +30,21 @@ class PlainProgress:
         return None
 
 
+class _Row(TypedDict):
+    """What the live table shows for one scope."""
+    last: str
+    done: int
+    failed: List[str]
+    since: float
+
+
 class LiveProgress:
     """One row per scope: the last finished stage, stages done, failures, elapsed time."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.start = time.monotonic()
-        self.rows: Dict[str, Dict[str, object]] = {}
+        self.rows: Dict[str, _Row] = {}
         self.lock = threading.Lock()
         self.live: Optional[Live] = None
 
@@ -46,10 +54,9 @@ class LiveProgress:
             table.add_column(column)
         with self.lock:
             for scope, row in self.rows.items():
-                failed: List[str] = row["failed"]  # type: ignore[assignment]
-                table.add_row(scope, str(row["last"]), str(row["done"]),
-                              f"[bold red]{', '.join(failed)}[/]" if failed else "",
-                              f"{time.monotonic() - float(row['since']):.0f} s")  # type: ignore[arg-type]
+                table.add_row(scope, row["last"], str(row["done"]),
+                              f"[bold red]{', '.join(row['failed'])}[/]" if row["failed"] else "",
+                              f"{time.monotonic() - row['since']:.0f} s")
         return table
 
     def __call__(self, scope: str, stage: StageResult) -> None:
@@ -57,9 +64,9 @@ class LiveProgress:
         with self.lock:
             row = self.rows.setdefault(label, {"last": "", "done": 0, "failed": [], "since": time.monotonic()})
             row["last"] = f"{stage.name} {stage.status}"
-            row["done"] = int(row["done"]) + 1  # type: ignore[arg-type]
+            row["done"] += 1
             if stage.status == "failed":
-                row["failed"].append(stage.name)  # type: ignore[union-attr]
+                row["failed"].append(stage.name)
         if self.live is not None:
             self.live.update(self._table())
 

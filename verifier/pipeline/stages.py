@@ -44,7 +44,8 @@ def export_stage(course: Course, stage_dir: Path, validation_ok: bool) -> Tuple[
         try:
             plan = plan_export(course)
             stage_course(course, plan, stage_dir, keep_going=True)
-            export.status, export.detail = PASSED, f"{len(plan.targets)} module files from {len(course.modules)} modules"
+            export.status = PASSED
+            export.detail = f"{len(plan.targets)} module files from {len(course.modules)} modules"
             problems = list(plan.problems)
             if problems:
                 export.status = FAILED

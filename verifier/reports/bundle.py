@@ -55,7 +55,8 @@ def _artifacts(result: VerifyResult, dist: Path, out: Path) -> List[Tuple[str, s
                                 hint="run `tito package verify` again with the same --reports folder")
         digest = sha256(source)
         if digest != artifact["sha256"]:
-            raise VerifierError(f"{source} is not the verified file (sha256 {digest[:12]}… != {artifact['sha256'][:12]}…)",
+            raise VerifierError(f"{source} is not the verified file "
+                                f"(sha256 {digest[:12]}… != {artifact['sha256'][:12]}…)",
                                 hint="run `tito package verify` again; never hand off an unverified file")
         (out / "dist").mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, out / "dist" / source.name)
@@ -195,7 +196,8 @@ def _index(result: VerifyResult, files: List[Tuple[str, str]]) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>tinytorch {e(result.course_version)} "
             f"hand-off</title><style>{INDEX_CSS}</style></head><body>"
             f"<h1>tinytorch {e(result.course_version)} — release hand-off</h1>"
-            f"<p>From the verify of {e(result.started)} ({result.seconds:.0f} s) of <code>{e(result.course)}</code>.</p>"
+            f"<p>From the verify of {e(result.started)} ({result.seconds:.0f} s) "
+            f"of <code>{e(result.course)}</code>.</p>"
             f"<p class='verdict {'yes' if decision.passed else 'no'}'>{e(label)}: {e(value)}</p>"
             + (f"<h2>Blocking</h2><ul>{blockers}</ul>" if blockers else "")
             + f"<h2>Contents</h2><table><tr><th>file</th><th>what</th></tr>{rows}</table></body></html>\n")

@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ElementTree
 from typing import Dict, List
 
 from ..pipeline.gate import Decision
-from . import charts
 from ..results import FAILED, NOT_RUN, PASSED, VerifyResult
+from . import charts
 
 USABILITY = ("cnn", "transformer")
 
@@ -85,7 +85,7 @@ def render_markdown(result: VerifyResult, decision: Decision) -> str:
     out.append("| Python | interpreter | NumPy | " + " | ".join(names) + " | result |")
     out.append("|---" * (len(names) + 4) + "|")
     for python in result.pythons:
-        cells = [(python.stage(n).status if python.stage(n) else NOT_RUN) for n in names]
+        cells = [(stage.status if (stage := python.stage(n)) else NOT_RUN) for n in names]
         out.append(f"| {python.version} | {python.full_version or python.missing or ''} | "
                    f"{python.numpy_version or ''} | " + " | ".join(cells) + f" | **{python.status}** |")
     out += ["", "## Student usability", ""]
@@ -245,7 +245,8 @@ def render_html(result: VerifyResult, decision: Decision) -> str:
             flag = "much more complex than every later module" if m.get("flagged") else ""
             parts.append(f"<tr{' class=failed' if flag else ''}><td>{e(str(m['module']))}</td><td>{m.get('lines')}</td>"
                          f"<td>{m.get('functions')}</td><td>{m.get('classes')}</td><td>{m.get('complexity')}</td>"
-                         f"<td>{e(str(m.get('max_function_name')))} ({m.get('max_function')})</td><td>{e(flag)}</td></tr>")
+                         f"<td>{e(str(m.get('max_function_name')))} ({m.get('max_function')})</td>"
+                         f"<td>{e(flag)}</td></tr>")
         parts.append("</table>")
     if result.findings:
         parts.append("<h2>Findings</h2><table><tr><th>code</th><th>severity</th><th>module</th><th>where</th>"

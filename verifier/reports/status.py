@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import VerifierError
-from .formats import render_html, render_junit, render_markdown, summary_rows, verdict_row
 from ..pipeline.gate import Decision, decide
-from .terminal import STYLE, print_summary, write_atomic
 from ..results import VerifyResult, result_from_json
+from .formats import render_html, render_junit, render_markdown, summary_rows, verdict_row
+from .terminal import STYLE, print_summary, write_atomic
 
 REPORT_FILES = {"json": "verify.json", "markdown": "status.md", "junit": "junit.xml", "html": "report.html"}
 
@@ -67,7 +67,8 @@ def print_status(result: VerifyResult, decision: Decision, console: Console) -> 
     table.add_column("check")
     table.add_column("result")
     for name, value in summary_rows(result, decision):
-        good = value in ("YES", "PASS", "SUCCESS") or value.startswith("PASS (") or (value.count("/") == 1 and len(set(value.split("/"))) == 1)
+        all_of = value.count("/") == 1 and len(set(value.split("/"))) == 1  # "3/3"
+        good = value in ("YES", "PASS", "SUCCESS") or value.startswith("PASS (") or all_of
         table.add_row(name, f"[{'green' if good else 'bold red'}]{value}[/]")
     for python in result.pythons:
         table.add_row(f"Python {python.version}", f"[{STYLE[python.status]}]{python.status}[/]"

@@ -60,14 +60,15 @@ def print_summary(result: VerifyResult, console: Console) -> None:
     for python in result.pythons:
         cells = []
         for name in stage_names:
-            stage = python.stage(name)
-            status = stage.status if stage else NOT_RUN
+            found = python.stage(name)
+            status = found.status if found else NOT_RUN
             cells.append(f"[{STYLE[status]}]{status}[/]")
         label = f"{python.version} ({python.full_version})" if python.full_version else python.version
         table.add_row(label, *cells, f"[{STYLE[python.status]}]{python.status}[/]")
     console.print(table)
     for stage in result.stages:
-        console.print(f"  {stage.name:<9} [{STYLE[stage.status]}]{stage.status}[/] {stage.seconds:6.1f} s  {stage.detail}")
+        console.print(f"  {stage.name:<9} [{STYLE[stage.status]}]{stage.status}[/] "
+                      f"{stage.seconds:6.1f} s  {stage.detail}")
     per_stage: Dict[str, float] = {}
     for python in result.pythons:
         for stage in python.stages:

@@ -110,7 +110,7 @@ def attribute_api(course, origins: List[Tuple[str, str]], targets: Dict[str, str
         while probe and probe not in targets:
             probe = probe.rpartition(".")[0]
         key = targets.get(probe) if probe else None
-        if key in by_key:
+        if key is not None and key in by_key:
             found.append((by_key[key].number, key, name))
     if not found:
         return None

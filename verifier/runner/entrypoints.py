@@ -70,7 +70,7 @@ class EntryPointOutcome:
 
 
 def _last_line(completed: Completed) -> str:
-    lines = [l.strip() for l in completed.stderr.splitlines() if l.strip()]
+    lines = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
     return lines[-1][:240] if lines else f"exit code {completed.returncode}"
 
 

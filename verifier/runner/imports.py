@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from ..results import FAILED, PASSED, Attribution, StageResult
 from .attribution import attribute_message, attribute_traceback
@@ -155,7 +155,7 @@ def _probe(venv: Venv, module: str, mode: str, package: str, targets: Dict[str, 
     finally:
         shutil.rmtree(here, ignore_errors=True)
     outcome = ModuleImport(module, seconds=completed.seconds)
-    report: Dict[str, object] = {}
+    report: Dict[str, Any] = {}  # the probe's JSON report
     stderr_lines = []
     for line in completed.stderr.splitlines():
         if line.startswith(REPORT_PREFIX):

@@ -22,13 +22,13 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import student_scenarios
 
-from .attribution import attribute_traceback
-from .suspects import infer_blame, passing_unit_modules
 from ..course.discovery import Course
+from ..results import FAILED, PASSED, Attribution, StageResult
+from .attribution import attribute_traceback
 from .envs import Venv, clean_env
 from .processes import DEFAULT_MEMORY_MB, Completed, run
+from .suspects import infer_blame, passing_unit_modules
 from .testorigin import LAUNCH, PLUGIN_NAME, shadowing_path, write_plugin
-from ..results import FAILED, PASSED, Attribution, StageResult
 
 RESULT_PREFIX = "TITO_RESULT "
 MODULES_LINE = re.compile(r"^#\s*scenario-modules:\s*(?P<names>.+)$", re.MULTILINE)
@@ -93,7 +93,7 @@ def _figures(stdout: str) -> Dict[str, object]:
 def _failure_line(completed: Completed, timeout: float) -> str:
     if completed.timed_out:
         return f"timed out after {timeout:.0f} s (stopped)"
-    lines = [l for l in completed.stderr.strip().splitlines() if l.strip()]
+    lines = [line for line in completed.stderr.strip().splitlines() if line.strip()]
     if lines:
         return lines[-1].strip()[:300]
     if completed.returncode is not None and completed.returncode < 0:

@@ -100,14 +100,14 @@ def exercised_names(tree: ast.Module, test_name: str) -> Optional[Set[str]]:
     if start is None:
         return None
     seen: Set[str] = set()
-    todo = [start]
+    todo: List[ast.AST] = [start]
     visited: Set[int] = set()
     while todo:
-        node = todo.pop()
-        if id(node) in visited:
+        current = todo.pop()
+        if id(current) in visited:
             continue
-        visited.add(id(node))
-        for used in _used(node):
+        visited.add(id(current))
+        for used in _used(current):
             seen.add(used)
             helper = top.get(used.split(".")[0])
             if helper is not None and helper is not start:
@@ -136,7 +136,7 @@ def _resolve_use(resolver, imports: _Imports, used: str) -> List[str]:
         return _modules_of(resolver, target, name)
     # a module or the package itself: walk the attribute chain as far as it names a target
     parts = [p for p in target.split(".") if p]
-    for index, attr in enumerate(rest):
+    for attr in rest:
         candidate = ".".join(parts + [attr])
         if candidate in resolver.targets or any(t.startswith(candidate + ".") for t in resolver.targets):
             parts.append(attr)
