@@ -37,14 +37,29 @@ def atomic_tree(target: Path) -> Iterator[Path]:
     temp_root = Path(tempfile.mkdtemp(prefix=f".{target.name}.tito-", dir=str(target.parent)))
     try:
         staged = temp_root / target.name
+        staged.mkdir()
         if target.is_dir():
-            shutil.copytree(target, staged, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            staged.mkdir()
+            _copy_tree(target, staged)
         yield staged
         _swap_in(staged, target, temp_root / "previous")
     finally:
         shutil.rmtree(temp_root, ignore_errors=True)
+
+
+def _copy_tree(source: Path, copy: Path) -> None:
+    """Like shutil.copytree (symlinks kept, __pycache__ left out), but the first OSError (a full
+    disk) is raised as itself, not folded into a shutil.Error."""
+    for folder, dirs, files in os.walk(source):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        here = copy / Path(folder).relative_to(source)
+        here.mkdir(exist_ok=True)
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            origin = os.path.join(folder, name)
+            if os.path.islink(origin):
+                os.symlink(os.readlink(origin), here / name)
+            else:
+                shutil.copy2(origin, here / name)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
 
 
 def _swap_in(staged: Path, target: Path, previous: Path) -> None:
