@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +35,30 @@ def check_reports_target(path: Path, option: str = "--reports") -> None:
         raise VerifierError(f"the {option} target cannot be created", path, hint=hint)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise VerifierError(f"the {option} target is not writable ({existing} is read-only)", path, hint=hint)
+    _probe(path, existing, option, hint)
+
+
+def _probe(path: Path, existing: Path, option: str, hint: str) -> None:
+    """Write and remove a file in the target (made for the probe when missing, then removed again):
+    permissions say too little for root or for special file systems."""
+    made = []
+    try:
+        for folder in reversed([path, *path.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+        handle, name = tempfile.mkstemp(prefix=".tito-probe-", dir=str(path))
+        os.close(handle)
+        os.unlink(name)
+    except OSError as error:
+        raise VerifierError(f"the {option} target cannot be written ({error.strerror or error})", path,
+                            hint=hint) from None
+    finally:
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
 
 
 def check_output_file(path: Path) -> None:
