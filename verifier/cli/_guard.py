@@ -8,14 +8,18 @@
   130  interrupted (Ctrl-C)
 
 CI can tell a crash of the verifier (3) from a course that legitimately blocks a release (1).
+SIGTERM is handled as Ctrl-C; either ends every child process group (and waits for them) before tito
+exits. A full disk is one line wherever it surfaced: "no space left on device in PATH: free N MB".
 """
 from __future__ import annotations
 
 import datetime
 import errno
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
@@ -66,6 +70,10 @@ def environment_problem(error: BaseException) -> Optional[str]:
     """One line for an OSError caused by the machine (full disk, read-only file system...)."""
     if not isinstance(error, OSError) or error.errno not in _ENVIRONMENT_ERRNOS:
         return None
+    from ..runner.workdirs import disk_full_line, is_disk_full
+
+    if is_disk_full(error):
+        return disk_full_line(error)
     where = f" writing {error.filename}" if error.filename else ""
     return f"{_ENVIRONMENT_ERRNOS[error.errno]}{where} — free some space or point the output elsewhere, then rerun"
 
@@ -78,12 +86,49 @@ def _say(stream: TextIO, line: str) -> None:
         pass  # a closed or broken stderr must not turn into a traceback
 
 
+def _end_children() -> None:
+    """Kill every child group and wait for them; later commands in this process (tests) may start
+    children again."""
+    from ..runner.processes import allow_new, stop_all
+
+    stop_all()
+    allow_new()
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt in the main thread; returns the previous handler (or None)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, on_term)
+    except (ValueError, OSError):
+        return None
+
+
 def run_guarded(command: Callable[[], int], argv: Sequence[str], stderr: Optional[TextIO] = None) -> int:
     """Run one tito command and map whatever happens to an exit code and at most one line on stderr."""
-    err = stderr or sys.stderr
+    previous = _sigterm_as_interrupt()
     try:
-        code = command()
-        return int(code or 0)
+        return _guarded(command, argv, stderr or sys.stderr)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> int:
+    from ..runner.processes import allow_new
+
+    allow_new()  # a command in a process where an earlier one was interrupted (tests) may start children
+    try:
+        try:
+            code = command()
+            return int(code or 0)
+        except BaseException:
+            _end_children()  # no child outlives tito, whatever ended the command
+            raise
     except VerifierError as error:
         _say(err, f"tito: error: {error}")
         return int(getattr(error, "exit_code", EXIT_USAGE) or EXIT_USAGE)

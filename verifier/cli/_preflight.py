@@ -1,11 +1,14 @@
 """Checks made before a tito command starts its work, so that a run that cannot finish fails at once
 (exit 2, one line) instead of after minutes of building: the `--reports` target must be a writable
-folder (or creatable in one), and every Python named with `--python` must look like X.Y and be found."""
+folder (or creatable in one) — and so must `report --bundle`, while `report --output` must be a file
+in one — and every Python named with `--python` must look like X.Y and be found. It also sweeps the
+work directories and process groups left by tito runs that died (runner/workdirs.py)."""
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -20,18 +23,49 @@ def _command_name(args: argparse.Namespace) -> str:
     return getattr(args, "test_command", None) or getattr(args, "package_command", None) or args.command
 
 
-def check_reports_target(path: Path) -> None:
+def check_reports_target(path: Path, option: str = "--reports") -> None:
     """A folder the run can write its reports into: raise VerifierError (exit 2) when it cannot."""
-    hint = "pass --reports with a writable folder"
+    hint = f"pass {option} with a writable folder"
     if path.exists() and not path.is_dir():
-        raise VerifierError("the --reports target exists and is not a folder", path, hint=hint)
+        raise VerifierError(f"the {option} target exists and is not a folder", path, hint=hint)
     existing: Optional[Path] = path
     while existing is not None and not existing.exists():
         existing = existing.parent if existing.parent != existing else None
     if existing is None or not existing.is_dir():
-        raise VerifierError("the --reports target cannot be created", path, hint=hint)
+        raise VerifierError(f"the {option} target cannot be created", path, hint=hint)
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise VerifierError(f"the --reports target is not writable ({existing} is read-only)", path, hint=hint)
+        raise VerifierError(f"the {option} target is not writable ({existing} is read-only)", path, hint=hint)
+    _probe(path, existing, option, hint)
+
+
+def _probe(path: Path, existing: Path, option: str, hint: str) -> None:
+    """Write and remove a file in the target (made for the probe when missing, then removed again):
+    permissions say too little for root or for special file systems."""
+    made = []
+    try:
+        for folder in reversed([path, *path.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+        handle, name = tempfile.mkstemp(prefix=".tito-probe-", dir=str(path))
+        os.close(handle)
+        os.unlink(name)
+    except OSError as error:
+        raise VerifierError(f"the {option} target cannot be written ({error.strerror or error})", path,
+                            hint=hint) from None
+    finally:
+        for folder in reversed(made):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+def check_output_file(path: Path) -> None:
+    """`report --output FILE`: a file (not a folder) in a folder that can be written."""
+    if path.is_dir():
+        raise VerifierError("the --output target is a folder", path, hint="pass --output with a file name")
+    check_reports_target(path.parent, "--output")
 
 
 def check_pythons(versions) -> None:
@@ -46,9 +80,26 @@ def check_pythons(versions) -> None:
             raise InterpreterError(lookup.describe_missing(), hint="install it or name another --python")
 
 
+# commands that make work directories or start children: they sweep what dead runs left first
+STARTS_CHILDREN = {"verify", "test", "integration", "install", "build", "export", "api", "bench", "lock"}
+
+
+def sweep(args: argparse.Namespace) -> str:
+    """Work directories and orphaned processes of tito runs that died: removed; one line or ""."""
+    if _command_name(args) not in STARTS_CHILDREN:
+        return ""
+    from ..runner.workdirs import sweep_orphans
+
+    return sweep_orphans()
+
+
 def preflight(args: argparse.Namespace) -> None:
     name = _command_name(args)
     if name in WRITES_REPORTS and getattr(args, "reports", None) is not None:
         check_reports_target(Path(args.reports))
-    if name in ("verify", "test", "integration", "install") and getattr(args, "python", None):
+    if name == "report" and getattr(args, "output", None) is not None:
+        check_output_file(Path(args.output))
+    if name == "report" and getattr(args, "bundle", None) is not None:
+        check_reports_target(Path(args.bundle), "--bundle")
+    if name in ("verify", "test", "integration", "install", "export") and getattr(args, "python", None):
         check_pythons(args.python if isinstance(args.python, list) else [args.python])

@@ -465,13 +465,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     from ._guard import run_guarded
-    from ._preflight import preflight
+    from ._preflight import preflight, sweep
 
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(words)
 
     def checked_command() -> int:
+        swept = sweep(args)  # what runs that died left behind
+        if swept:
+            print(f"tito: {swept}", file=sys.stderr)
         preflight(args)  # raises a one-line error before anything runs
         return int(args.func(args))
 

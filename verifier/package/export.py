@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
+from ..atomic import atomic_tree
 from ..course.discovery import Course, CourseModule
 from ..course.sources import EXPORT_DIRECTIVES, GENERATED_MARK, Cell, SourceFile, normalise_target, read_source
 from ..errors import ExportError, VerifierError
@@ -460,10 +461,21 @@ def _write_package_init(plan: ExportPlan, package_dir: Path, in_course: bool) ->
 
 def write_package(plan: ExportPlan, out_dir: Path, only: Optional[Sequence[str]] = None) -> List[Path]:
     """Write the package under out_dir/<package>. `only` limits the written targets (names).
-    Modules with problems (plan.problems) are simply absent; every other module is written."""
+    Modules with problems (plan.problems) are simply absent; every other module is written.
+
+    Atomic: the package is built in a temporary folder beside the target (starting from a copy of
+    the package already there) and moved into place only when complete, so a failing or interrupted
+    export leaves the previous package untouched — never half-written."""
     course = plan.course
     package_dir = Path(out_dir) / course.package
     in_course = _same_place(package_dir, course.root / course.package)
+    with atomic_tree(package_dir) as staged:
+        written = _write_into(plan, staged, only, in_course)
+    return [package_dir / path.relative_to(staged) for path in written]
+
+
+def _write_into(plan: ExportPlan, package_dir: Path, only: Optional[Sequence[str]], in_course: bool) -> List[Path]:
+    course = plan.course
     selected = [t for t in plan.targets.values() if only is None or t.name in only]
     written: List[Path] = []
     if only is None and package_dir.is_dir():

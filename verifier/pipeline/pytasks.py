@@ -112,6 +112,8 @@ class PythonTasks:
 
     # -- bookkeeping --------------------------------------------------------------------------
     def _record(self, state: PythonRun, stage: StageResult) -> None:
+        if self.v.cancelled.is_set() and stage.status == FAILED:
+            stage = not_run(stage.name, "interrupted")  # the user stopped it; it did not fail
         with state.lock:
             state.result.stages = [stage if s.name == stage.name else s for s in state.result.stages]
             if stage.status == FAILED and self.options.fail_fast and not state.stopped:

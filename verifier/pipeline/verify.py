@@ -8,14 +8,16 @@ error does not stop the build; a module that fails to import does not stop the s
 stage whose inputs do not exist is "not run" with the reason. `fail_fast` stops at the first
 blocking stage instead.
 
-Everything runs in a private work directory outside the course tree, which is removed at the
-end; the course's files are only read.
+Everything runs in a private work directory outside the course tree (made inside the guarded
+region, marked with its owner for a later sweep, checked for free space first), which is removed at
+the end; the course's files are only read. Ctrl-C or SIGTERM at any stage kills every child process
+group and waits for them before the partial, interrupted result is returned; a stage the user
+interrupted is "not run (interrupted)", never failed.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import signal
 import tempfile
 import threading
@@ -25,20 +27,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from ..package.build import Artifacts
-from ..package.wheelcheck import wheel_entry_points, wheel_modules
 from ..course.discovery import Course, load_course
-from ..runner.entrypoints import EntryPoint
-from ..package.metrics import module_metrics
 from ..course.matrix import python_matrix, version_key
-from ..runner.processes import DEFAULT_MEMORY_MB, kill_all
+from ..package.build import Artifacts
+from ..package.metrics import module_metrics
+from ..package.wheelcheck import wheel_entry_points, wheel_modules
 from ..results import FAILED, PythonResult, StageResult, VerifyResult
+from ..runner.entrypoints import EntryPoint
+from ..runner.processes import DEFAULT_MEMORY_MB, allow_new, kill_all, stop_all
 from ..runner.scenarios import Scenario, discover_scenarios
+from ..runner.workdirs import ensure_free_space, keep_work_dir, make_work_dir, remove_work_dir
 from .pytasks import PythonTasks, estimate, previous_durations
 from .schedule import Cancelled, Task, run_tasks
 from .stages import api_stage, build_stage, export_stage, not_run, validation_stage
 
 Progress = Callable[[str, StageResult], None]  # (scope: "course" or a Python version, stage result)
+MB_PER_PYTHON = 150   # disk a run needs per Python: one venv with numpy (the wheel is small)
+MB_COURSE = 50        # staging, sdist and wheels
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -87,7 +93,7 @@ class Verification:
         self.options = options
         self.progress = progress
         self.cancelled = threading.Event()
-        self.work = Path(tempfile.mkdtemp(prefix="tito-verify-"))
+        self.work = Path(tempfile.gettempdir()) / "tito-verify-unset"  # made in run(), inside its guard
         self.targets: Dict[str, str] = {}  # exported module (tinytorch.core.x) -> course module key
 
     def cancel(self) -> None:
@@ -116,27 +122,39 @@ class Verification:
 
     def run(self) -> VerifyResult:
         start = time.monotonic()
-        course = load_course(self.options.course)
-        matrix = list(self.options.pythons or python_matrix(course))
-        for extra in self.options.extra_pythons:
-            if extra not in matrix:
-                matrix.append(extra)
-        matrix.sort(key=version_key)
-        result = VerifyResult(str(course.root), course.version, matrix, self.options.strict,
-                              datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        result.partial = self._partial(python_matrix(course), matrix)
+        allow_new()
+        work: Optional[Path] = None
         try:
-            built = self._course_stages(course, result)
-            self._pythons(course, built, matrix, result)
-        except (KeyboardInterrupt, _Cancelled, Cancelled):
-            self.cancel()
-            result.interrupted = True
-        finally:
+            course = load_course(self.options.course)
+            matrix = list(self.options.pythons or python_matrix(course))
+            for extra in self.options.extra_pythons:
+                if extra not in matrix:
+                    matrix.append(extra)
+            matrix.sort(key=version_key)
+            result = VerifyResult(str(course.root), course.version, matrix, self.options.strict,
+                                  datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            result.partial = self._partial(python_matrix(course), matrix)
+            ensure_free_space(Path(tempfile.gettempdir()), MB_COURSE + MB_PER_PYTHON * len(matrix),
+                              f"verifying {len(matrix)} Python{'s' if len(matrix) > 1 else ''}")
+            work = self.work = make_work_dir("tito-verify-")
+            try:
+                built = self._course_stages(course, result)
+                self._pythons(course, built, matrix, result)
+            except (KeyboardInterrupt, _Cancelled, Cancelled):
+                self.cancel()
+                stop_all()  # every child group is gone before the partial result is returned
+                result.interrupted = True
             result.seconds = round(time.monotonic() - start, 2)
             result.utilisation = utilisation(result)
-            if not self.options.keep_work:
-                shutil.rmtree(self.work, ignore_errors=True)
-        return result
+            return result
+        except BaseException:
+            self.cancel()
+            stop_all()
+            raise
+        finally:
+            if work is not None:
+                (keep_work_dir if self.options.keep_work else remove_work_dir)(work)
+            allow_new()  # every worker has ended: a later run in this process may start children
 
     # -- course-wide stages -------------------------------------------------------------------
     def _course_stages(self, course: Course, result: VerifyResult) -> Built:
@@ -144,6 +162,8 @@ class Verification:
 
         def add(stage: StageResult) -> StageResult:
             nonlocal stopped
+            if self.cancelled.is_set() and stage.status == FAILED:
+                stage = not_run(stage.name, INTERRUPTED)
             result.stages.append(self._stage("course", stage))
             if stage.status == FAILED and self.options.fail_fast and not stopped:
                 stopped = stage.name

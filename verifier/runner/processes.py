@@ -1,25 +1,42 @@
 """Running child processes safely: timeouts, memory limits, whole-group kills.
 
-Student code only ever runs through `run`: in its own process group (so a timeout or Ctrl-C
-ends it and everything it started), with an address-space limit on POSIX, and with its
-output captured — a hang or a crash is a result, never a stuck verifier.
+Student code, builds and pip only ever run through `run`: in their own process group (so a
+timeout or Ctrl-C ends it and everything it started), with an address-space limit on POSIX, and
+with their output captured — a hang or a crash is a result, never a stuck verifier.
+
+Every group started is remembered: `stop_all` (Ctrl-C, SIGTERM) kills them and waits until no
+member is left, so no child outlives tito; once stopping, `run` starts nothing new. Each child
+carries the run's token in its environment (OWNER_VARIABLE) and every group id is appended to the
+marker files registered with `record_groups_in`, so a later run can sweep what a killed run left
+(runner/workdirs.py). A child that failed for a full disk raises OSError(ENOSPC): the machine's
+problem, not the course's.
 """
 from __future__ import annotations
 
+import errno
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 DEFAULT_MEMORY_MB = 4096
 
+OWNER_VARIABLE = "TITO_RUN_OWNER"   # in every child's environment: "<tito pid>-<token>"
+OWNER_TOKEN = f"{os.getpid()}-{os.urandom(4).hex()}"
+DISK_FULL = re.compile(r"No space left on device(?::\s*'(?P<path>[^']+)')?")
+
 _live: Set[subprocess.Popen] = set()
 _live_lock = threading.Lock()
+_groups: Set[int] = set()           # every process group started (POSIX: the leader's pid)
+_markers: List[Path] = []           # files each new group id is appended to
+_stopping = threading.Event()       # set by stop_all: run() starts nothing more
 
 
 @dataclass
@@ -31,10 +48,11 @@ class Completed:
     seconds: float
     timed_out: bool
     peak_memory_mb: Optional[float] = None
+    interrupted: bool = False   # not started, or killed, because the run is stopping
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        return self.returncode == 0 and not self.timed_out and not self.interrupted
 
     def tail(self, lines: int = 30) -> str:
         text = (self.stdout.rstrip() + "\n" + self.stderr.rstrip()).strip()
@@ -65,11 +83,114 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def kill_all() -> None:
-    """End every child still running (used on Ctrl-C / SIGTERM)."""
+    """Kill every child still running; new children may still start (a run cancelling itself)."""
     with _live_lock:
         procs = list(_live)
     for proc in procs:
         _kill_group(proc)
+
+
+def stop_all(wait: float = 5.0) -> List[int]:
+    """Ctrl-C / SIGTERM: start nothing more, kill every group ever started, and wait (up to `wait`
+    seconds) until none of them has a living member. Returns the groups still alive (normally [])."""
+    _stopping.set()
+    kill_all()
+    with _live_lock:
+        groups = sorted(_groups)
+    deadline = time.monotonic() + wait
+    while True:
+        living = living_groups()
+        alive = [g for g in groups if living is None and group_alive(g) or living is not None and g in living]
+        for group in alive:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except OSError:
+                pass
+        if not alive or time.monotonic() > deadline:
+            with _live_lock:
+                _groups.difference_update(set(groups) - set(alive))
+            return alive
+        time.sleep(0.01)
+
+
+def allow_new() -> None:
+    """A new run in this process may start children again (after an earlier stop_all)."""
+    _stopping.clear()
+
+
+def stopping() -> bool:
+    return _stopping.is_set()
+
+
+def record_groups_in(marker: Path) -> None:
+    with _live_lock:
+        _markers.append(marker)
+
+
+def forget_marker(marker: Path) -> None:
+    with _live_lock:
+        if marker in _markers:
+            _markers.remove(marker)
+
+
+def process_table() -> Dict[int, Tuple[int, str]]:
+    """pid -> (process group, state letter) of every process, from /proc (Linux; else empty)."""
+    table: Dict[int, Tuple[int, str]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return table
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 2:
+            table[int(entry)] = (int(fields[2]), fields[0])
+    return table
+
+
+def living_groups() -> Optional[Set[int]]:
+    """Process groups with a living member (a zombie is dead); None where /proc cannot tell."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    return {pgrp for pgrp, state in process_table().values() if state not in ("Z", "X")}
+
+
+def group_alive(group: int) -> bool:
+    """Whether any member of the process group still runs."""
+    living = living_groups()
+    if living is not None:
+        return group in living
+    try:
+        os.killpg(group, 0)
+        return True
+    except OSError:
+        return False
+
+
+def _note_group(group: int) -> None:
+    _groups.add(group)
+    for marker in list(_markers):
+        try:
+            with open(marker, "a", encoding="utf-8") as out:
+                out.write(f"group {group}\n")
+        except OSError:
+            pass  # the marker only helps a later sweep; its absence never stops a run
+
+
+def disk_full_in(completed: "Completed", cwd: Optional[Path]) -> Optional[OSError]:
+    """OSError(ENOSPC) naming the path when a failed child said the disk is full (pip, build)."""
+    if completed.ok:
+        return None
+    found = DISK_FULL.search(completed.stderr) or DISK_FULL.search(completed.stdout)
+    if found is None:
+        return None
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), found["path"] or str(cwd or tempfile.gettempdir()))
 
 
 def run(args: Sequence[str], cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None,
@@ -81,23 +202,43 @@ def run(args: Sequence[str], cwd: Optional[Path] = None, env: Optional[Dict[str,
     """
     args = [str(a) for a in args]
     start = time.monotonic()
-    try:
-        proc = subprocess.Popen(args, cwd=str(cwd) if cwd else None, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                encoding="utf-8", errors="replace", preexec_fn=_limits(memory_mb))
-    except OSError as exc:
-        return Completed(args, 127, "", f"cannot start {args[0]}: {exc.strerror}", 0.0, False)
-    with _live_lock:
+    env = dict(os.environ if env is None else env, **{OWNER_VARIABLE: OWNER_TOKEN})
+    with _live_lock:  # started and registered at once: stop_all never misses a child
+        if _stopping.is_set():
+            return Completed(args, None, "", "not started: the run is stopping", 0.0, False, interrupted=True)
+        try:
+            proc = subprocess.Popen(args, cwd=str(cwd) if cwd else None, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    encoding="utf-8", errors="replace", preexec_fn=_limits(memory_mb))
+        except OSError as exc:
+            return Completed(args, 127, "", f"cannot start {args[0]}: {exc.strerror}", 0.0, False)
         _live.add(proc)
+        _note_group(proc.pid)
     try:
         if os.name == "posix":
             stdout, stderr, returncode, timed_out, peak = _wait_posix(proc, timeout, dump_on_timeout)
         else:
             stdout, stderr, returncode, timed_out, peak = _wait_portable(proc, timeout)
+    except BaseException:  # Ctrl-C while waiting: the child's group ends before the interrupt goes on
+        _kill_group(proc)
+        _reap(proc)
+        raise
     finally:
         with _live_lock:
             _live.discard(proc)
-    return Completed(args, returncode, stdout or "", stderr or "", time.monotonic() - start, timed_out, peak)
+    done = Completed(args, returncode, stdout or "", stderr or "", time.monotonic() - start, timed_out, peak,
+                     interrupted=_stopping.is_set() and returncode != 0)
+    full = disk_full_in(done, cwd)
+    if full is not None:
+        raise full
+    return done
+
+
+def _reap(proc: subprocess.Popen, wait: float = 2.0) -> None:
+    try:
+        proc.wait(timeout=wait)
+    except (subprocess.TimeoutExpired, OSError, ChildProcessError):
+        pass
 
 
 def _wait_portable(proc: subprocess.Popen, timeout: float):
