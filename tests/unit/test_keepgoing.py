@@ -212,3 +212,19 @@ def test_a_third_party_notice_on_first_import_is_not_the_courses_side_effect(ins
     stage = import_stage(venv, ["tinyfake.core.plots"], "tinyfake", {"tinyfake.core.plots": "06_plots"}, jobs=1,
                          timeout=60)
     assert stage.status == PASSED, stage.figures
+
+
+def test_uv_resolver_failures_become_one_line_like_pips():
+    from verifier.runner.envs import install_failure
+    no_wheel = ("error: No solution found when resolving dependencies\n"
+                "  cause: Because numpy>=1.22.0,<=1.26.4 has no usable wheels and only the following versions of "
+                "numpy are available:\n             numpy<=1.26.4\n             numpy>=2\n"
+                "         we can conclude that numpy>=1.22.0,<2 cannot be used.\n\n"
+                "hint: Wheels are required for `numpy` because building from source is disabled for all packages")
+    assert install_failure(no_wheel, "3.13").startswith("numpy>=1.22.0,<=1.26.4 has no wheel for Python 3.13")
+    conflict = ("error: No solution found when resolving dependencies\n  cause: Because tinytorch==0.1.0 depends on "
+                "numpy>=1.22,<2 and you require numpy==2.4.6, we can conclude that tinytorch==0.1.0 cannot be used.\n"
+                "  And because only tinytorch==0.1.0 is available and you require tinytorch, we can conclude that "
+                "your requirements are unsatisfiable.")
+    assert install_failure(conflict, "3.11", "py3.11.txt") == (
+        "conflicting requirements: tinytorch==0.1.0 requires numpy>=1.22,<2 and the lock py3.11.txt pins numpy==2.4.6")

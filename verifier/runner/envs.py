@@ -50,7 +50,7 @@ def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
                 "PYTHONUTF8": "1"})
     # uv trusts its own bundled roots by default; pip trusts the system's. Where a machine reaches
     # its package index through a certificate only the system store knows, uv must use that store too.
-    env.setdefault("UV_NATIVE_TLS", "1")
+    env.setdefault("UV_SYSTEM_CERTS", "1")
     env.update(extra or {})
     return env
 
@@ -158,6 +158,31 @@ CAUSES = re.compile(r"The conflict is caused by:\n(?P<lines>(?:[ \t]+\S.*\n?)+)"
 CONSTRAINT = re.compile(r"The user requested \(constraint\) (?P<pin>\S+)")
 
 
+UV_NO_WHEEL = re.compile(r"Wheels are required for `(?P<name>[^`]+)`")
+UV_UNUSABLE = re.compile(r"Because (?P<req>\S+) has no (?:usable wheels|wheels with a matching Python)")
+UV_BECAUSE = re.compile(r"Because (?P<clause>.+?),\s+we can conclude", re.S)
+UV_REQUIRE = re.compile(r"you require (?P<pins>.+)$")
+
+
+def _uv_failure(output: str, python: str, lock: Optional[str]) -> Optional[str]:
+    """uv's resolver explanation as pip's would be said: a requirement without a wheel for this
+    Python, or the requirement and the lock pin that conflict."""
+    no_wheel = UV_NO_WHEEL.search(output)
+    if no_wheel:
+        unusable = UV_UNUSABLE.search(output)
+        req = unusable["req"] if unusable else no_wheel["name"]
+        return f"{req} has no wheel for Python {python}; building it from source is refused (wheels only)"
+    because = UV_BECAUSE.search(output)
+    if because is None or "No solution found" not in output:
+        return None
+    clause = " ".join(because["clause"].split()).replace(" depends on ", " requires ")
+    if lock:
+        pinned = UV_REQUIRE.search(clause)
+        if pinned:  # the constraint file is the lock: say so
+            clause = clause[:pinned.start()] + f"the lock {lock} pins {pinned['pins']}"
+    return "conflicting requirements: " + clause
+
+
 def install_failure(output: str, python: str, lock: Optional[str] = None) -> str:
     """One line for a failed `pip install`: which requirement has no wheel for this Python, or
     which requirement conflicts with which lock pin; else pip's last error line."""
@@ -180,6 +205,9 @@ def install_failure(output: str, python: str, lock: Optional[str] = None) -> str
                 line = "requested " + line[len("The user requested "):]
             lines.append(line.replace(" depends on ", " requires "))
         return "conflicting requirements: " + " but ".join(lines)
+    from_uv = _uv_failure(output, python, lock)
+    if from_uv:
+        return from_uv
     uv_reason = [l.strip(" ╰─▶×") for l in output.splitlines() if l.strip().startswith(("╰─▶", "×"))]
     if uv_reason:
         return uv_reason[-1][:300]
