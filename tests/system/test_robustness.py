@@ -13,10 +13,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional, Set
+from typing import List, Set
 
 import pytest
-
 from helpers import REPO
 
 pytestmark = pytest.mark.system
@@ -40,8 +39,8 @@ def _marker_of_new_run(before: Set[Path], timeout: float = 120) -> Path:
 
 def _read_marker(marker: Path):
     lines = marker.read_text().splitlines()
-    token = next(l.split()[1] for l in lines if l.startswith("token "))
-    groups = {int(l.split()[1]) for l in lines if l.startswith("group ")}
+    token = next(line.split()[1] for line in lines if line.startswith("token "))
+    groups = {int(line.split()[1]) for line in lines if line.startswith("group ")}
     return token, groups
 
 
@@ -265,7 +264,7 @@ def test_a_run_killed_with_sigkill_is_swept_by_the_next_run(mini_course, tmp_pat
     done = subprocess.run([*TITO, "export", "--no-check", "--course", str(course)], capture_output=True, text=True,
                           env=ENV, timeout=120)
     assert done.returncode == 0, done.stderr
-    swept = [l for l in done.stderr.splitlines() if "left by tito run" in l]
+    swept = [line for line in done.stderr.splitlines() if "left by tito run" in line]
     assert len(swept) == 1 and "removed 1 work directory" in swept[0] and "orphaned process" in swept[0], done.stderr
     assert str(proc.pid) in swept[0]
     assert not work.exists()

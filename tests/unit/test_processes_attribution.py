@@ -9,7 +9,8 @@ from verifier.runner.processes import run
 
 
 def test_timeout_stops_the_child_and_its_children():
-    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    code = ("import subprocess, sys, time; "
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)")
     done = run([sys.executable, "-c", code], timeout=1.0)
     assert done.timed_out and done.returncode is None and done.seconds < 10
 

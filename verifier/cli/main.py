@@ -75,8 +75,8 @@ def _console():
 
 def _run_verification(args: argparse.Namespace, options) -> int:
     """Run a verification, write every report, print the status screen; exit 0 ready, 1 blocked."""
-    from ..pipeline.verify import verify
     from ..pipeline.progress import progress_for
+    from ..pipeline.verify import verify
     from ..reports.status import print_status, write_reports
 
     console = _console()
@@ -103,8 +103,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from ..course.discovery import load_course
-    from ..pipeline.verify import VerifyOptions
     from ..pipeline.selection import select_for_module
+    from ..pipeline.verify import VerifyOptions
 
     course_path = args.course or default_course()
     if args.plan or (args.quick and args.module):
@@ -177,8 +177,8 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ..reports.status import load_result, print_status
     from ..pipeline.gate import decide
+    from ..reports.status import load_result, print_status
 
     result = load_result(args.reports)
     decision = decide(result)
@@ -219,8 +219,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_lock(args: argparse.Namespace) -> int:
     from ..course.discovery import load_course
-    from ..package.locks import compile_lock
     from ..course.matrix import python_matrix
+    from ..package.locks import compile_lock
 
     course = load_course(args.course or default_course())
     for version in args.python or python_matrix(course):

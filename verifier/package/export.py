@@ -165,7 +165,8 @@ def _parse_cell(code: str, where: str) -> List[ast.stmt]:
     try:
         return ast.parse(code).body
     except SyntaxError as exc:
-        raise ExportError(f"syntax error in exported cell: {exc.msg}", hint=f"at {where}, cell line {exc.lineno}")
+        raise ExportError(f"syntax error in exported cell: {exc.msg}",
+                          hint=f"at {where}, cell line {exc.lineno}") from None
     except (RecursionError, MemoryError, ValueError):  # absurd nesting, NUL bytes: still not Python we export
         raise ExportError("exported cell is too deeply nested or malformed for Python's parser",
                           hint=f"at {where}: split the expression") from None
@@ -199,8 +200,8 @@ def imports_made_relative(lines: List[str], tree: List[ast.stmt], module_dir: st
         if index >= len(out):
             continue
         section = out[index][node.col_offset:node.end_col_offset]
-        renamed = re.sub(f"(from +){module}", lambda m: m.group(1) + relative_import(module, module_dir),
-                         section)
+        relative = relative_import(module, module_dir)
+        renamed = re.sub(f"(from +){re.escape(module)}", rf"\g<1>{relative}", section)
         out[index] = out[index].replace(section, renamed)
     return out
 

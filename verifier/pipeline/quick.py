@@ -298,11 +298,10 @@ def quick_check(course: Course, refs: Sequence[str], package_root: Path, python:
                 memory_mb: Optional[int] = None) -> QuickResult:
     """Static checks and per-module imports of `refs` and their dependents from the package
     written under `package_root/<package>`."""
-    from ..runner.envs import clean_env
-    from ..runner.processes import DEFAULT_MEMORY_MB, run
-
     from ..deps.graph import course_graph
     from ..package.export import plan_export
+    from ..runner.envs import clean_env
+    from ..runner.processes import DEFAULT_MEMORY_MB, run
 
     began = time.monotonic()
     edges = course_graph(course).edges()

@@ -12,8 +12,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from ..course.discovery import Course
 from ..errors import VerifierError
 from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
-from ..package.build import (Artifacts, build_distributions, build_wheel_only, check_build, keep_artifacts,
-                             stage_course)
+from ..package.build import Artifacts, build_distributions, build_wheel_only, check_build, keep_artifacts, stage_course
 from ..package.export import ExportPlan, plan_export
 from ..package.locks import constraints_for
 from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult

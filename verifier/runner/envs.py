@@ -96,7 +96,7 @@ class Venv:
         try:
             rows = json.loads(completed.stdout)
         except ValueError:
-            raise EnvironmentSetupError(f"could not list the packages of {self.root}: {completed.tail(3)}")
+            raise EnvironmentSetupError(f"could not list the packages of {self.root}: {completed.tail(3)}") from None
         return {re.sub(r"[-_.]+", "-", r["name"]).lower(): r["version"] for r in rows}
 
     def describe(self) -> Dict[str, Optional[str]]:
@@ -208,9 +208,9 @@ def install_failure(output: str, python: str, lock: Optional[str] = None) -> str
     from_uv = _uv_failure(output, python, lock)
     if from_uv:
         return from_uv
-    uv_reason = [l.strip(" ╰─▶×") for l in output.splitlines() if l.strip().startswith(("╰─▶", "×"))]
+    uv_reason = [line.strip(" ╰─▶×") for line in output.splitlines() if line.strip().startswith(("╰─▶", "×"))]
     if uv_reason:
         return uv_reason[-1][:300]
-    errors = [l.strip() for l in output.splitlines() if l.strip().startswith("ERROR:")]
+    errors = [line.strip() for line in output.splitlines() if line.strip().startswith("ERROR:")]
     last = errors[-1] if errors else ((output.strip().splitlines() or ["?"])[-1])
     return last[len("ERROR: "):][:300] if last.startswith("ERROR: ") else last[:300]

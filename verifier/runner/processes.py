@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
 DEFAULT_MEMORY_MB = 4096
 
@@ -193,14 +193,15 @@ def disk_full_in(completed: "Completed", cwd: Optional[Path]) -> Optional[OSErro
     return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), found["path"] or str(cwd or tempfile.gettempdir()))
 
 
-def run(args: Sequence[str], cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None,
-        timeout: float = 600.0, memory_mb: Optional[int] = None, dump_on_timeout: bool = False) -> Completed:
+def run(command: Sequence[Union[str, "os.PathLike[str]"]], cwd: Optional[Path] = None,
+        env: Optional[Dict[str, str]] = None, timeout: float = 600.0, memory_mb: Optional[int] = None,
+        dump_on_timeout: bool = False) -> Completed:
     """Run a command to completion or to its timeout; never raises for the child's failure.
 
     With dump_on_timeout (for Python children started with `-X faulthandler`), a child that
     times out first gets SIGABRT, so that faulthandler prints where every thread was stuck.
     """
-    args = [str(a) for a in args]
+    args = [str(a) for a in command]
     start = time.monotonic()
     env = dict(os.environ if env is None else env, **{OWNER_VARIABLE: OWNER_TOKEN})
     with _live_lock:  # started and registered at once: stop_all never misses a child

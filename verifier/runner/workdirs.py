@@ -168,7 +168,8 @@ def sweep_orphans(folder: Optional[Path] = None) -> str:
         return ""
     what = f"{dirs} work director{'y' if dirs == 1 else 'ies'}"
     if killed:
-        what += f" and {len(killed)} orphaned process{'' if len(killed) == 1 else 'es'} (pid {', '.join(map(str, killed))})"
+        listed = ", ".join(map(str, killed))
+        what += f" and {len(killed)} orphaned process{'' if len(killed) == 1 else 'es'} (pid {listed})"
     return f"removed {what} left by tito run{'s' if len(owners) > 1 else ''} that died (pid {', '.join(owners)})"
 
 
@@ -196,7 +197,8 @@ def disk_full_line(error: OSError) -> str:
     where = Path(error.filename) if error.filename else Path(tempfile.gettempdir())
     have = free_mb(where)
     free = f"free {have} MB" if have >= 0 else "free space unknown"
-    return f"no space left on device in {where}: {free} — free some space or point TMPDIR/--reports elsewhere, then rerun"
+    return (f"no space left on device in {where}: {free} — "
+            "free some space or point TMPDIR/--reports elsewhere, then rerun")
 
 
 def is_disk_full(error: BaseException) -> bool:
