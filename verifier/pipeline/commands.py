@@ -4,7 +4,6 @@ these return; every file and venv they make or remove is made or removed here.""
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -17,6 +16,7 @@ from ..package.build import build_course, sha256
 from ..package.export import plan_export, write_package
 from ..runner.envs import Venv, create_venv
 from ..runner.interpreters import current_interpreter, find_interpreter
+from ..runner.workdirs import make_work_dir, remove_work_dir
 
 
 @dataclass
@@ -34,7 +34,7 @@ class BuildOutcome:
 
 def build_into(course: Course, out: Path) -> BuildOutcome:
     """sdist and wheel of the course, with the build checks, copied into `out`."""
-    work = Path(tempfile.mkdtemp(prefix="tito-build-"))
+    work = make_work_dir("tito-build-")  # marked: a later run sweeps it if this one dies
     try:
         artifacts, problems = build_course(course, work / "dist", work)
         out.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,7 @@ def build_into(course: Course, out: Path) -> BuildOutcome:
             copied = Path(shutil.copy2(artifact, out / artifact.name))
             files.append(BuiltFile(copied, copied.stat().st_size, sha256(copied)))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work_dir(work)
     return BuildOutcome(files, list(problems))
 
 
@@ -63,7 +63,7 @@ def install_into(course: Course, venv_dir: Optional[Path], python: Optional[str]
         if lookup.interpreter is None:
             raise VerifierError(lookup.describe_missing(), hint="install it or name another --python")
         interpreter = lookup.interpreter.path
-    work = Path(tempfile.mkdtemp(prefix="tito-install-"))
+    work = make_work_dir("tito-install-")
     try:
         artifacts, problems = build_course(course, work / "dist", work)
         if venv_dir and Venv(venv_dir).python.exists():
@@ -75,7 +75,7 @@ def install_into(course: Course, venv_dir: Optional[Path], python: Optional[str]
             venv = create_venv(interpreter, target)
         done = venv.install([str(artifacts.wheel)])
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work_dir(work)
     if not done.ok:
         raise VerifierError(f"pip could not install {artifacts.wheel.name} into {venv.root}: "
                             f"{done.tail(1).strip()}", hint="run `tito package build` to see the build checks")
@@ -95,9 +95,12 @@ class ApiSnapshot:
 def write_api_snapshot(course: Course, output: Optional[Path]) -> ApiSnapshot:
     """The public API of the exported package (read statically) written to `output` or the
     course's committed snapshot."""
-    with tempfile.TemporaryDirectory(prefix="tito-api-") as work:
-        write_package(plan_export(course), Path(work))
-        surface = package_surface(Path(work) / course.package)
+    work = make_work_dir("tito-api-")
+    try:
+        write_package(plan_export(course), work)
+        surface = package_surface(work / course.package)
+    finally:
+        remove_work_dir(work)
     target = output or course.root / SNAPSHOT
     write_atomic(target, snapshot_text(surface, course.version))
     return ApiSnapshot(target, surface)
