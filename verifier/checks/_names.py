@@ -128,9 +128,6 @@ CODES = frozenset({'TT233'})
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     out = Emitter(CODES)
-    for entry in ctx.analysis.modules:
-        item = entry.dev
-        if item is None or item.source is None:
-            continue
-        _unexported_names(ctx, out, entry.module, item, [p for p in item.exported if p.tree is not None])
+    for module, item, exported in ctx.dev_sources():
+        _unexported_names(ctx, out, module, item, exported)
     yield from out

@@ -188,9 +188,6 @@ CODES = frozenset({'TT210', 'TT212'})
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     out = Emitter(CODES)
-    for entry in ctx.analysis.modules:
-        item = entry.dev
-        if item is None or item.source is None:
-            continue
-        _coupling(ctx, out, entry.module, item, [p for p in item.exported if p.tree is not None])
+    for module, item, exported in ctx.dev_sources():
+        _coupling(ctx, out, module, item, exported)
     yield from out

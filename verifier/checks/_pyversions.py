@@ -311,10 +311,7 @@ CODES = frozenset({'TT230', 'TT231', 'TT232', 'TT234'})
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     out = Emitter(CODES)
-    for entry in ctx.analysis.modules:
-        item = entry.dev
-        if item is None or item.source is None:
-            continue
-        _python_versions(ctx, out, entry.module, item, [p for p in item.exported if p.tree is not None])
-        _unparsable_newer_syntax(ctx, out, entry.module, item)
+    for module, item, exported in ctx.dev_sources():
+        _python_versions(ctx, out, module, item, exported)
+        _unparsable_newer_syntax(ctx, out, module, item)
     yield from out

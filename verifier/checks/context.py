@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, overload
 
-from ..course.analysis import CourseAnalysis, ModuleSource, analyse_course, relative
+from ..course.analysis import CourseAnalysis, ModuleSource, ParsedCell, analyse_course, relative
 from ..course.discovery import Course, CourseModule
 from ..course.pyversions import DEFAULT_OLDEST, Version, newest_python, oldest_python
 from ..deps.graph_model import DependencyGraph, build_graph
@@ -39,6 +39,15 @@ class CheckContext:
         # the location is a rule only when the course chose it; the default `core` is just a default
         self.location_explicit: bool = isinstance(tool, dict) and "location" in tool
         self._yaml_lines: Dict[str, Dict[str, int]] = {}
+
+    def dev_sources(self) -> Iterator[Tuple[CourseModule, ModuleSource, List[ParsedCell]]]:
+        """Every module with a readable dev source, with its exported cells that parsed — what most
+        per-module checks walk."""
+        for entry in self.analysis.modules:
+            item = entry.dev
+            if item is None or item.source is None:
+                continue
+            yield entry.module, item, [p for p in item.exported if p.tree is not None]
 
     def package_module(self, target: Optional[str]) -> Optional[str]:
         """The dotted package module an export target names (`core.layers` -> `tinytorch.core.layers`)."""

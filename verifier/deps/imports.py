@@ -26,16 +26,21 @@ class RawImport:
     fallback: bool = False    # in the except-ImportError handler of a try that imports the package itself:
     #                           runs only when the package import fails, i.e. never once the package is installed
 
-def _catches_import_error(handlers: Sequence[ast.ExceptHandler]) -> bool:
+def handlers_catch(handlers: Sequence[ast.ExceptHandler], names: Set[str]) -> bool:
+    """Whether one of a `try`'s handlers catches an exception named in `names` (a bare except does)."""
     for handler in handlers:
         kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
         for kind in kinds:
             if kind is None:
                 return True
             name = kind.id if isinstance(kind, ast.Name) else kind.attr if isinstance(kind, ast.Attribute) else ""
-            if name in IMPORT_GUARDS:
+            if name in names:
                 return True
     return False
+
+
+def _catches_import_error(handlers: Sequence[ast.ExceptHandler]) -> bool:
+    return handlers_catch(handlers, IMPORT_GUARDS)
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Iterable, Optional
+
+from .imports import handlers_catch
 
 # exceptions whose handler swallows a NameError (or an ImportError) raised in the try body
 CATCHES_NAME_ERROR = {"NameError", "Exception", "BaseException"}
@@ -33,18 +35,6 @@ def lazy_annotations(trees: Iterable[Optional[ast.Module]]) -> bool:
         for node in getattr(tree, "body", []) or []:
             if isinstance(node, ast.ImportFrom) and node.module == "__future__" and \
                     any(a.name == "annotations" for a in node.names):
-                return True
-    return False
-
-
-def _catches(handlers: Sequence[ast.ExceptHandler], names: set) -> bool:
-    for handler in handlers:
-        kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-        for kind in kinds:
-            if kind is None:
-                return True
-            name = kind.id if isinstance(kind, ast.Name) else kind.attr if isinstance(kind, ast.Attribute) else ""
-            if name in names:
                 return True
     return False
 
@@ -107,7 +97,7 @@ def timings(tree: ast.Module, lazy: bool = False) -> Dict[int, Timing]:
                 visit(node.orelse, timing, prefix)
             elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
                 out[id(node)] = timing
-                caught = timing.caught or _catches(node.handlers, CATCHES_NAME_ERROR)  # type: ignore[attr-defined]
+                caught = timing.caught or handlers_catch(node.handlers, CATCHES_NAME_ERROR)  # type: ignore[attr-defined]
                 visit(node.body, Timing(timing.at_import, timing.scope, caught), prefix)  # type: ignore[attr-defined]
                 visit(node.handlers, timing, prefix)  # type: ignore[attr-defined]
                 visit(node.orelse, timing, prefix)  # type: ignore[attr-defined]
