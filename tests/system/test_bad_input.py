@@ -119,7 +119,8 @@ CASES = {"empty-course": (empty, None), "no-module-yaml": (no_module_yaml, None)
          "toml-wrong-type": (toml_wrong_type, "pyproject.toml:9: [project] dependencies must be a list of strings"),
          "toml-project-not-a-table": (toml_project_not_a_table, "pyproject.toml:1: [project] must be a table"),
          "requires-python-invalid": (requires_python_invalid, "'>=3.9,,banana' is not a valid version specifier"),
-         "package-outside-course": (package_outside_course, "pyproject.toml:16: [tool.tinytorch] package"),
+         "package-outside-course": (package_outside_course,  # the `package =` line, after MINI_PYPROJECT's
+                                    f"pyproject.toml:{MINI_PYPROJECT.count(chr(10)) + 3}: [tool.tinytorch] package"),
          "settings-not-utf8": (settings_not_utf8, "settings.ini:2: not valid UTF-8"),
          "yaml-alias-bomb": (yaml_alias_bomb, "alias"), "yaml-deeply-nested": (yaml_deeply_nested, "nested more than"),
          "dev-file-outside-course": (dev_file_outside_course, "points outside"),
