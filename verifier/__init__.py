@@ -4,7 +4,7 @@ The library is laid out by concern, one folder each (imports point one way, top 
 
     cli/        `tito`: argument parsing, exit codes, error text
     pipeline/   one verify run: stages, result model, release gate, progress
-    reports/    rendering a result (terminal, status, Markdown, JUnit, HTML, JSON)
+    render/     rendering a result (terminal, status, Markdown, JUnit, HTML, JSON)
     checks/     static validation: findings with stable codes
     package/    export, build, wheel checks, API snapshot, locks
     runner/     the only place that starts processes: sandbox, interpreters, venvs, scenarios

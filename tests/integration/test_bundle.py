@@ -16,7 +16,7 @@ import pytest
 from verifier.cli.main import main
 from verifier.course.discovery import load_course
 from verifier.package.export import plan_export, write_package
-from verifier.reports.status import write_reports
+from verifier.render.status import write_reports
 from verifier.results import Attribution
 
 COURSE = Path(__file__).resolve().parents[2] / "course"

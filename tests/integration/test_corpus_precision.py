@@ -4,12 +4,7 @@ with an import-time install-breaking finding must be exactly those whose `import
 every import-time install-breaking finding must name a module that really fails, and the number of
 install-breaking findings (import-time / call-time) is pinned.
 
-How the truth was measured (re-measuring needs network installs, so the results are hard-coded): each
-snapshot's `.py` module sources converted with jupytext to .ipynb and exported with nbdev 2.4.14 (the
-committed package files deleted first, except a hand-written `tinytorch/__init__.py`); the export
-pip-installed into a fresh Python 3.12 venv with the course's declared dependencies; every module then
-imported alone in a fresh `python -I` process from an empty folder. MEASURED lists every module that
-export produced, FAILING the ones whose import failed (and why, in the comment).
+The truth and how it was measured: tests/fixtures/corpus_truth.py.
 
 Skips with a reason when the corpus is absent.
 """

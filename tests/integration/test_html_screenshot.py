@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from verifier.pipeline.gate import decide
-from verifier.reports.formats import render_html
+from verifier.render.formats import render_html
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

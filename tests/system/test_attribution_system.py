@@ -8,7 +8,7 @@ import pytest
 from faults import copy_course, source
 
 from verifier.pipeline.verify import VerifyOptions, verify
-from verifier.reports.terminal import failures
+from verifier.render.terminal import failures
 
 pytestmark = pytest.mark.system
 BROKEN = "            grad_w = np.matmul(g, ctx.cols).sum(axis=0)  # broken: wrong operand"

@@ -11,7 +11,7 @@ from verifier.course.discovery import load_course
 from verifier.package.export import plan_export
 from verifier.package.metrics import code_metrics, module_metrics
 from verifier.pipeline.gate import decide
-from verifier.reports.formats import render_html
+from verifier.render.formats import render_html
 
 COURSE = Path(__file__).resolve().parents[2] / "course"
 

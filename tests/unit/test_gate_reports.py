@@ -5,8 +5,8 @@ import json
 import xml.etree.ElementTree as ElementTree
 
 from verifier.pipeline.gate import decide
-from verifier.reports.formats import render_html, render_junit, render_markdown
-from verifier.reports.status import render
+from verifier.render.formats import render_html, render_junit, render_markdown
+from verifier.render.status import render
 from verifier.results import Attribution, result_from_json
 
 
@@ -69,7 +69,7 @@ def test_markdown_html_and_json_carry_the_handoff(result):
 
 
 def test_locked_and_latest_runs_are_compared_per_python(result):
-    from verifier.reports.status import compare_runs
+    from verifier.render.status import compare_runs
     locked, latest = result(), result()
     latest.pythons[1].numpy_version = "2.6.0"
     rows = compare_runs(locked, latest)
@@ -81,7 +81,7 @@ def _status_screen(r) -> str:
 
     from rich.console import Console
 
-    from verifier.reports.status import print_status
+    from verifier.render.status import print_status
     out = io.StringIO()
     print_status(r, decide(r), Console(file=out, width=200, color_system=None))
     return out.getvalue()

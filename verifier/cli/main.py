@@ -77,7 +77,7 @@ def _run_verification(args: argparse.Namespace, options) -> int:
     """Run a verification, write every report, print the status screen; exit 0 ready, 1 blocked."""
     from ..pipeline.progress import progress_for
     from ..pipeline.verify import verify
-    from ..reports.status import print_status, write_reports
+    from ..render.status import print_status, write_reports
 
     console = _console()
     with progress_for(console, _is_ci()) as progress:
@@ -178,7 +178,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from ..pipeline.gate import decide
-    from ..reports.status import load_result, print_status
+    from ..render.status import load_result, print_status
 
     result = load_result(args.reports)
     decision = decide(result)
@@ -189,18 +189,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..reports.status import load_result, render
+    from ..render.status import load_result, render
 
     result = load_result(args.reports)
     if args.bundle:
-        from ..reports.bundle import make_bundle
+        from ..render.bundle import make_bundle
 
         bundle = make_bundle(result, args.reports, args.bundle)
         print(f"bundle: {len(bundle.files)} files -> {bundle.root / 'index.html'}")
         return 0
     text = render(result, args.format)
     if args.output:
-        from ..reports.terminal import write_atomic
+        from ..render.terminal import write_atomic
         write_atomic(args.output, text)
         print(f"wrote {args.output}")
     else:
@@ -240,7 +240,7 @@ def _course_pyproject(args: argparse.Namespace) -> Path:
 
 def cmd_classifiers(args: argparse.Namespace) -> int:
     from ..course.pyproject_edit import sync_classifiers
-    from ..reports.status import load_result
+    from ..render.status import load_result
 
     path = _course_pyproject(args)
     result = load_result(args.reports)
@@ -262,7 +262,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    from ..reports.status import aggregate, write_reports
+    from ..render.status import aggregate, write_reports
 
     result = aggregate(args.folder)
     paths, decision = write_reports(result, args.reports)
@@ -272,7 +272,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..reports.status import compare_runs, load_result
+    from ..render.status import compare_runs, load_result
 
     rows = compare_runs(load_result(args.locked), load_result(args.latest))
     print(f"{'Python':<8} {'NumPy locked':<14} {'NumPy latest':<14} {'locked':<14} {'latest':<14}")
@@ -299,7 +299,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from ..bench import render_table, run_bench
     from ..course.discovery import load_course
-    from ..reports.terminal import write_atomic
+    from ..render.terminal import write_atomic
 
     course = load_course(args.course or default_course())
     if args.pipelines:
