@@ -25,11 +25,11 @@ from ..errors import VerifierError
 from ..package.export import plan_export, write_package
 from ..package.locks import constraints_for
 from ..results import FAILED, NOT_RUN, PASSED, StageResult
+from ..runner.attribution import attribute_traceback
 from ..runner.envs import clean_env, create_venv
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import DEFAULT_MEMORY_MB, run
 from ..runner.scenarios import SINGLE_THREAD, discover_scenarios, run_scenario
-from .quick import attribute_in_tree
 
 STAGE = "editable"
 PROBE = "_tito_editable_probe"
@@ -87,7 +87,7 @@ def _attempt(course: Course, copy: Path, home: Path, version: str, memory_mb: in
             stage.status = FAILED
             stage.detail = f"Python {version}: imports scenario from the editable install: {outcome.detail}"
             stage.log = outcome.log
-            stage.attribution = attribute_in_tree(outcome.log, package_dir) or outcome.attribution
+            stage.attribution = attribute_traceback(outcome.log, inside=package_dir) or outcome.attribution
             return stage
     probe = package_dir / f"{PROBE}.py"
     probe.write_text("VALUE = 42\n", encoding="utf-8")
@@ -105,7 +105,7 @@ def _attempt(course: Course, copy: Path, home: Path, version: str, memory_mb: in
         stage.detail = f"Python {version}: editable installation check: " + \
             ("timed out" if done.timed_out else (lines[-1][:300] if lines else f"exit code {done.returncode}"))
         stage.log = done.tail(30)
-        stage.attribution = attribute_in_tree(done.stderr, package_dir)
+        stage.attribution = attribute_traceback(done.stderr, inside=package_dir)
         return stage
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("TITO_RESULT "):

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 import shutil
 import tempfile
 import time
@@ -29,9 +27,9 @@ from ..cache import cache_dir
 from ..course.discovery import Course
 from ..errors import EnvironmentSetupError
 from ..results import Attribution
+from ..runner.attribution import attribute_traceback
 
 QUICK_TIMEOUT = 300.0
-FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+),? in (?P<func>\S+)')
 
 # Runs inside the child: each exported file imported on its own (the package __init__, which
 # star-imports every module, is replaced by an empty package object first), then the package.
@@ -197,26 +195,6 @@ class QuickResult:
         return "\n".join(out) + "\n"
 
 
-def attribute_in_tree(traceback_text: str, package_dir: Path) -> Optional[Attribution]:
-    """The deepest frame inside the exported package, mapped back to the student's source line."""
-    from ..runner.attribution import map_line, module_of_source
-
-    found: Optional[Attribution] = None
-    root = str(package_dir.resolve())
-    for raw in traceback_text.splitlines():
-        match = FRAME.match(raw)
-        if not match or not str(Path(match["path"]).resolve()).startswith(root + os.sep):
-            continue
-        mapped = map_line(Path(match["path"]), int(match["line"]))
-        if mapped is None:
-            continue
-        source, line, function = mapped
-        module = module_of_source(source)
-        if module:
-            found = Attribution(module, source, line, function or match["func"], "traceback")
-    return found
-
-
 def quick_python(course: Course, version: Optional[str] = None, installer: str = "uv", purpose: str = "quick") -> Path:
     """A venv with only the course's dependencies (lock-constrained) for the newest Python of the
     matrix (or `version`), created once per (interpreter, dependencies, lock) and reused; the quick
@@ -327,7 +305,7 @@ def quick_check(course: Course, refs: Sequence[str], package_root: Path, python:
             raw = json.loads(line[len("TITO_CHECK "):])
             check = ImportCheck(raw["target"], raw["ok"], raw["detail"], raw.get("seconds", 0.0))
             if not check.ok:
-                check.attribution = attribute_in_tree(raw.get("traceback", ""), package_dir)
+                check.attribution = attribute_traceback(raw.get("traceback", ""), inside=package_dir)
             result.checks.append(check)
     if len(result.checks) != len(checks) + 1:
         result.problem = ("timed out" if completed.timed_out else

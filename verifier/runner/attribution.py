@@ -7,6 +7,7 @@ the source file and line, and the deepest such frame names the breaking module.
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -62,15 +63,20 @@ def map_line(installed: Path, line: int) -> Optional[Tuple[str, int, str]]:
     return None
 
 
-def attribute_traceback(text: str, package: str = "tinytorch") -> Optional[Attribution]:
-    """The deepest frame of `text` inside the installed package, mapped to its module source."""
+def attribute_traceback(text: str, package: str = "tinytorch", inside: Optional[Path] = None) -> Optional[Attribution]:
+    """The deepest frame of `text` inside the installed package (or, with `inside`, inside that
+    exported package folder), mapped to its module source."""
     found: Optional[Attribution] = None
+    root = str(inside.resolve()) + os.sep if inside is not None else None
     for raw in text.splitlines():
         match = FRAME.match(raw)
         if not match:
             continue
         path = Path(match["path"])
-        if package not in path.parts or "site-packages" not in path.parts:
+        if root is not None:
+            if not str(path.resolve()).startswith(root):
+                continue
+        elif package not in path.parts or "site-packages" not in path.parts:
             continue
         mapped = map_line(path, int(match["line"]))
         if mapped is None:
