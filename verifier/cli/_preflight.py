@@ -39,26 +39,17 @@ def check_reports_target(path: Path, option: str = "--reports") -> None:
 
 
 def _probe(path: Path, existing: Path, option: str, hint: str) -> None:
-    """Write and remove a file in the target (made for the probe when missing, then removed again):
-    permissions say too little for root or for special file systems."""
-    made = []
+    """Make the target (the run writes there next anyway) and write and remove a uniquely named file
+    in it: permissions say too little for root or for special file systems. Nothing is removed but
+    the probe file, so two runs sharing a reports folder cannot pull it from under each other."""
     try:
-        for folder in reversed([path, *path.parents]):
-            if not folder.exists():
-                folder.mkdir()
-                made.append(folder)
+        path.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=".tito-probe-", dir=str(path))
         os.close(handle)
         os.unlink(name)
     except OSError as error:
         raise VerifierError(f"the {option} target cannot be written ({error.strerror or error})", path,
                             hint=hint) from None
-    finally:
-        for folder in reversed(made):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
 
 
 def check_output_file(path: Path) -> None:
@@ -95,11 +86,12 @@ def sweep(args: argparse.Namespace) -> str:
 
 def preflight(args: argparse.Namespace) -> None:
     name = _command_name(args)
+    # interpreters first: a run refused for its --python leaves no reports folder behind
+    if name in ("verify", "test", "integration", "install", "export") and getattr(args, "python", None):
+        check_pythons(args.python if isinstance(args.python, list) else [args.python])
     if name in WRITES_REPORTS and getattr(args, "reports", None) is not None:
         check_reports_target(Path(args.reports))
     if name == "report" and getattr(args, "output", None) is not None:
         check_output_file(Path(args.output))
     if name == "report" and getattr(args, "bundle", None) is not None:
         check_reports_target(Path(args.bundle), "--bundle")
-    if name in ("verify", "test", "integration", "install", "export") and getattr(args, "python", None):
-        check_pythons(args.python if isinstance(args.python, list) else [args.python])
