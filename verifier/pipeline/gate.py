@@ -29,6 +29,10 @@ class Blocker:
     module: Optional[str] = None
     python: Optional[str] = None
     fix: str = ""
+    # typed origin, for ordering the reports (pipeline/triage.py): the finding's code or the stage's name
+    code: str = ""
+    stage: str = ""
+    finding: Optional[Dict[str, Any]] = None
 
     def describe(self) -> str:
         where = " ".join(p for p in (f"[{self.python}]" if self.python else "", self.module or "") if p)
@@ -77,24 +81,27 @@ def decide(result: VerifyResult) -> Decision:
             where = f"{finding.get('path')}:{finding.get('line')}" if finding.get("line") else finding.get("path")
             pythons = ", ".join(finding.get("pythons") or ()) or None
             blockers.append(Blocker(_finding_category(finding), f"{where}: {finding.get('issue', '')}",
-                                    finding.get("module"), python=pythons, fix=str(finding.get("fix", ""))))
+                                    finding.get("module"), python=pythons, fix=str(finding.get("fix", "")),
+                                    code=str(finding.get("code", "")), finding=finding))
     for stage in result.stages:
         if stage.status == FAILED and stage.name != "validate":
             category = {"api": "breaking API change", "editable": "editable install failed"}.get(
                 stage.name, "pipeline broken")
             where = f" ({stage.attribution.describe()})" if stage.attribution else ""
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}",
-                                    stage.attribution.module if stage.attribution else None, fix=stage.fix))
+                                    stage.attribution.module if stage.attribution else None, fix=stage.fix,
+                                    stage=stage.name))
     validate = next((s for s in result.stages if s.name == "validate"), None)
     if validate is not None and validate.status == FAILED and not any(
             f.get("severity") == "error" and not f.get("waived") for f in result.findings):
-        blockers.append(Blocker("pipeline broken", f"validate: {validate.detail}"))
+        blockers.append(Blocker("pipeline broken", f"validate: {validate.detail}", stage="validate"))
     if result.stages and not result.pythons and all(s.status != FAILED for s in result.stages):
         blockers.append(Blocker("pipeline broken", "no Python was verified"))
     for python in result.pythons:
         if python.missing:
             blockers.append(Blocker("Python not verified", python.missing, python=python.version,
-                                    fix=f"install Python {python.version} (e.g. `pyenv install {python.version}`)"))
+                                    fix=f"install Python {python.version} (e.g. `pyenv install {python.version}`)",
+                                    stage="interpreter"))
             continue
         for stage in python.stages:
             if stage.status != FAILED:
@@ -112,7 +119,8 @@ def decide(result: VerifyResult) -> Decision:
             else:
                 fix = stage.fix or (f"fix {blame.path}{f':{blame.line}' if blame.line else ''}, then re-run "
                                     f"`tito package test --module {blame.module}`" if blame else "")
-            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version, fix))
+            blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version, fix,
+                                    stage=stage.name))
     if result.interrupted:
         blockers.append(Blocker("pipeline broken", "the run was interrupted before every stage ran"))
     if not result.pythons and not blockers:

@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import html
 import xml.etree.ElementTree as ElementTree
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from ..pipeline.gate import Decision
+from ..pipeline.triage import Cause, Tier, Triage, triage
 from ..results import FAILED, NOT_RUN, PASSED, VerifyResult
 from . import charts
 
 USABILITY = ("cnn", "transformer")
 
 
-def _modules_validated(result: VerifyResult) -> str:
-    total = result_modules(result)
-    broken = {f.get("module") for f in result.findings if f.get("severity") == "error"}
-    return f"{total - len(broken)}/{total}" if total else "?"
+def _modules_validated(result: VerifyResult, decision: Decision) -> str:
+    """Modules with no install-breaking or student-facing failure (metadata findings do not count)."""
+    return modules_validated(triage(result, decision), result)
+
+
+def modules_validated(tri: Triage, result: VerifyResult) -> str:
+    good, listed = tri.validated
+    total = max(listed, result_modules(result))
+    if not total:
+        return "?"
+    only = sum(1 for row in tri.modules if row.verdict == "metadata only")
+    more = f"; {only} with metadata findings only" if only else ""
+    return f"{good + total - listed}/{total} (no install-breaking or student-facing failure{more})"
 
 
 def result_modules(result: VerifyResult) -> int:
@@ -44,7 +54,7 @@ def _build_status(result: VerifyResult) -> str:
 
 
 def summary_rows(result: VerifyResult, decision: Decision) -> List[tuple]:
-    return [("Modules validated", _modules_validated(result)), ("Integration tests", _tests_status(result)),
+    return [("Modules validated", _modules_validated(result, decision)), ("Integration tests", _tests_status(result)),
             ("Build", _build_status(result)), verdict_row(decision)]
 
 
@@ -269,3 +279,76 @@ def render_html(result: VerifyResult, decision: Decision) -> str:
         f"<li><code>{e(a['file'])}</code> {a['bytes']} bytes, sha256 <code>{e(a['sha256'])}</code></li>"
         for a in result.artifacts) + "</ul></body></html>")
     return "\n".join(parts) + "\n"
+
+
+# ---- the first screen and the ordered details, shared by the terminal, Markdown, HTML and the bundle ----
+
+FIRST_SCREEN_LINES = 25    # the first screen: verdict per Python, root causes, next step
+METADATA_SHOWN = 12        # metadata causes printed on the terminal before "… and N more"
+
+
+def _answer_word(usable: object) -> str:
+    return {True: "YES", False: "NO", None: "NOT VERIFIED"}[usable]  # type: ignore[index]
+
+
+def first_screen(result: VerifyResult, decision: Decision, tri: Triage) -> List[str]:
+    """The lines a maintainer reads first (at most 25): can a student install and use the package
+    on each Python, which modules to fix first (root causes), and what to run next."""
+    label, value = verdict_row(decision)
+    out = [f"TinyTorch Package Status Report — tinytorch {result.course_version} — {label}: {value}"]
+    if decision.partial:
+        out.append(f"  partial run: {decision.partial}")
+    out.append("Can a student install and use it?")
+    for answer in tri.pythons or []:
+        out.append(f"  Python {answer.version}: {_answer_word(answer.usable)} — {answer.reason}")
+    if not tri.pythons:
+        out.append("  no Python was verified")
+    rest = [(tier, sum(c.count for c in tri.tier(tier))) for tier in (Tier.DEGRADED, Tier.METADATA)]
+    rest = [(tier, n) for tier, n in rest if n]
+    tail = [f"Modules validated: {modules_validated(tri, result)}", f"Next: {tri.next_step}"]
+    if rest:
+        tail.insert(0, "Then: " + ", ".join(f"{n} {'degraded' if tier == Tier.DEGRADED else 'metadata/policy'} "
+                                            f"blocker{'s' if n > 1 else ''}" for tier, n in rest)
+                    + f" in {len({c.module for t, _ in rest for c in tri.tier(t)})} modules (below)")
+    roots = tri.root_causes
+    if roots:
+        out.append("Fix first (what students meet, then install-breaking; course order):")
+        budget = FIRST_SCREEN_LINES - len(out) - len(tail) - 1   # keep one line for "… and N more"
+        shown = 0
+        for n, cause in enumerate(roots, 1):
+            lines = _short(cause, n)
+            if len(lines) > budget:
+                break
+            out += lines
+            budget -= len(lines)
+            shown += 1
+        if shown < len(roots):
+            out.append(f"  … and {len(roots) - shown} more root causes (below)")
+    return out + tail
+
+
+def _short(cause: Cause, n: int, width: int = 150) -> List[str]:
+    """A root cause in one or two lines: module, what, where; then what it takes down."""
+    line = f"  {n}. {cause.module_label}: {cause.headline}"
+    if cause.where:
+        line += f" ({cause.where})"
+    if len(line) > width:
+        line = line[:width - 1] + "…"
+    extra = [cause.consequences()] if cause.takes_down or cause.dependents else []
+    if cause.count > 1 and not extra:
+        extra.append(f"{cause.count} blockers")
+    return [line] + (["       ↳ " + "; ".join(extra)] if extra else [])
+
+
+def detail_sections(tri: Triage) -> List[Tuple[Tier, List[Cause]]]:
+    return [(tier, tri.tier(tier)) for tier in Tier if tri.tier(tier)]
+
+
+def module_table_rows(tri: Triage) -> List[Tuple[str, ...]]:
+    """The module × check table: (module, verdict, validate, exports, imports alone, scenarios, course tests)."""
+    return [(row.module, row.verdict, row.validate, row.exports, row.imports_alone, row.scenarios, row.course_tests)
+            for row in tri.modules]
+
+
+MODULE_COLUMNS = ("module", "verdict", "validate (impact: count)", "exports", "imports alone",
+                  "scenarios failing on it", "course tests")

@@ -13,8 +13,10 @@ from rich.table import Table
 
 from ..errors import VerifierError
 from ..pipeline.gate import Decision, decide
+from ..pipeline.triage import Tier, Triage, triage
 from ..results import VerifyResult, result_from_json
-from .formats import render_html, render_junit, render_markdown, summary_rows, verdict_row
+from .formats import (METADATA_SHOWN, MODULE_COLUMNS, detail_sections, first_screen, module_table_rows,
+                      render_html, render_junit, render_markdown, summary_rows, verdict_row)
 from .terminal import STYLE, print_summary, write_atomic
 
 REPORT_FILES = {"json": "verify.json", "markdown": "status.md", "junit": "junit.xml", "html": "report.html"}
@@ -62,7 +64,20 @@ def load_result(reports_dir: Path) -> VerifyResult:
 
 
 def print_status(result: VerifyResult, decision: Decision, console: Console) -> None:
-    print_summary(result, console)
+    """The first screen (verdict per Python, root causes, next step), the module × check table, the
+    Python × stage table, then every blocker by cause in the order to fix them; the verdict last."""
+    tri = triage(result, decision)
+    for line in first_screen(result, decision, tri):
+        console.print(line, markup=False, highlight=False)
+    if tri.modules:
+        table = Table(title="Modules (course order)")
+        for column in MODULE_COLUMNS:
+            table.add_column(column)
+        for row in module_table_rows(tri):
+            style = {"breaks students": "bold red", "install-breaking": "red"}.get(row[1], "")
+            table.add_row(*[f"[{style}]{cell}[/]" if style and i < 2 else cell for i, cell in enumerate(row)])
+        console.print(table)
+    print_summary(result, console, failures_list=False)
     table = Table(title="TinyTorch Package Status Report", show_header=False)
     table.add_column("check")
     table.add_column("result")
@@ -74,16 +89,38 @@ def print_status(result: VerifyResult, decision: Decision, console: Console) -> 
         table.add_row(f"Python {python.version}", f"[{STYLE[python.status]}]{python.status}[/]"
                       + (f"  numpy {python.numpy_version}" if python.numpy_version else ""))
     console.print(table)
-    for blocker in decision.blockers:
-        console.print(f"  BLOCKING {blocker.describe()}", markup=False)
-    if decision.modules_to_fix:
-        console.print(f"  modules to fix: {', '.join(decision.modules_to_fix)}", markup=False)
+    for line in detail_lines(tri):
+        console.print(line, markup=False, highlight=False)
     label, value = verdict_row(decision)
     if decision.partial:
         console.print(f"  partial run: {decision.partial} — run the full `tito package verify` for a release verdict",
                       markup=False)
     console.print(f"{label}: [{'bold green' if decision.passed else 'bold red'}]{value}[/]   "
                   f"(verify took {result.seconds:.0f} s)")
+
+
+def detail_lines(tri: Triage) -> List[str]:
+    """Every blocker under its cause, in the order to fix them; the metadata long tail as one line per
+    module and code, cut after METADATA_SHOWN causes with a pointer to the full list."""
+    out: List[str] = []
+    for tier, causes in detail_sections(tri):
+        total = sum(c.count for c in causes)
+        out.append(f"{tier.title} — {total} blocker{'s' if total > 1 else ''}, {len(causes)} "
+                   f"cause{'s' if len(causes) > 1 else ''}:")
+        if tier == Tier.METADATA:
+            for cause in causes[:METADATA_SHOWN]:
+                out.append(f"  {cause.line()}")
+            hidden = causes[METADATA_SHOWN:]
+            if hidden:
+                out.append(f"  … and {sum(c.count for c in hidden)} more metadata findings in "
+                           f"{len({c.module for c in hidden})} modules (see reports/status.md, or "
+                           "`tito package validate`)")
+            continue
+        for cause in causes:
+            out.append(f"  {cause.line()}")
+            out += [f"    BLOCKING {item}" for item in cause.items]
+            out += [f"    {line}" for line in cause.evidence]
+    return out
 
 
 def aggregate(root: Path) -> VerifyResult:

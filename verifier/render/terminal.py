@@ -46,7 +46,7 @@ def failures(result: VerifyResult) -> List[str]:
     return lines
 
 
-def print_summary(result: VerifyResult, console: Console) -> None:
+def print_summary(result: VerifyResult, console: Console, failures_list: bool = True) -> None:
     stage_names: List[str] = []
     for python in result.pythons:
         for stage in python.stages:
@@ -76,7 +76,7 @@ def print_summary(result: VerifyResult, console: Console) -> None:
     if per_stage:
         console.print("  time per stage, summed over Pythons: " +
                       ", ".join(f"{name} {seconds:.1f} s" for name, seconds in per_stage.items()), markup=False)
-    problems = failures(result)
+    problems = failures(result) if failures_list else []  # the status report lists them by cause instead
     if problems:
         console.print("[bold]Failures:[/]")
         for line in problems:

@@ -253,6 +253,16 @@ def _side_effect_owners(outcomes: Sequence[ModuleImport], targets: Dict[str, str
     return sorted(owners, key=lambda o: o.module)
 
 
+def _failure_record(outcome: ModuleImport, targets: Dict[str, str]) -> Dict[str, object]:
+    """One failed import as data: the package module, the course module that exports it, the course
+    module (file:line) whose code raised or printed, and the error."""
+    blame = outcome.attribution
+    return {"target": outcome.module, "module": targets.get(outcome.module),
+            "blamed": blame.module if blame else None, "path": blame.path if blame else None,
+            "line": blame.line if blame else None, "error": outcome.error,
+            "side_effect": bool(outcome.side_effects)}
+
+
 def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict[str, str],
                  memory_mb: int = DEFAULT_MEMORY_MB, jobs: Optional[int] = None,
                  timeout: float = IMPORT_TIMEOUT, cancelled: Optional[threading.Event] = None) -> StageResult:
@@ -281,7 +291,9 @@ def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict
     missing = [m for m in wanted if m not in modules]
     stage.figures = {"modules": len(outcomes), "failed": len(raised), "not_in_wheel": missing,
                      "side_effects": {o.module: o.describe() for o in effects},
-                     "failed_modules": {o.module: o.describe() for o in raised}}
+                     "failed_modules": {o.module: o.describe() for o in raised},
+                     # typed, for the reports' root causes: which course module's code raised
+                     "import_failures": [_failure_record(o, targets) for o in failed]}
     if not failed:
         stage.status, stage.detail = PASSED, f"{len(outcomes)} modules import alone, without side effects"
         return stage
