@@ -397,6 +397,10 @@ def _module_rows(result: VerifyResult, modules: Sequence[str], causes: Sequence[
     tests_ran = any((s := p.stage("course-tests")) is not None and s.status in (PASSED, FAILED)
                     for p in result.pythons)
     export = next((s for s in result.stages if s.name == "export"), None)
+    # failures no module is blamed for: a module without a failure of its own is then not known to pass
+    loose = [c for c in causes if c.tier == Tier.STUDENT and c.module is None]
+    loose_scenarios = sum(1 for c in loose if c.stage and c.stage not in NOT_SCENARIOS | STUDENT_COURSE_STAGES)
+    loose_tests = any(c.stage == "course-tests" for c in loose)
     for key in modules:
         findings = [f for f in result.findings if f.get("module") == key and not f.get("waived")]
         impacts = [_impact(f) for f in findings]
@@ -419,9 +423,10 @@ def _module_rows(result: VerifyResult, modules: Sequence[str], causes: Sequence[
                                                                                       "editable install")}
                                    | {c.stage for c in mine if c.module == key and c.stage
                                       and c.stage not in NOT_SCENARIOS | STUDENT_COURSE_STAGES})
-        scenarios = ", ".join(failing_scenarios) + " fail" if failing_scenarios else ("ok" if scenarios_ran else "-")
+        scenarios = ", ".join(failing_scenarios) + " fail" if failing_scenarios else \
+            (f"? ({loose_scenarios} fail unattributed)" if loose_scenarios else "ok" if scenarios_ran else "-")
         tests_fail = any("course tests" in c.dependents or c.stage == "course-tests" for c in mine)
-        tests = "fail" if tests_fail else ("ok" if tests_ran else "-")
+        tests = "fail" if tests_fail else ("? (fail unattributed)" if loose_tests else "ok" if tests_ran else "-")
         touched = [c.tier for c in causes if c.module == key or key in c.takes_down]
         worst = min(touched, default=None)
         verdict = {Tier.STUDENT: "breaks students", Tier.BREAKING: "install-breaking",

@@ -31,7 +31,8 @@ from ..package.build import sha256
 from ..pipeline.gate import decide
 from ..results import NOT_RUN, VerifyResult
 from ..runner.scenarios import discover_scenarios
-from .formats import USABILITY, render_graph_svg, verdict_row
+from ..pipeline.triage import triage
+from .formats import FIRST_SCREEN_CSS, USABILITY, html_blockers, html_first_screen, render_graph_svg
 from .status import REPORT_FILES, render
 from .terminal import write_atomic
 
@@ -183,23 +184,22 @@ def _release_notes(result: VerifyResult) -> str:
 
 INDEX_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:60em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
-.yes{color:#176f17}.no{color:#b00}.verdict{font-size:1.4em;font-weight:bold}code{background:#f3f3f3}"""
+.yes{color:#176f17}.no{color:#b00}.verdict{font-size:1.4em;font-weight:bold}code{background:#f3f3f3}
+""" + FIRST_SCREEN_CSS
 
 
 def _index(result: VerifyResult, files: List[Tuple[str, str]]) -> str:
     e = html.escape
     decision = decide(result)
-    label, value = verdict_row(decision)
     rows = "".join(f"<tr><td><a href='{e(path)}'>{e(path)}</a></td><td>{e(description)}</td></tr>"
                    for path, description in files)
-    blockers = "".join(f"<li>{e(b.describe())}</li>" for b in decision.blockers)
+    tri = triage(result, decision)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>tinytorch {e(result.course_version)} "
             f"hand-off</title><style>{INDEX_CSS}</style></head><body>"
             f"<h1>tinytorch {e(result.course_version)} — release hand-off</h1>"
             f"<p>From the verify of {e(result.started)} ({result.seconds:.0f} s) "
             f"of <code>{e(result.course)}</code>.</p>"
-            f"<p class='verdict {'yes' if decision.passed else 'no'}'>{e(label)}: {e(value)}</p>"
-            + (f"<h2>Blocking</h2><ul>{blockers}</ul>" if blockers else "")
+            + html_first_screen(result, decision, tri) + html_blockers(tri)
             + f"<h2>Contents</h2><table><tr><th>file</th><th>what</th></tr>{rows}</table></body></html>\n")
 
 

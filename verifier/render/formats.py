@@ -71,23 +71,41 @@ def _figure_text(figures: Dict[str, object]) -> str:
 def render_markdown(result: VerifyResult, decision: Decision) -> str:
     out: List[str] = [f"# TinyTorch Package Status Report — tinytorch {result.course_version}", "",
                       f"Course `{result.course}`, verified {result.started}, {result.seconds:.0f} s.", ""]
+    tri = triage(result, decision)
+    out += ["```text"] + first_screen(result, decision, tri) + ["```", ""]
     out += ["| check | result |", "|---|---|"]
     out += [f"| {name} | **{value}** |" for name, value in summary_rows(result, decision)]
     if decision.partial:
         out += ["", f"Partial run ({decision.partial}): not a release verdict."]
+    if tri.modules:
+        out += ["", "## Modules (course order)", "", "| " + " | ".join(MODULE_COLUMNS) + " |",
+                "|---" * len(MODULE_COLUMNS) + "|"]
+        out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in module_table_rows(tri)]
     if decision.blockers:
-        out += ["", "## Blocking", ""]
-        out += [f"- {b.describe()}" for b in decision.blockers]
-        if decision.modules_to_fix:
-            out += ["", "Modules to fix: " + ", ".join(f"`{m}`" for m in decision.modules_to_fix)]
+        out += ["", "## Blocking, in the order to fix", ""]
+        for tier, causes in detail_sections(tri):
+            total = sum(c.count for c in causes)
+            heading = f"{tier.title} — {total} blocker{'s' if total > 1 else ''}, {len(causes)} causes"
+            body = []
+            for cause in causes:
+                body.append(f"- {_md_cell(cause.line())}")
+                body += [f"  - {_md_cell(item)}" for item in cause.items]
+                body += [f"  - {_md_cell(line)}" for line in cause.evidence]
+            if tier == Tier.METADATA:   # the long tail: collapsed, nothing dropped
+                out += ["<details><summary>" + html.escape(heading) + "</summary>", ""] + body + ["", "</details>", ""]
+            else:
+                out += [f"### {heading}", ""] + body + [""]
     out += ["", "## Export validation", ""]
     stages = {s.name: s for s in result.stages}
     for name in ("export", "validate"):
         if name in stages:
             out.append(f"- {name}: {stages[name].status} — {stages[name].detail}")
-    for finding in result.findings:
-        out.append(f"  - `{finding.get('code')}` {finding.get('severity')} {finding.get('module')} "
-                   f"{finding.get('path')}:{finding.get('line')} — {finding.get('issue')}")
+    if result.findings:
+        out += ["", f"<details><summary>{len(result.findings)} findings (every one)</summary>", ""]
+        for finding in result.findings:
+            out.append(f"  - `{finding.get('code')}` {finding.get('severity')} {finding.get('module')} "
+                       f"{finding.get('path')}:{finding.get('line')} — {finding.get('issue')}")
+        out += ["", "</details>"]
     out += ["", "## Installation and integration per Python", ""]
     names: List[str] = []
     for python in result.pythons:
@@ -118,6 +136,10 @@ def render_markdown(result: VerifyResult, decision: Decision) -> str:
     out += ["", "## Build artifacts", ""]
     out += [f"- `{a['file']}` {a['bytes']} bytes, sha256 `{a['sha256']}`" for a in result.artifacts]
     return "\n".join(out) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def render_junit(result: VerifyResult) -> str:
@@ -161,10 +183,16 @@ def render_junit(result: VerifyResult) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
 
 
+FIRST_SCREEN_CSS = """#first-screen{border:2px solid #b00;border-radius:6px;padding:.6em 1em;margin:.6em 0;max-width:1300px}
+#first-screen.ok{border-color:#176f17}#first-screen h2{margin:.2em 0;font-size:1.05em}
+#first-screen ol,#first-screen ul{margin:.2em 0 .4em 0}#first-screen li{margin:.1em 0}
+.down{color:#555;font-size:.92em}.tier{margin-top:1em}details summary{cursor:pointer;font-weight:bold}"""
+
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.passed{background:#d9f2d9}.failed{background:#f8d0d0}
 .not-run{background:#eee;color:#777}.NOT-VERIFIED{background:#fde9b8}.verdict{font-size:1.4em;font-weight:bold}
-.yes{color:#176f17}.no{color:#b00}code{background:#f3f3f3;padding:1px 3px}svg text{font-size:11px}"""
+.yes{color:#176f17}.no{color:#b00}code{background:#f3f3f3;padding:1px 3px}svg text{font-size:11px}
+""" + FIRST_SCREEN_CSS
 
 
 def _cls(status: str) -> str:
@@ -211,18 +239,16 @@ def render_graph_svg(edges: Dict[str, List[str]]) -> str:
 
 def render_html(result: VerifyResult, decision: Decision) -> str:
     e = html.escape
+    tri = triage(result, decision)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>TinyTorch status</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>TinyTorch Package Status Report — tinytorch {e(result.course_version)}</h1>",
              f"<p>Course <code>{e(result.course)}</code>, verified {e(result.started)}, {result.seconds:.0f} s.</p>",
-             f"<p class='verdict {'yes' if decision.passed else 'no'}'>{e(verdict_row(decision)[0])}: "
-             f"{e(decision.verdict)}</p>" + (f"<p>Partial run: {e(decision.partial)}</p>" if decision.partial else "")
-             + "<table>"]
+             html_first_screen(result, decision, tri), "<table>"]
     parts += [f"<tr><th>{e(n)}</th><td>{e(v)}</td></tr>" for n, v in summary_rows(result, decision)]
     parts.append("</table>")
-    if decision.blockers:
-        parts.append("<h2>Blocking</h2><ul>" + "".join(f"<li>{e(b.describe())}</li>" for b in decision.blockers)
-                     + "</ul>")
+    parts.append(html_module_table(tri))
+    parts.append(html_blockers(tri))
     names: List[str] = []
     for python in result.pythons:
         names += [s.name for s in python.stages if s.name not in names]
@@ -352,3 +378,69 @@ def module_table_rows(tri: Triage) -> List[Tuple[str, ...]]:
 
 MODULE_COLUMNS = ("module", "verdict", "validate (impact: count)", "exports", "imports alone",
                   "scenarios failing on it", "course tests")
+
+
+
+
+
+def html_first_screen(result: VerifyResult, decision: Decision, tri: Triage) -> str:
+    """The verdict per Python, the root causes (each module once, with what it takes down) and the
+    next step: the part of the page above the fold."""
+    e = html.escape
+    label, value = verdict_row(decision)
+    out = [f"<section id='first-screen' class='{'ok' if decision.passed else 'no'}'>",
+           f"<p class='verdict {'yes' if decision.passed else 'no'}'>{e(label)}: {e(value)}</p>"]
+    if decision.partial:
+        out.append(f"<p>Partial run: {e(decision.partial)}</p>")
+    out.append("<h2>Can a student install and use it?</h2><ul>")
+    out += [f"<li>Python {e(a.version)}: <b class='{'yes' if a.usable else 'no'}'>{_answer_word(a.usable)}</b> — "
+            f"{e(a.reason)}</li>" for a in tri.pythons]
+    out.append("</ul>")
+    roots = tri.root_causes
+    if roots:
+        shown = roots[:10]
+        out.append("<h2>Fix first (what students meet, then install-breaking; course order)</h2><ol>")
+        for cause in shown:
+            where = f" <code>{e(cause.where)}</code>" if cause.where else ""
+            extra = f"<br><span class='down'>↳ {e(cause.consequences())}</span>" \
+                if cause.takes_down or cause.dependents else ""
+            out.append(f"<li><b>{e(cause.module_label)}</b>: {e(_clip_text(cause.headline, 160))}{where}{extra}</li>")
+        out.append("</ol>")
+        if len(roots) > len(shown):
+            out.append(f"<p>… and {len(roots) - len(shown)} more root causes (below).</p>")
+    rest = sum(c.count for c in tri.causes if c.tier >= Tier.DEGRADED)
+    if rest:
+        out.append(f"<p>Then: {rest} degraded or metadata/policy blockers (below, collapsed).</p>")
+    out.append(f"<p>Modules validated: {e(modules_validated(tri, result))}<br>Next: {e(tri.next_step)}</p>")
+    return "".join(out) + "</section>"
+
+
+def _clip_text(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def html_module_table(tri: Triage) -> str:
+    if not tri.modules:
+        return ""
+    e = html.escape
+    rows = "".join("<tr" + (" class='failed'" if row[1] in ("breaks students", "install-breaking") else "") + ">"
+                   + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in module_table_rows(tri))
+    return ("<h2>Modules (course order)</h2><table id='modules'><tr>" +
+            "".join(f"<th>{e(c)}</th>" for c in MODULE_COLUMNS) + f"</tr>{rows}</table>")
+
+
+def html_blockers(tri: Triage) -> str:
+    """Every blocker under its cause, in the order to fix; degraded and metadata collapsed."""
+    e = html.escape
+    out = []
+    for tier, causes in detail_sections(tri):
+        total = sum(c.count for c in causes)
+        heading = f"{tier.title} — {total} blocker{'s' if total > 1 else ''}, {len(causes)} causes"
+        body = "<ul>" + "".join(
+            f"<li>{e(c.line())}<ul>" + "".join(f"<li>{e(i)}</li>" for i in c.items + c.evidence) + "</ul></li>"
+            for c in causes) + "</ul>"
+        if tier >= Tier.DEGRADED:
+            out.append(f"<details class='tier'><summary>{e(heading)}</summary>{body}</details>")
+        else:
+            out.append(f"<h3 class='tier'>{e(heading)}</h3>{body}")
+    return ("<h2>Blocking, in the order to fix</h2>" + "".join(out)) if out else ""
