@@ -58,7 +58,8 @@ def test_markdown_html_and_json_carry_the_handoff(result):
     r.stages[1].figures = {"added": ["tinytorch.core.dense.MLP"], "breaking": []}
     decision = decide(r)
     markdown = render_markdown(r, decision)
-    assert "| Ready for release | **YES** |" in markdown and "| Modules validated | **17/17 (no install-breaking or student-facing failure)** |" in markdown
+    assert "| Ready for release | **YES** |" in markdown
+    assert "| Modules validated | **17/17 (no install-breaking or student-facing failure)** |" in markdown
     assert "cnn: passed; test_accuracy 0.98" in markdown
     assert "- added `tinytorch.core.dense.MLP`" in markdown
     page = render_html(r, decision)

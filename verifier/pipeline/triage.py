@@ -215,12 +215,12 @@ def triage(result: VerifyResult, decision: Decision) -> Triage:
 
     # the static findings that explain a runtime import failure: one statement, one cause
     breaking_at: Dict[Tuple[str, int], Dict[str, Any]] = {}
-    for finding in result.findings:
-        if finding.get("waived") or _impact(finding) is not Impact.INSTALL_BREAKING:
+    for static in result.findings:
+        if static.get("waived") or _impact(static) is not Impact.INSTALL_BREAKING:
             continue
-        for loc in finding.get("locations") or ():
+        for loc in static.get("locations") or ():
             if loc.get("path") and loc.get("line"):
-                breaking_at.setdefault((str(loc["path"]), int(loc["line"])), finding)
+                breaking_at.setdefault((str(loc["path"]), int(loc["line"])), static)
 
     # 1. modules that fail to import alone, grouped by the statement (or the module) that raised
     failed_module_cause: Dict[str, Cause] = {}   # course module whose import failed -> its cause
@@ -272,6 +272,7 @@ def triage(result: VerifyResult, decision: Decision) -> Triage:
 def _place(blocker: Blocker, cause, import_cause, absorbed_findings: set) -> None:
     """Put one blocker under its cause (creating the cause when it is the first of it)."""
     text = blocker.describe()
+    key: Tuple[Any, ...]
     if blocker.finding is not None:
         finding = blocker.finding
         key = ("finding", finding.get("code"), finding.get("path"), finding.get("line"))

@@ -29,9 +29,9 @@ from ..errors import VerifierError
 from ..package.api import RELEASE_NOTES, package_surface
 from ..package.build import sha256
 from ..pipeline.gate import decide
+from ..pipeline.triage import triage
 from ..results import NOT_RUN, VerifyResult
 from ..runner.scenarios import discover_scenarios
-from ..pipeline.triage import triage
 from .formats import FIRST_SCREEN_CSS, USABILITY, html_blockers, html_first_screen, render_graph_svg
 from .status import REPORT_FILES, render
 from .terminal import write_atomic

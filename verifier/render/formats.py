@@ -183,8 +183,9 @@ def render_junit(result: VerifyResult) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
 
 
-FIRST_SCREEN_CSS = """#first-screen{border:2px solid #b00;border-radius:6px;padding:.6em 1em;margin:.6em 0;max-width:1300px}
-#first-screen.ok{border-color:#176f17}#first-screen h2{margin:.2em 0;font-size:1.05em}
+FIRST_SCREEN_CSS = """#first-screen{border:2px solid #b00;border-radius:6px;padding:.6em 1em;margin:.6em 0;
+max-width:1300px}
+#first-screen.fs-ok{border-color:#176f17}#first-screen h2{margin:.2em 0;font-size:1.05em}
 #first-screen ol,#first-screen ul{margin:.2em 0 .4em 0}#first-screen li{margin:.1em 0}
 .down{color:#555;font-size:.92em}.tier{margin-top:1em}details summary{cursor:pointer;font-weight:bold}"""
 
@@ -388,7 +389,7 @@ def html_first_screen(result: VerifyResult, decision: Decision, tri: Triage) -> 
     next step: the part of the page above the fold."""
     e = html.escape
     label, value = verdict_row(decision)
-    out = [f"<section id='first-screen' class='{'ok' if decision.passed else 'no'}'>",
+    out = [f"<section id='first-screen' class='{'fs-ok' if decision.passed else 'fs-no'}'>",
            f"<p class='verdict {'yes' if decision.passed else 'no'}'>{e(label)}: {e(value)}</p>"]
     if decision.partial:
         out.append(f"<p>Partial run: {e(decision.partial)}</p>")

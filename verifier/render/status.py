@@ -15,8 +15,18 @@ from ..errors import VerifierError
 from ..pipeline.gate import Decision, decide
 from ..pipeline.triage import Tier, Triage, triage
 from ..results import VerifyResult, result_from_json
-from .formats import (METADATA_SHOWN, MODULE_COLUMNS, detail_sections, first_screen, module_table_rows,
-                      render_html, render_junit, render_markdown, summary_rows, verdict_row)
+from .formats import (
+    METADATA_SHOWN,
+    MODULE_COLUMNS,
+    detail_sections,
+    first_screen,
+    module_table_rows,
+    render_html,
+    render_junit,
+    render_markdown,
+    summary_rows,
+    verdict_row,
+)
 from .terminal import STYLE, print_summary, write_atomic
 
 REPORT_FILES = {"json": "verify.json", "markdown": "status.md", "junit": "junit.xml", "html": "report.html"}
