@@ -41,7 +41,9 @@ def test_first_screen_names_the_student_facing_modules_before_any_metadata(tmp_p
     imports = next(s for s in python["stages"] if s["name"] == "module-imports")
     blamed = {rec["blamed"] for rec in imports["figures"]["import_failures"] if rec["blamed"]}
     assert blamed >= {"01_setup", "03_activations", "11_training"}   # psutil, matplotlib, dev-file imports
-    for module in blamed:
+    for module in blamed:       # each named, the root causes as numbered items
+        assert module in screen, (module, screen)
+    for module in ("01_setup", "03_activations", "11_training"):
         assert f". {module}:" in screen, (module, screen)
     assert "Python 3.12: NO" in screen and "Next: fix 01_setup" in screen
     # no metadata-only finding (module.yaml components, prerequisites, names) above the root causes

@@ -364,7 +364,10 @@ def _short(cause: Cause, n: int, width: int = 150) -> List[str]:
     extra = [cause.consequences()] if cause.takes_down or cause.dependents else []
     if cause.count > 1 and not extra:
         extra.append(f"{cause.count} blockers")
-    return [line] + (["       ↳ " + "; ".join(extra)] if extra else [])
+    below = "       ↳ " + "; ".join(extra)
+    if len(below) > width:   # one terminal line each (the full list is in the details)
+        below = below[:width - 1] + "…"
+    return [line] + ([below] if extra else [])
 
 
 def detail_sections(tri: Triage) -> List[Tuple[Tier, List[Cause]]]:
