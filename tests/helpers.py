@@ -1,12 +1,21 @@
 """Fixture courses for the verifier's tests: small course trees written into a temporary folder."""
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Dict, Optional, Union
 
 REPO = Path(__file__).resolve().parent.parent
 EMBEDDED_COURSE = REPO / "course"
+
+# The real upstream TinyTorch snapshots (tinytorch-<commit>.tar.gz): ../shared/corpus beside the clone;
+# TITO_TEST_CORPUS names another folder (a git worktree whose parent holds no shared/). Tests needing them
+# use the `corpus_trees` fixture (tests/conftest.py), which skips with NO_CORPUS when there is none.
+CORPUS = Path(os.environ.get("TITO_TEST_CORPUS") or REPO.parent / "shared" / "corpus")
+CORPUS_SNAPSHOTS = sorted(p.name[len("tinytorch-"):-len(".tar.gz")] for p in CORPUS.glob("tinytorch-*.tar.gz")) \
+    if CORPUS.is_dir() else []
+NO_CORPUS = f"no TinyTorch corpus at {CORPUS} (shared/ beside the clone, or set TITO_TEST_CORPUS)"
 
 # every Python requires-python allows has its classifier (TT235 stays quiet on fixture courses)
 MATRIX_CLASSIFIERS = """\
