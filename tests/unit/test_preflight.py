@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import subprocess
 import sys
 from typing import List
 
 import pytest
+from helpers import without_permission_override
 
 from verifier.cli import main
 
@@ -40,17 +40,13 @@ def test_reports_target_that_is_a_file(tmp_path, capsys, started):
     assert code == 2 and "not a folder" in err and err.count("\n") == 1 and started == []
 
 
-# root writes into read-only folders through CAP_DAC_OVERRIDE: as root, the check runs in a `tito` child
-# whose capability bounding set lacks it (and CAP_DAC_READ_SEARCH), so that root meets the folder's mode
-# like any user; as another user it runs in-process
-DROP_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-
-
 def _without_override(argv: List[str]) -> subprocess.CompletedProcess:
-    if shutil.which("setpriv") is None or subprocess.run([*DROP_OVERRIDE, "true"]).returncode != 0:
+    """As root, the check runs in a `tito` child that cannot override permissions (helpers)."""
+    prefix = without_permission_override()
+    if prefix is None:
         pytest.skip("as root, needs setpriv and CAP_SETPCAP to drop CAP_DAC_OVERRIDE (or run as a non-root user)")
-    return subprocess.run([*DROP_OVERRIDE, sys.executable, "-m", "verifier.cli", *argv], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([*prefix, sys.executable, "-m", "verifier.cli", *argv], capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_reports_target_in_a_read_only_folder(tmp_path, capsys, started):
