@@ -1,10 +1,13 @@
 """Shared helpers for the verifier's tests: small fixture courses written into tmp_path."""
 from __future__ import annotations
 
+import tarfile
 import textwrap
+from pathlib import Path
+from typing import Dict
 
 import pytest
-from helpers import MINI_MODULE, MINI_PYPROJECT, write_course
+from helpers import CORPUS, CORPUS_SNAPSHOTS, MINI_MODULE, MINI_PYPROJECT, NO_CORPUS, write_course
 
 
 @pytest.fixture
@@ -49,3 +52,20 @@ def mini_course(tmp_path):
             path.write_text(path.read_text() + "\n# %%\n#| export\n" + textwrap.dedent(extra).strip() + "\n")
         return root
     return make
+
+
+@pytest.fixture(scope="session")
+def corpus_trees(tmp_path_factory) -> Dict[str, Path]:
+    """{commit: root of the snapshot's tree}, each snapshot of ../shared/corpus unpacked once per session
+    into a temporary folder (never into the repository). Read-only: a test that writes copies the tree first.
+    Skips with NO_CORPUS when the corpus is absent."""
+    if not CORPUS_SNAPSHOTS:
+        pytest.skip(NO_CORPUS)
+    trees = {}
+    for commit in CORPUS_SNAPSHOTS:
+        target = tmp_path_factory.mktemp(f"corpus-{commit}")
+        with tarfile.open(CORPUS / f"tinytorch-{commit}.tar.gz") as archive:
+            archive.extractall(target)  # noqa: S202 - our own corpus
+        roots = [p for p in target.iterdir() if p.is_dir()]
+        trees[commit] = roots[0] if len(roots) == 1 else target
+    return trees

@@ -1,12 +1,23 @@
 """Fixture courses for the verifier's tests: small course trees written into a temporary folder."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, List, Optional, Union
 
 REPO = Path(__file__).resolve().parent.parent
 EMBEDDED_COURSE = REPO / "course"
+
+# The real upstream TinyTorch snapshots (tinytorch-<commit>.tar.gz): ../shared/corpus beside the clone;
+# TITO_TEST_CORPUS names another folder (a git worktree whose parent holds no shared/). Tests needing them
+# use the `corpus_trees` fixture (tests/conftest.py), which skips with NO_CORPUS when there is none.
+CORPUS = Path(os.environ.get("TITO_TEST_CORPUS") or REPO.parent / "shared" / "corpus")
+CORPUS_SNAPSHOTS = sorted(p.name[len("tinytorch-"):-len(".tar.gz")] for p in CORPUS.glob("tinytorch-*.tar.gz")) \
+    if CORPUS.is_dir() else []
+NO_CORPUS = f"no TinyTorch corpus at {CORPUS} (shared/ beside the clone, or set TITO_TEST_CORPUS)"
 
 # every Python requires-python allows has its classifier (TT235 stays quiet on fixture courses)
 MATRIX_CLASSIFIERS = """\
@@ -78,3 +89,18 @@ import numpy as np
 def double(x):
     return 2 * np.asarray(x)
 """
+
+
+# Root passes permission checks through CAP_DAC_OVERRIDE (and CAP_DAC_READ_SEARCH): a test of an unwritable
+# folder runs its `tito` child with both dropped from the capability bounding set, so that root meets the
+# folder's mode like any user (CI runs as root). None where it cannot be done (no setpriv or CAP_SETPCAP).
+_DROP_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def without_permission_override() -> Optional[List[str]]:
+    """The command prefix that makes permission bits bind: [] for a non-root user, setpriv for root."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None or subprocess.run([*_DROP_OVERRIDE, "true"]).returncode != 0:
+        return None
+    return list(_DROP_OVERRIDE)

@@ -20,19 +20,16 @@ Skips with a reason when the corpus or nbdev 2.x is absent (`pip install -e ".[t
 from __future__ import annotations
 
 import ast
-import tarfile
 import warnings
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-from helpers import REPO
+from helpers import CORPUS_SNAPSHOTS, NO_CORPUS
 
-CORPUS = REPO.parent / "shared" / "corpus"
-SNAPSHOTS = sorted(p.name[len("tinytorch-"):-len(".tar.gz")] for p in CORPUS.glob("tinytorch-*.tar.gz")) \
-    if CORPUS.is_dir() else []
+SNAPSHOTS = CORPUS_SNAPSHOTS
 
-pytestmark = pytest.mark.skipif(not SNAPSHOTS, reason=f"no TinyTorch corpus at {CORPUS} (shared/ beside the clone)")
+pytestmark = pytest.mark.skipif(not SNAPSHOTS, reason=NO_CORPUS)
 
 
 @pytest.fixture(scope="session")
@@ -42,19 +39,6 @@ def nbdev_export():
         pytest.skip(f"nbdev {nbdev.__version__} is not 2.x")
     from nbdev.export import nb_export
     return nb_export
-
-
-@pytest.fixture(scope="session")
-def corpus_trees(tmp_path_factory) -> Dict[str, Path]:
-    """Each snapshot unpacked once per session (read-only use afterwards)."""
-    trees = {}
-    for commit in SNAPSHOTS:
-        target = tmp_path_factory.mktemp(f"corpus-{commit}")
-        with tarfile.open(CORPUS / f"tinytorch-{commit}.tar.gz") as archive:
-            archive.extractall(target)  # noqa: S202 — our own corpus
-        roots = [p for p in target.iterdir() if p.is_dir()]
-        trees[commit] = roots[0] if len(roots) == 1 else target
-    return trees
 
 
 def _split_cells(text: str, is_marker) -> Tuple[List[List[str]], List[str]]:

@@ -16,6 +16,7 @@ from typing import Dict, Set
 
 import pytest
 from corpus_truth import CORPUS, FAILING, MEASURED
+from helpers import NO_CORPUS
 
 from verifier.checks.findings import Impact, When
 from verifier.checks.validate import validate
@@ -37,7 +38,7 @@ BREAKING: Dict[str, tuple] = {
 }
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(),
-                                reason=f"no TinyTorch corpus at {CORPUS} (shared/ beside the clone)")
+                                reason=NO_CORPUS)
 
 
 def _unpack(commit: str, tmp_path: Path) -> Path:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 from corpus_truth import CORPUS, FAILING, MEASURED
-from helpers import REPO
+from helpers import NO_CORPUS, REPO
 
 from verifier.runner.interpreters import find_interpreter
 
 pytestmark = [pytest.mark.system,
               pytest.mark.skipif(not CORPUS.is_dir(),
-                                 reason=f"no TinyTorch corpus at {CORPUS} (shared/ beside the clone)")]
+                                 reason=NO_CORPUS)]
 
 # the side effect the truth's plain import cannot see: autograd prints on import (and every module importing it)
 SIDE_EFFECTS = {"52e1cf6f": {"tinytorch.core.autograd"}, "ce776937": set(), "4246c759": set()}

@@ -14,7 +14,6 @@ from verifier.course.pyversions import NEWEST_KNOWN
 from verifier.pipeline.gate import decide
 
 SOURCE = {"01_alpha/alpha.py": "# %%\n#| default_exp core.alpha\n\n# %%\n#| export\ndef double(x):\n    return 2 * x\n"}
-CORPUS = Path("/tmp/corpus")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -84,12 +83,10 @@ def test_embedded_course_has_no_matrix_finding():
 
 @pytest.mark.parametrize("commit, dropped", [("4246c759", ("3.12", "3.13")), ("ce776937", ("3.12", "3.13")),
                                              ("52e1cf6f", None)])
-def test_real_upstream_trees(tmp_path, make_course, commit, dropped):
+def test_real_upstream_trees(tmp_path, make_course, corpus_trees, commit, dropped):
     """Upstream: requires-python >=3.8 with classifiers up to 3.11 (two snapshots: 3.12 and 3.13 are
     truly dropped, one finding each), or up to 3.13 (52e1cf6f: consistent, no finding)."""
-    tree = CORPUS / commit / f"tinytorch-{commit}"
-    if not tree.is_dir():
-        pytest.skip(f"corpus snapshot {commit} not unpacked")
+    tree = corpus_trees[commit]
     # the pyproject.toml alone, in a one-module course (52e1cf6f's src/ layout is not loadable as a course)
     root = make_course(SOURCE, pyproject=(tree / "pyproject.toml").read_text(encoding="utf-8"))
     found = matrix_findings(root)
