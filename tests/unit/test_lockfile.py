@@ -231,15 +231,21 @@ def test_an_editable_install_must_name_a_local_directory(monkeypatch, tmp_path):
         recorded_install(monkeypatch, tmp_path, "pip", ["-e", "git+https://127.0.0.1/x.git"])
 
 
-def test_uv_refuses_to_run_below_a_project_file_that_configures_uv(monkeypatch, tmp_path):
-    monkeypatch.delenv("UV_CONFIG_FILE", raising=False)
-    monkeypatch.delenv("UV_NO_CONFIG", raising=False)
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.uv]\nindex-url = "http://127.0.0.1:9/"\n')
-    with pytest.raises(EnvironmentSetupError) as caught:
-        recorded_install(monkeypatch, tmp_path, "uv", ["numpy"])
-    assert caught.value.path == tmp_path / "pyproject.toml"
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')  # no [tool.uv]: uv ignores it
-    assert recorded_install(monkeypatch, tmp_path, "uv", ["numpy"])["cmd"][:3] == ["/x/uv", "pip", "install"]
+def test_uv_reads_only_the_users_configuration_never_a_project_file(monkeypatch, tmp_path):
+    for name in ("UV_CONFIG_FILE", "UV_NO_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "system"))
+    if Path("/etc/uv/uv.toml").is_file():
+        pytest.skip("this machine has a system uv.toml")
+    assert envs.uv_env()["UV_NO_CONFIG"] == "1" and "UV_CONFIG_FILE" not in envs.uv_env()
+    own = tmp_path / "config" / "uv" / "uv.toml"
+    own.parent.mkdir(parents=True)
+    own.write_text('index-url = "https://mirror.example/simple"\n')
+    assert envs.uv_env()["UV_CONFIG_FILE"] == str(own) and "UV_NO_CONFIG" not in envs.uv_env()
+    assert envs.clean_env()["UV_CONFIG_FILE"] == str(own)  # also what `build --installer uv` runs with
+    monkeypatch.setenv("UV_CONFIG_FILE", str(tmp_path / "chosen.toml"))
+    assert envs.uv_env()["UV_CONFIG_FILE"] == str(tmp_path / "chosen.toml")  # the user's choice stands
 
 
 PIP_MISMATCH = """\
@@ -248,7 +254,8 @@ Collecting six==1.16.0
 ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have updated the package \
 versions, please update the hashes. Otherwise, examine the package contents carefully; someone may have \
 tampered with them.
-    six==1.16.0 from https://files.pythonhosted.org/packages/d9/5a/e7c3/six-1.16.0-py2.py3-none-any.whl:
+    six==1.16.0 from https://files.pythonhosted.org/packages/d9/5a/e7c3/six-1.16.0-py2.py3-none-any.whl#sha256=8abb \
+(from -r /tmp/venv/tito-requirements.txt (line 2)):
         Expected sha256 0000000000000000000000000000000000000000000000000000000000000000
              Got        8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254
 """

@@ -14,9 +14,9 @@ requirement and the lock pin that conflict, or the pin whose `--hash` the downlo
 Packages come only from the indexes the user's pip/uv configuration names: the verifier adds no
 index, find-links or trusted host of its own; a course's lock reaches the installer only as the
 pins the verifier parsed and wrote back (course/lockfile.py); every requirement argument is checked
-to be a local file, an editable directory the verifier made, or a plain name/version; and uv runs
-from the venv's folder after checking that no project configuration (`uv.toml`, `[tool.uv]`) above it
-could name an index — uv reads those from the working directory upward, pip does not.
+to be a local file, an editable directory the verifier made, or a plain name/version; and uv is told
+to read only the user's uv.toml (`uv_config_env`), never the `uv.toml` / `[tool.uv]` of the folder it
+runs in (a course's pyproject.toml) — uv reads those from the working directory upward, pip does not.
 """
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     # uv trusts its own bundled roots by default; pip trusts the system's. Where a machine reaches
     # its package index through a certificate only the system store knows, uv must use that store too.
     env.setdefault("UV_SYSTEM_CERTS", "1")
+    env.update(uv_config_env())
     env.update(extra or {})
     return env
 
@@ -97,7 +98,6 @@ class Venv:
         if uv is not None:
             flags = ["--no-deps"] if no_deps else []
             flags += ["--reinstall"] if reinstall else []
-            refuse_uv_project_config(self.root)
             return run([uv, "pip", "install", "--python", str(self.python), *binary, *extra, *flags, *requirements],
                        cwd=self.root, env=uv_env(), timeout=timeout)
         flags = ["--no-deps"] if no_deps else []
@@ -178,36 +178,31 @@ def hashed_requirements(requirements: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-UV_PROJECT_CONFIG = re.compile(r"^\s*\[\[?\s*tool\s*\.\s*uv\b", re.MULTILINE)
+def uv_user_config() -> Optional[Path]:
+    """The user-level (else system-level) uv.toml uv would read, or None: the only uv
+    configuration files that are the user's, as opposed to a project's."""
+    home = Path.home()
+    if os.name == "nt":
+        places = [Path(os.environ.get("APPDATA", home / "AppData" / "Roaming")) / "uv" / "uv.toml",
+                  Path(os.environ.get("SYSTEMDRIVE", "C:") + "\\") / "ProgramData" / "uv" / "uv.toml"]
+    else:
+        places = [Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "uv" / "uv.toml"]
+        system = (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":")
+        places += [Path(folder) / "uv" / "uv.toml" for folder in system if folder]
+        places.append(Path("/etc/uv/uv.toml"))
+    return next((place for place in places if place.is_file()), None)
 
 
-def uv_project_config(start: Path) -> Optional[Path]:
-    """The project configuration uv would read when run in `start`: the nearest uv.toml, or
-    pyproject.toml with a [tool.uv] table, in `start` or a folder above it."""
-    for folder in (start.resolve(), *start.resolve().parents):
-        candidate = folder / "uv.toml"
-        if candidate.is_file():
-            return candidate
-        candidate = folder / "pyproject.toml"
-        try:
-            if candidate.is_file() and UV_PROJECT_CONFIG.search(candidate.read_text(encoding="utf-8",
-                                                                                    errors="replace")):
-                return candidate
-        except OSError:
-            continue
-    return None
-
-
-def refuse_uv_project_config(start: Path) -> None:
-    """uv reads index settings from project files above its working directory; a venv's folder has
-    none of the user's, so any found there is not the user's configuration: refused."""
+def uv_config_env() -> Dict[str, str]:
+    """Settings that make every uv the verifier starts (its installs, and `build --installer uv`)
+    read only the user's configuration: uv also reads `uv.toml` / `[tool.uv]` of the folder it runs
+    in and the folders above — a course's pyproject.toml could name an index there. Pointing uv at
+    the user's own file (or at none) turns that discovery off. A user who chose UV_CONFIG_FILE or
+    UV_NO_CONFIG keeps the choice. (With both a user and a system file, only the user's is read.)"""
     if os.environ.get("UV_CONFIG_FILE") or os.environ.get("UV_NO_CONFIG"):
-        return  # the user chose the configuration file (or none): uv does not discover project files
-    found = uv_project_config(start)
-    if found is not None:
-        raise EnvironmentSetupError(f"uv would read package sources from {found}, a project file above the "
-                                    f"verifier's venv, not your uv configuration", found,
-                                    hint="remove or move that file, or run with --installer pip")
+        return {}
+    own = uv_user_config()
+    return {"UV_CONFIG_FILE": str(own)} if own is not None else {"UV_NO_CONFIG": "1"}
 
 
 def find_uv() -> Optional[Path]:
@@ -287,7 +282,7 @@ def _uv_failure(output: str, python: str, lock: Optional[str]) -> Optional[str]:
     return "conflicting requirements: " + clause
 
 
-PIP_HASH_MISMATCH = re.compile(r"^\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+) from (?P<url>\S+?):?\n"
+PIP_HASH_MISMATCH = re.compile(r"^\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+) from .*\n"
                                r"\s+Expected (?P<algorithm>sha\d+) (?P<expected>[0-9a-f]+)\n"
                                r"(?:\s+or \S+ [0-9a-f]+\n)*\s+Got\s+(?P<got>[0-9a-f]+)", re.MULTILINE)
 UV_HASH_MISMATCH = re.compile(r"Hash mismatch for `(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^`]+)`\s+"
