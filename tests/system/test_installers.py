@@ -25,7 +25,7 @@ def test_pip_and_uv_resolve_identical_versions_under_the_lock(tmp_path):
     installed = {}
     for installer in ("pip", "uv"):
         venv = create_venv(Path(sys.executable), tmp_path / f"venv-{installer}")
-        done = venv.install([str(artifacts.wheel)], constraints=lock.path if lock else None, installer=installer)
+        done = venv.install([str(artifacts.wheel)], constraints=lock.pins if lock else None, installer=installer)
         assert done.ok, done.tail(20)
         installed[installer] = venv.installed("pip")  # listed the same way for both
     assert installed["pip"] == installed["uv"]

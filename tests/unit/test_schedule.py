@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -117,12 +118,15 @@ def test_uv_install_command_keeps_wheels_only_and_constraints(monkeypatch, tmp_p
     seen = {}
     monkeypatch.setattr(envs, "find_uv", lambda: envs.Path("/x/uv"))
     monkeypatch.setattr(envs, "run", lambda cmd, **kw: seen.setdefault("cmd", [str(c) for c in cmd]))
-    envs.Venv(tmp_path).install(["t.whl"], constraints=tmp_path / "lock.txt", installer="uv", no_deps=True,
-                                reinstall=True)
+    from verifier.course.lockfile import parse_lock
+
+    lock = parse_lock("numpy==2.0.2\n", tmp_path / "lock.txt")
+    envs.Venv(tmp_path).install(["t.whl"], constraints=lock, installer="uv", no_deps=True, reinstall=True)
     cmd = seen["cmd"]
     assert cmd[:3] == ["/x/uv", "pip", "install"]
     assert cmd[cmd.index("--only-binary") + 1] == ":all:"
-    assert cmd[cmd.index("--constraint") + 1] == str(tmp_path / "lock.txt")
+    written = Path(cmd[cmd.index("--constraint") + 1])  # the verifier's own file of the lock's pins
+    assert written.parent == tmp_path and written.read_text().splitlines()[1:] == ["numpy==2.0.2"]
     assert "--no-deps" in cmd and "--reinstall" in cmd and cmd[-1] == "t.whl"
 
 

@@ -5,6 +5,11 @@ today gets.
 
 Each lock records a hash of its inputs (the dependency list and the Python version), so a
 stale lock is noticed and only locks whose inputs changed are compiled again.
+
+A lock is DATA: it is parsed into pins (course/lockfile.py) and refused when it says anything about
+where packages come from; installers get a file the verifier writes from the pins, never the lock.
+`check_install_sources` does that for every Python of a run before anything is built or installed,
+and also refuses a course dependency or build requirement that names a URL or path.
 """
 from __future__ import annotations
 
@@ -14,10 +19,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional, Sequence
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from ..course.config import read_lock_text
 from ..course.discovery import Course
+from ..course.lockfile import LockFile, LockFileError, read_lock
 from ..errors import EnvironmentSetupError
 from ..runner.envs import create_venv
 from ..runner.interpreters import find_interpreter
@@ -41,6 +49,7 @@ class LockState:
     version: str
     path: Path
     status: str  # "fresh", "stale" or "missing"
+    pins: Optional[LockFile] = None  # the lock parsed as data (constraints_for); what installers get
 
 
 def lock_state(course: Course, version: str) -> LockState:
@@ -86,13 +95,55 @@ def compile_lock(course: Course, version: str, force: bool = False) -> LockState
 
 
 def constraints_for(course: Course, version: str, latest: bool) -> Optional[LockState]:
-    """The lock to verify with, or None (latest mode, or no lock committed)."""
+    """The lock to verify with, parsed as data (raises LockFileError for anything but pins), or None
+    (latest mode, or no lock committed)."""
     if latest:
         return None
     state = lock_state(course, version)
-    return None if state.status == "missing" else state
+    if state.status == "missing":
+        return None
+    state.pins = read_lock(state.path, course.root)
+    return state
 
 
-def pinned(path: Path) -> List[str]:
-    return [line.strip() for line in read_lock_text(path, path.parent).splitlines()
-            if line.strip() and not line.startswith("#") and "==" in line]
+def pinned(path: Path, root: Path) -> List[str]:
+    """The `name==version` pins of a lock, in file order."""
+    return [f"{pin.name}=={pin.version}" for pin in read_lock(path, root).pins]
+
+
+def check_install_sources(course: Course, versions: Sequence[str], latest: bool) -> None:
+    """Refuse, before anything is built or installed, whatever would make an installer download from
+    where a course file says: a lock of these Pythons that is not pure pins, a `[project]
+    dependencies` or `[build-system] requires` entry that is a URL or path (`pkg @ https://…`)."""
+    build = course.pyproject.get("build-system", {})
+    requires = build.get("requires") if isinstance(build, dict) else None
+    for where, entries in (("the dependency", course.dependencies),
+                           ("[build-system] requires", requires if isinstance(requires, list) else [])):
+        for entry in entries:
+            _refuse_direct_reference(course, where, entry)
+    for version in versions:
+        constraints_for(course, version, latest)
+
+
+def _refuse_direct_reference(course: Course, where: str, entry: Any) -> None:
+    text = str(entry)
+    try:
+        url = Requirement(text).url
+    except InvalidRequirement:
+        return  # not a requirement at all: the course checks report it, pip would refuse it
+    if url:
+        path = course.pyproject_path or course.root / "pyproject.toml"
+        raise LockFileError(f"{where} entry `{text[:120]}` names where to download {text.split('@')[0].strip()} "
+                            f"from: refused", path, _line_of(path, text),
+                            hint="require it by name and version; name indexes in your pip/uv configuration "
+                                 "(pip.conf, PIP_INDEX_URL, UV_INDEX_URL)")
+
+
+def _line_of(path: Path, text: str) -> Optional[int]:
+    try:
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if text in line:
+                return number
+    except OSError:
+        pass
+    return None

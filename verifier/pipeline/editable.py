@@ -70,7 +70,7 @@ def _attempt(course: Course, copy: Path, home: Path, version: str, memory_mb: in
         stage.status, stage.detail = FAILED, f"Python {version}: {exc}"
         return stage
     lock = constraints_for(course, version, latest)
-    install = venv.install(["-e", str(copy)], constraints=lock.path if lock else None)
+    install = venv.install(["-e", str(copy)], constraints=lock.pins if lock else None)
     stage.figures["install_seconds"] = round(install.seconds, 2)
     if not install.ok:
         stage.status = FAILED

@@ -225,7 +225,7 @@ def quick_python(course: Course, version: Optional[str] = None, installer: str =
     home.parent.mkdir(parents=True, exist_ok=True)
     venv = create_venv(interpreter.path, home)
     if course.dependencies:
-        done = venv.install(course.dependencies, constraints=lock.path if lock else None, installer=installer)
+        done = venv.install(course.dependencies, constraints=lock.pins if lock else None, installer=installer)
         if not done.ok:
             shutil.rmtree(home, ignore_errors=True)
             raise EnvironmentSetupError(f"pip could not install the course's dependencies for the quick check: "

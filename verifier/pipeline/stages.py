@@ -90,7 +90,7 @@ def install_stage(venv: Venv, artifacts: Artifacts, course: Course, python: Pyth
     (re)installed, without its dependencies."""
     lock = constraints_for(course, python.version, latest)
     used, why = choose_installer(installer)
-    install = venv.install([str(artifacts.wheel)], constraints=lock.path if lock else None, installer=used,
+    install = venv.install([str(artifacts.wheel)], constraints=lock.pins if lock else None, installer=used,
                            no_deps=cached, reinstall=cached)
     stage = StageResult("install", PASSED if install.ok else FAILED, round(install.seconds, 2))
     stage.figures["installer"] = used + (f" ({why})" if why else "")
@@ -107,7 +107,8 @@ def install_stage(venv: Venv, artifacts: Artifacts, course: Course, python: Pyth
         stage.detail = f"{artifacts.wheel.name} + numpy {python.numpy_version}"
     else:
         stage.detail = f"{used} could not install the wheel: " + install_failure(
-            install.stdout + "\n" + install.stderr, python.version, lock.path.name if lock else None)
+            install.stdout + "\n" + install.stderr, python.version, lock.path.name if lock else None,
+            lock.pins if lock else None)
         stage.log = install.tail(30)
     return stage
 

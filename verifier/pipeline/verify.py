@@ -30,6 +30,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from ..course.discovery import Course, load_course
 from ..course.matrix import python_matrix, version_key
 from ..package.build import Artifacts
+from ..package.locks import check_install_sources
 from ..package.metrics import module_metrics
 from ..package.wheelcheck import wheel_entry_points, wheel_modules
 from ..results import FAILED, PythonResult, StageResult, VerifyResult
@@ -131,6 +132,7 @@ class Verification:
                 if extra not in matrix:
                     matrix.append(extra)
             matrix.sort(key=version_key)
+            check_install_sources(course, matrix, self.options.latest)  # a lock that names a server: refused now
             result = VerifyResult(str(course.root), course.version, matrix, self.options.strict,
                                   datetime.now(timezone.utc).isoformat(timespec="seconds"))
             result.partial = self._partial(python_matrix(course), matrix)

@@ -8,11 +8,19 @@ cannot be masked by a package the tooling happened to install.
 
 Third-party packages are installed from wheels only (`--only-binary :all:`; the course wheel is a
 local file): a student's `pip install` must not depend on compiling NumPy. When pip fails, its
-output is reduced to one line that names the requirement without a wheel for this Python, or
-the requirement and the lock pin that conflict.
+output is reduced to one line that names the requirement without a wheel for this Python, the
+requirement and the lock pin that conflict, or the pin whose `--hash` the download does not match.
+
+Packages come only from the indexes the user's pip/uv configuration names: the verifier adds no
+index, find-links or trusted host of its own; a course's lock reaches the installer only as the
+pins the verifier parsed and wrote back (course/lockfile.py); every requirement argument is checked
+to be a local file, an editable directory the verifier made, or a plain name/version; and uv is told
+to read only the user's uv.toml (`uv_config_env`), never the `uv.toml` / `[tool.uv]` of the folder it
+runs in (a course's pyproject.toml) — uv reads those from the working directory upward, pip does not.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from packaging.requirements import InvalidRequirement, Requirement
+
+from ..course.lockfile import LockFile
 from ..errors import EnvironmentSetupError
 from .processes import Completed, run
 
@@ -51,6 +62,7 @@ def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     # uv trusts its own bundled roots by default; pip trusts the system's. Where a machine reaches
     # its package index through a certificate only the system store knows, uv must use that store too.
     env.setdefault("UV_SYSTEM_CERTS", "1")
+    env.update(uv_config_env())
     env.update(extra or {})
     return env
 
@@ -68,22 +80,39 @@ class Venv:
     def pip(self, *args: str, timeout: float = 900.0) -> Completed:
         return run([self.python, "-m", "pip", *args], env=clean_env(), timeout=timeout)
 
-    def install(self, requirements: Sequence[str], constraints: Optional[Path] = None,
+    def install(self, requirements: Sequence[str], constraints: Optional[LockFile] = None,
                 timeout: float = 900.0, only_binary: bool = True, installer: str = "pip",
                 no_deps: bool = False, reinstall: bool = False) -> Completed:
         """`pip install` (or `uv pip install` with installer="uv", pip when uv is missing) of
-        `requirements`, constrained by `constraints`, wheels only unless `only_binary` is False."""
-        extra = ["--constraint", str(constraints)] if constraints else []
+        `requirements`, constrained by the pins of `constraints` (written into a file of the
+        verifier's own), wheels only unless `only_binary` is False."""
+        checked_requirements(requirements)
         binary = ["--only-binary", ":all:"] if only_binary else []
         uv = find_uv() if installer == "uv" else None
+        editable = "-e" in requirements
+        # pip turns on hash-checking for every requirement once one constraint has a hash; a local
+        # wheel then needs its own hash (given below), an editable install cannot have one at all
+        hashed = constraints is not None and constraints.has_hashes and (uv is not None or not editable)
+        extra = ["--constraint", str(self._write("tito-constraints.txt", constraints.render(hashed)))] \
+            if constraints is not None else []
         if uv is not None:
             flags = ["--no-deps"] if no_deps else []
             flags += ["--reinstall"] if reinstall else []
             return run([uv, "pip", "install", "--python", str(self.python), *binary, *extra, *flags, *requirements],
-                       env=uv_env(), timeout=timeout)
+                       cwd=self.root, env=uv_env(), timeout=timeout)
         flags = ["--no-deps"] if no_deps else []
         flags += ["--force-reinstall"] if reinstall else []
-        return self.pip("install", "--no-input", *binary, *extra, *flags, *requirements, timeout=timeout)
+        wanted = list(requirements)
+        if hashed:
+            wanted = ["--requirement", str(self._write("tito-requirements.txt", hashed_requirements(requirements)))]
+        return self.pip("install", "--no-input", *binary, *extra, *flags, *wanted, timeout=timeout)
+
+    def _write(self, name: str, text: str) -> Path:
+        """A file the verifier wrote (in the venv's own folder) for the installer to read."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / name
+        path.write_text(text, encoding="utf-8")
+        return path
 
     def installed(self, installer: str = "pip") -> Dict[str, str]:
         """Distribution name (normalised) -> version, as the installer lists them."""
@@ -105,6 +134,75 @@ class Venv:
             return json.loads(completed.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
             return {"error": completed.tail(5)}
+
+
+def checked_requirements(requirements: Sequence[str]) -> None:
+    """Refuse any install argument that could name a package source: each must be `-e` followed by a
+    local directory, a local file (the course wheel), or a name with a version range, no URL."""
+    expect_directory = False
+    for item in requirements:
+        if expect_directory:
+            if not Path(item).is_dir():
+                raise EnvironmentSetupError(f"refusing to install {item!r} in editable mode: not a local directory")
+            expect_directory = False
+            continue
+        if item == "-e":
+            expect_directory = True
+            continue
+        if not item.startswith("-") and Path(item).is_file():
+            continue
+        try:
+            url = Requirement(item).url if not item.startswith("-") else "option"
+        except InvalidRequirement:
+            url = "not a requirement"
+        if url:
+            raise EnvironmentSetupError(f"refusing to pass {item[:120]!r} to the installer: only a local file or "
+                                        f"a package name with a version range is installed",
+                                        hint="name packages by version; configure indexes in pip.conf / "
+                                             "PIP_INDEX_URL / UV_INDEX_URL")
+    if expect_directory:
+        raise EnvironmentSetupError("refusing `-e` without a directory")
+
+
+def hashed_requirements(requirements: Sequence[str]) -> str:
+    """A requirements file for pip's hash-checking mode: each local file as a file URL with the
+    sha256 the verifier computed (it built the wheel), each name as it is (the lock pins its hash)."""
+    lines = ["# written by tito: the requirements of this install, local files with their sha256"]
+    for item in requirements:
+        path = Path(item)
+        if path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            lines.append(f"{path.resolve().as_uri()} --hash=sha256:{digest}")
+        else:
+            lines.append(item)
+    return "\n".join(lines) + "\n"
+
+
+def uv_user_config() -> Optional[Path]:
+    """The user-level (else system-level) uv.toml uv would read, or None: the only uv
+    configuration files that are the user's, as opposed to a project's."""
+    home = Path.home()
+    if os.name == "nt":
+        places = [Path(os.environ.get("APPDATA", home / "AppData" / "Roaming")) / "uv" / "uv.toml",
+                  Path(os.environ.get("SYSTEMDRIVE", "C:") + "\\") / "ProgramData" / "uv" / "uv.toml"]
+    else:
+        places = [Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "uv" / "uv.toml"]
+        system = (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":")
+        places += [Path(folder) / "uv" / "uv.toml" for folder in system if folder]
+        places.append(Path("/etc/uv/uv.toml"))
+    return next((place for place in places if place.is_file()), None)
+
+
+def uv_config_env() -> Dict[str, str]:
+    """Settings that make every uv the verifier starts (its installs, and `build --installer uv`)
+    read only the user's configuration: uv also reads `uv.toml` / `[tool.uv]` of the folder it runs
+    in and the folders above — a course's pyproject.toml could name an index there. Pointing uv at
+    the user's own file (or at none) turns that discovery off. A user who chose UV_CONFIG_FILE or
+    UV_NO_CONFIG keeps the choice. (With both a user and a system file, only the user's is read.)"""
+    if os.environ.get("UV_CONFIG_FILE") or os.environ.get("UV_NO_CONFIG"):
+        return {}
+    own = uv_user_config()
+    return {"UV_CONFIG_FILE": str(own)} if own is not None else {"UV_NO_CONFIG": "1"}
 
 
 def find_uv() -> Optional[Path]:
@@ -131,7 +229,8 @@ def choose_installer(wanted: str) -> Tuple[str, str]:
 
 def uv_env() -> Dict[str, str]:
     """uv sees the package sources pip is configured with (find-links, index URLs from the
-    environment), so both installers resolve against the same wheels."""
+    environment), so both installers resolve against the same wheels. Only the user's own
+    settings are carried over: the verifier names no index of its own."""
     env = clean_env({"UV_NO_PROGRESS": "1"})
     for pip_name, uv_name in (("PIP_FIND_LINKS", "UV_FIND_LINKS"), ("PIP_INDEX_URL", "UV_INDEX_URL"),
                               ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL")):
@@ -183,9 +282,39 @@ def _uv_failure(output: str, python: str, lock: Optional[str]) -> Optional[str]:
     return "conflicting requirements: " + clause
 
 
-def install_failure(output: str, python: str, lock: Optional[str] = None) -> str:
-    """One line for a failed `pip install`: which requirement has no wheel for this Python, or
-    which requirement conflicts with which lock pin; else pip's last error line."""
+PIP_HASH_MISMATCH = re.compile(r"^\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+) from .*\n"
+                               r"\s+Expected (?P<algorithm>sha\d+) (?P<expected>[0-9a-f]+)\n"
+                               r"(?:\s+or \S+ [0-9a-f]+\n)*\s+Got\s+(?P<got>[0-9a-f]+)", re.MULTILINE)
+UV_HASH_MISMATCH = re.compile(r"Hash mismatch for `(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^`]+)`\s+"
+                              r"Expected:\s+(?P<algorithm>sha\d+):(?P<expected>[0-9a-f]+)(?:\s+sha\d+:[0-9a-f]+)*\s+"
+                              r"Computed:\s+sha\d+:(?P<got>[0-9a-f]+)")
+
+
+def hash_failure(output: str, pins: Optional[LockFile]) -> Optional[str]:
+    """pip's or uv's hash-mismatch report as one line naming the package, both hashes and the lock
+    line that holds the expected one."""
+    found = PIP_HASH_MISMATCH.search(output) or UV_HASH_MISMATCH.search(output)
+    if found is None:
+        return None
+    name, version = found["name"], found["version"]
+    expected, got = f"{found['algorithm']}:{found['expected']}", f"{found['algorithm']}:{found['got']}"
+    where = "the lock"
+    for pin in pins.pins_named(name) if pins is not None else []:
+        if pin.version == version or expected in pin.hashes:
+            where = pins.where(pin) if pins is not None else where
+            break
+    return (f"{name}=={version}: the downloaded file has {got} but {where} expects {expected} — if this "
+            f"release's files changed, regenerate the lock (`nox -s lock`); else your index served a "
+            f"different file")
+
+
+def install_failure(output: str, python: str, lock: Optional[str] = None, pins: Optional[LockFile] = None) -> str:
+    """One line for a failed `pip install`: the pin whose hash the download does not match, which
+    requirement has no wheel for this Python, or which requirement conflicts with which lock pin;
+    else pip's last error line."""
+    mismatch = hash_failure(output, pins)
+    if mismatch:
+        return mismatch
     missing = NO_MATCH.search(output)
     if missing:
         versions = [v.strip() for v in missing["versions"].split(",") if v.strip() and v.strip() != "none"]
