@@ -4,12 +4,12 @@ names both lines; installers get only files the verifier wrote and no index of t
 a hash mismatch from pip or uv is mapped back to the package, both hashes and the lock's line."""
 from __future__ import annotations
 
-import os
 import tarfile
 from pathlib import Path
 
 import pytest
-from helpers import REPO, write_course
+from helpers import CORPUS as HELPERS_CORPUS
+from helpers import NO_CORPUS, REPO, write_course
 
 from verifier.course.discovery import load_course
 from verifier.course.lockfile import LockFileError, logical_lines, parse_lock, read_lock
@@ -19,8 +19,7 @@ from verifier.runner import envs
 
 LOCK = Path("course/locks/py3.12.txt")
 GOOD = "0" * 63 + "1"
-CORPUS_PLACES = [Path(p) for p in (os.environ.get("TITO_CORPUS", ""), REPO.parent / "shared" / "corpus") if p]
-CORPUS = next((p for p in CORPUS_PLACES if list(p.glob("tinytorch-*.tar.gz"))), None)
+CORPUS = HELPERS_CORPUS if list(HELPERS_CORPUS.glob("tinytorch-*.tar.gz")) else None
 
 
 def refusal(text: str) -> LockFileError:
@@ -126,7 +125,7 @@ def test_the_committed_locks_parse_without_refusal(lock):
     assert [pin.name for pin in parsed.pins] == ["numpy"]
 
 
-@pytest.mark.skipif(CORPUS is None, reason=f"no TinyTorch corpus in {', '.join(map(str, CORPUS_PLACES))}")
+@pytest.mark.skipif(CORPUS is None, reason=NO_CORPUS)
 def test_the_corpus_requirement_files_parse_without_refusal():
     checked = 0
     for snapshot in sorted(CORPUS.glob("tinytorch-*.tar.gz")):  # type: ignore[union-attr]
