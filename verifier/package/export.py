@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from ..atomic import atomic_tree
+from ..course.budget import ParseBudget
 from ..course.discovery import Course, CourseModule
+from ..course.files import read_course_text_or_none, refuse_special_files
 from ..course.sources import EXPORT_DIRECTIVES, GENERATED_MARK, Cell, SourceFile, normalise_target, read_source
 from ..errors import ExportError, VerifierError
 
@@ -162,6 +164,10 @@ def _parse_cell(code: str, where: str) -> List[ast.stmt]:
     """Top-level statements of a cell; a cell starting with a magic is not Python (nbdev skips it)."""
     if code.strip()[:1] in ("%", "!"):
         return []
+    too_large = ParseBudget().admit(code)  # one cell's budget: its tree is dropped once its names are read
+    if too_large:
+        raise ExportError(f"cell too large to analyse: about {too_large:,} tokens, over the parse budget",
+                          hint=f"at {where}: move the data out of the source")
     try:
         return ast.parse(code).body
     except SyntaxError as exc:
@@ -470,6 +476,7 @@ def write_package(plan: ExportPlan, out_dir: Path, only: Optional[Sequence[str]]
     course = plan.course
     package_dir = Path(out_dir) / course.package
     in_course = _same_place(package_dir, course.root / course.package)
+    refuse_special_files(package_dir, Path(out_dir))  # the staging copy would block on a FIFO
     with atomic_tree(package_dir) as staged:
         written = _write_into(plan, staged, only, in_course)
     return [package_dir / path.relative_to(staged) for path in written]
@@ -498,11 +505,9 @@ def _remove_stale(package_dir: Path, keep: set) -> None:
         rel = path.relative_to(package_dir)
         if rel in keep or path.name == "__init__.py":
             continue
-        try:
-            if path.read_text(encoding="utf-8").startswith(GENERATED_MARK):
-                path.unlink()
-        except (OSError, UnicodeDecodeError):
-            continue
+        text = read_course_text_or_none(path, package_dir)
+        if text is not None and text.startswith(GENERATED_MARK):
+            path.unlink(missing_ok=True)
 
 
 def targets_of_modules(plan: ExportPlan, modules: Sequence[CourseModule]) -> List[str]:
