@@ -25,7 +25,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
@@ -33,7 +32,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 from ..atomic import atomic_tree
 from ..course.budget import ParseBudget
 from ..course.discovery import Course, CourseModule
-from ..course.files import read_course_text_or_none, refuse_special_files
+from ..course.files import TEXT_LIMIT, read_course_bytes, read_course_text_or_none, refuse_special_files
 from ..course.sources import EXPORT_DIRECTIVES, GENERATED_MARK, Cell, SourceFile, normalise_target, read_source
 from ..errors import ExportError, VerifierError
 
@@ -412,6 +411,12 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _copy_committed(committed: Path, copy: Path, root: Path) -> None:
+    """A committed file copied as every course file is read: regular, inside the course, size-capped."""
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(read_course_bytes(committed, root, TEXT_LIMIT))
+
+
 def _same_place(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
@@ -436,7 +441,7 @@ def _write_subpackage_inits(course: Course, package_dir: Path, in_course: bool) 
             continue
         committed = committed_dir / folder_path.relative_to(package_dir) / "__init__.py"
         if not in_course and committed.is_file():
-            shutil.copyfile(committed, init)
+            _copy_committed(committed, init, course.root)
         else:
             _write(init, "")
         written.append(init)
@@ -455,8 +460,7 @@ def _write_package_init(plan: ExportPlan, package_dir: Path, in_course: bool) ->
                               hint='commit one, or set [tool.tinytorch] init = "nbdev" in pyproject.toml')
         if in_course:
             return None  # shipped unchanged: it already is where it belongs
-        init.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(committed, init)
+        _copy_committed(committed, init, course.root)
         return init
     if course.package_init == "star-imports":
         present = [t.name for t in plan.targets.values() if (package_dir / t.relative_file()).is_file()]
