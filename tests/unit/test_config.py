@@ -104,7 +104,7 @@ def test_settings_ini_is_checked(text, expected, tmp_path):
 
 def test_settings_ini_not_utf8_is_one_line(tmp_path):
     path = tmp_path / "settings.ini"
-    path.write_bytes(b"\xff\xfe[DEFAULT]\n")
+    path.write_bytes(b"\xe9[DEFAULT]\n")  # (\xff\xfe would be a UTF-16 byte-order mark, named as such)
     with pytest.raises(CourseError, match=r"settings.ini:1: not valid UTF-8"):
         load_settings(path)
 

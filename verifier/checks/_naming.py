@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Dict, Iterator
 
 from ..course.discovery import MODULE_FOLDER, SOURCE_SUFFIXES, CourseModule
+from ..course.files import read_course_text_or_none
+from ..course.sources import MAX_SOURCE_BYTES
 from .context import CheckContext, Emitter
 from .findings import Finding
 
@@ -57,10 +59,9 @@ def _looks_like_module(ctx: CheckContext, folder: Path) -> bool:
         return True
     for path in folder.iterdir():
         if path.suffix in SOURCE_SUFFIXES and path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
+            text = read_course_text_or_none(path, ctx.course.root, MAX_SOURCE_BYTES)
+            if text is None:
+                continue  # special, outside the course, too big or not UTF-8: reported where it is read
             if re.search(r"#\s?\|\s*(default_exp|export)\b", text):
                 return True
     return False

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
-from ..course.sources import GENERATED_MARK
+from ..course.files import read_course_text_or_none
+from ..course.sources import GENERATED_MARK, MAX_SOURCE_BYTES
 from .context import CheckContext, Emitter
 from .findings import COURSE, Finding, When
 
@@ -21,10 +22,9 @@ def check_package_tree(ctx: CheckContext, out: Emitter) -> None:
         if "__pycache__" in path.parts:
             continue
         rel = ctx.rel(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
+        text = read_course_text_or_none(path, course.root, MAX_SOURCE_BYTES)
+        if text is None:
+            continue  # a FIFO or device is TT009 (_special_files); never opened here
         module_path = path.relative_to(package_dir).with_suffix("")
         parts = list(module_path.parts)
         if parts[-1] == "__init__":
@@ -48,10 +48,7 @@ def check_package_tree(ctx: CheckContext, out: Emitter) -> None:
                 missing.append(dotted)
             elif names and package_dir.joinpath(*dotted).is_dir():
                 init = package_dir.joinpath(*dotted, "__init__.py")
-                try:
-                    init_text = init.read_text(encoding="utf-8") if init.is_file() else ""
-                except (OSError, UnicodeDecodeError):
-                    init_text = ""
+                init_text = read_course_text_or_none(init, course.root, MAX_SOURCE_BYTES) or ""
                 for imported in names:
                     if imported != "*" and not _module_exists(package_dir, dotted + [imported]) \
                             and not re.search(rf"\b{re.escape(imported)}\b", init_text):

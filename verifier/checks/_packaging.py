@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ..course.config import PYPROJECT_LIMIT
+from ..course.files import read_course_text_or_none
 from .context import CheckContext, Emitter
 from .findings import COURSE, Finding, Location, When
 
@@ -23,10 +25,10 @@ SETUPTOOLS_BACKENDS = {"setuptools.build_meta", "setuptools.build_meta:__legacy_
 def _section_line(path: Path, section: str, key: Optional[str]) -> Optional[int]:
     """The line of `key = ...` inside the TOML table `[section]` (or of the table header when `key` is
     None or written inline); None when it is not found."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+    text = read_course_text_or_none(path, path.parent, PYPROJECT_LIMIT)
+    if text is None:
         return None
+    lines = text.splitlines()
     current, header = "", None
     for number, text in enumerate(lines, 1):
         stripped = text.strip()
@@ -74,11 +76,9 @@ def check_packaging(ctx: CheckContext, out: Emitter) -> None:
     if backend is not None and str(backend) not in SETUPTOOLS_BACKENDS:
         return  # another backend: its configuration is not read here
     setup_py = course.root / "setup.py"
-    try:
-        if setup_py.is_file() and re.search(r"\b(packages|package_dir)\s*=", setup_py.read_text(encoding="utf-8")):
-            return  # setup.py decides
-    except (OSError, UnicodeDecodeError):
-        return
+    setup_text = read_course_text_or_none(setup_py, setup_py.parent, PYPROJECT_LIMIT) or ""
+    if re.search(r"\b(packages|package_dir)\s*=", setup_text):
+        return  # setup.py decides
     tool = (course.pyproject.get("tool") or {}).get("setuptools")
     if not isinstance(tool, dict):
         return  # auto-discovery: not judged

@@ -1,5 +1,6 @@
 """Reading sources: unreadable files (TT002), syntax errors in exported (TT003) and other (TT008)
-cells, a module folder without a dev file (TT004). Syntax that only a newer Python accepts is TT230
+cells, a module folder without a dev file (TT004), cells too large to analyse within the parse
+budget (TT011, see course/budget.py). Syntax that only a newer Python accepts is TT230
 (see _pyversions), not a syntax error.
 """
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..course.analysis import ModuleAnalysis
+from ..course.budget import FILE_TOKEN_BUDGET
 from ..course.discovery import SOURCE_SUFFIXES
 from ._pyversions import newer_syntax_by_text
 from .context import CheckContext, Emitter, place
@@ -33,6 +35,14 @@ def check_source(ctx: CheckContext, out: Emitter, entry: ModuleAnalysis) -> None
         if item is entry.paired:
             continue
         for parsed in item.cells:
+            if parsed.too_large:
+                line, cell = item.place(parsed.cell, 1)
+                out.add("TT011", module.key, item.rel, line,
+                         f"cell too large to analyse: about {parsed.too_large:,} tokens, over what is left of the "
+                         f"{FILE_TOKEN_BUDGET:,}-token budget of one source file",
+                         f"move the data at {place(item, line, cell)} out of the source (load it from a file the "
+                         f"package ships, or generate it in code)", cell)
+                continue
             if parsed.error is None:
                 continue
             line, cell = item.place(parsed.cell, parsed.error.lineno or 1)
@@ -50,7 +60,7 @@ def check_source(ctx: CheckContext, out: Emitter, entry: ModuleAnalysis) -> None
 
 
 
-CODES = frozenset({'TT002', 'TT003', 'TT004', 'TT008'})
+CODES = frozenset({'TT002', 'TT003', 'TT004', 'TT008', 'TT011'})
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, overload
 
 from ..course.analysis import CourseAnalysis, ModuleSource, ParsedCell, analyse_course, relative
+from ..course.config import PYPROJECT_LIMIT
 from ..course.discovery import Course, CourseModule
+from ..course.files import read_course_text_or_none
 from ..course.pyversions import DEFAULT_OLDEST, Version, newest_python, oldest_python
 from ..deps.graph_model import DependencyGraph, build_graph
 from ..deps.resolve import Resolver, yaml_item_lines
@@ -128,12 +130,10 @@ def config_place(course: Course, key: str) -> Tuple[Optional[str], Optional[int]
         alias = {"dependencies": "requirements", "requires-python": "min_python"}.get(key, key)
         candidates.append((settings, rf"^\s*{re.escape(alias)}\s*="))
     for path, pattern in candidates:
-        try:
-            for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if re.match(pattern, text):
-                    return relative(path, course.root), number
-        except (OSError, UnicodeDecodeError):
-            continue
+        for number, text in enumerate((read_course_text_or_none(path, course.root, PYPROJECT_LIMIT) or "")
+                                      .splitlines(), 1):
+            if re.match(pattern, text):
+                return relative(path, course.root), number
     if candidates:
         return relative(candidates[0][0], course.root), None
     return None, None

@@ -67,6 +67,10 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT006", ERROR, "module has no module.yaml in a course whose modules declare one"),
     Code("TT007", WARNING, "a waiver in [tool.tinytorch] waive has no reason, is malformed or matches no finding"),
     Code("TT008", WARNING, "syntax error in a non-exported cell (its inline tests cannot run)"),
+    Code("TT009", ERROR, "a named pipe, socket or device in the course tree (never read; copies and builds fail)"),
+    Code("TT010", ERROR, "pyproject.toml [project] is invalid for the build backend (validate-pyproject, as "
+         "setuptools checks it)", BREAKS),
+    Code("TT011", ERROR, "a cell too large to analyse (over the parse budget of one source file): it is not checked"),
     # TT1xx: exports and naming
     Code("TT101", ERROR, "#| default_exp does not match module.yaml exports_to", POLICY, supersedes=('TT105', 'TT106')),
     Code("TT102", ERROR, "dev file has no #| default_exp directive"),
@@ -86,6 +90,8 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT116", WARNING, "a #| directive below code in a cell is ignored (directives must lead the cell)"),
     Code("TT117", ERROR, "paired .py and .ipynb sources export different code"),
     Code("TT118", ERROR, "a module.yaml component is not defined by the module's exported cells"),
+    Code("TT119", ERROR, "two export targets differ only by case: one file overwrites the other on macOS and "
+         "Windows", BREAKS),
     # TT2xx: dependencies and portability of exported code
     Code("TT201", ERROR, "exported code imports a module that module.yaml prerequisites do not declare"),
     Code("TT202", WARNING, "a declared prerequisite is never imported by exported code"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable, FrozenSet, Iterator, Tuple
 
 from . import (
+    _case_collisions,
     _config,
     _conflicts,
     _exports,
@@ -20,8 +21,10 @@ from . import (
     _packaging,
     _pairs,
     _paths,
+    _project_schema,
     _pyversions,
     _reading,
+    _special_files,
     _thirdparty,
     _waivers,
 )
@@ -38,12 +41,15 @@ class Check:
 
 CHECKS: Tuple[Check, ...] = (
     Check("config", _config.CODES, _config.check),
+    Check("project_schema", _project_schema.CODES, _project_schema.check),
     Check("naming", _naming.CODES, _naming.check),
     Check("metadata", _metadata.CODES, _metadata.check),
     Check("reading", _reading.CODES, _reading.check),
+    Check("special_files", _special_files.CODES, _special_files.check),
     Check("exports", _exports.CODES, _exports.check),
     Check("pairs", _pairs.CODES, _pairs.check),
     Check("conflicts", _conflicts.CODES, _conflicts.check),
+    Check("case_collisions", _case_collisions.CODES, _case_collisions.check),
     Check("paths", _paths.CODES, _paths.check),
     Check("pyversions", _pyversions.CODES, _pyversions.check),
     Check("matrix", _matrix.CODES, _matrix.check),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import SourceError
+from .budget import ParseBudget
 from .discovery import SOURCE_SUFFIXES, Course, CourseModule
 from .sources import EXPORT_DIRECTIVES, Cell, Directive, SourceFile, normalise_target, read_source
 
@@ -29,6 +30,7 @@ class ParsedCell:
     target: Optional[str] = None           # normalised export target; None when the file has none
     public: bool = True                    # False for `#| exporti`
     newer: Optional[SyntaxError] = None    # parses, but not with the oldest supported Python's grammar
+    too_large: int = 0                     # estimated tokens of a cell refused by the parse budget (not parsed)
     _nodes: Optional[List[ast.AST]] = field(default=None, repr=False)
 
     @property
@@ -148,22 +150,24 @@ def read_module_source(course: Course, module: CourseModule, path: Path,
         if cell.kind == "code":
             item.default_exps.extend(d for d in cell.directives if d.name == "default_exp")
     default = item.default_target
+    budget = ParseBudget()
     for cell in item.source.cells:
         if cell.kind != "code":
             continue
         code = "\n".join(cell.body)
         directive = cell.directive(*EXPORT_DIRECTIVES)
+        too_large = budget.admit(code)
         # nbdev 2.x exports a `#| hide` + `#| export` cell too
         if directive is not None:
-            tree, error, newer = _parse(code, feature_version)
+            tree, error, newer = _parse(code, feature_version) if not too_large else (None, None, None)
             target = normalise_target(directive.args, course.package) if directive.args else default
             item.cells.append(ParsedCell(cell, code, tree, error, True, directive, target,
-                                         public=directive.name != "exporti", newer=newer))
+                                         public=directive.name != "exporti", newer=newer, too_large=too_large))
         else:
             # notebook magics and shell escapes are not Python; tests cells may use them
             clean = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.body)
-            tree, error, _ = _parse(clean)
-            item.cells.append(ParsedCell(cell, code, tree, error, False))
+            tree, error, _ = _parse(clean) if not too_large else (None, None, None)
+            item.cells.append(ParsedCell(cell, code, tree, error, False, too_large=too_large))
     return item
 
 

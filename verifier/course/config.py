@@ -28,7 +28,7 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import CourseError
-from .files import KIB, MIB, decode_utf8, read_course_bytes, read_course_text
+from .files import KIB, MIB, decode_utf8, read_course_bytes, read_course_text, read_course_text_or_none
 
 PYPROJECT_LIMIT = 1 * MIB
 SETTINGS_LIMIT = 256 * KIB
@@ -482,13 +482,11 @@ def load_api_snapshot(path: Path, root: Optional[Path] = None) -> Optional[Dict[
 
 
 def _json_key_line(path: Path, key: str) -> Optional[int]:
-    try:
-        needle = json.dumps(key) + ":"
-        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-            if needle in line.replace(" ", ""):
-                return number
-    except OSError:
-        pass
+    needle = json.dumps(key) + ":"
+    text = read_course_text_or_none(path, path.parent, API_SNAPSHOT_LIMIT) or ""
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle in line.replace(" ", ""):
+            return number
     return None
 
 

@@ -8,6 +8,9 @@ anything that could block, and never reads more than a size cap.
     read_course_bytes(path, root, limit)   -> bytes          (raises UnsafeFileError)
     read_course_text(path, root, limit)    -> str            (UTF-8; a leading BOM is dropped)
     file_problem(path, root)               -> Optional[str]  (None when the file may be read)
+    read_course_text_or_none(path, root, limit) -> Optional[str]  (for best-effort reads: line lookups)
+    special_files(folder)                  -> List[Path]     (FIFOs, sockets, devices below a folder)
+    ignore_special_files(*patterns)        -> callable for shutil.copytree(ignore=...) that leaves them out
 """
 from __future__ import annotations
 
@@ -15,13 +18,20 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterable, List, Optional, Set
 
 from ..errors import CourseError
 
 KIB = 1024
 MIB = 1024 * KIB
+TEXT_LIMIT = 5 * MIB  # a course text file (the module-source cap, sources.MAX_SOURCE_BYTES)
 UTF8_BOM = b"\xef\xbb\xbf"
+# longest first: the UTF-32 LE mark begins with the UTF-16 LE one
+OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+              (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+SPECIAL_HINT = "remove it (a course holds ordinary files only)"
 
 
 class UnsafeFileError(CourseError):
@@ -32,7 +42,7 @@ def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
+        return "a named pipe (FIFO)"
     if stat.S_ISCHR(mode):
         return "a character device"
     if stat.S_ISBLK(mode):
@@ -67,8 +77,7 @@ def check_course_file(path: Path, root: Path, limit: Optional[int] = None) -> Pa
     except OSError as exc:
         raise UnsafeFileError(f"cannot be read: {exc.strerror}", path) from None
     if not stat.S_ISREG(info.st_mode):
-        raise UnsafeFileError(f"is {_kind(info.st_mode)}, not a regular file", path,
-                              hint="replace it by an ordinary file")
+        raise UnsafeFileError(f"is {_kind(info.st_mode)}, not a regular file", path, hint=SPECIAL_HINT)
     if limit is not None and info.st_size > limit:
         raise UnsafeFileError(f"is {_size(info.st_size)}, over the {_size(limit)} limit for this file", path,
                               hint="keep configuration and lesson files small; move data elsewhere")
@@ -115,9 +124,14 @@ def read_course_bytes(path: Path, root: Path, limit: int) -> bytes:
 
 
 def decode_utf8(raw: bytes, path: Path) -> str:
-    """UTF-8 text; a leading BOM is dropped; a bad byte is reported with its line."""
+    """UTF-8 text; a leading BOM is dropped; a bad byte is reported with its line; a file saved as
+    UTF-16 or UTF-32 (a Windows editor's "Unicode") is named as such instead of by its first byte."""
     if raw.startswith(UTF8_BOM):
         raw = raw[len(UTF8_BOM):]
+    for mark, encoding in OTHER_BOMS:
+        if raw.startswith(mark):
+            raise CourseError(f"saved as {encoding}, not UTF-8", path, 1,
+                              hint=f"save it as UTF-8 (in the editor's encoding menu: UTF-8, not {encoding})")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -128,6 +142,64 @@ def decode_utf8(raw: bytes, path: Path) -> str:
 
 def read_course_text(path: Path, root: Path, limit: int) -> str:
     return decode_utf8(read_course_bytes(path, root, limit), path)
+
+
+def read_course_text_or_none(path: Path, root: Path, limit: int = TEXT_LIMIT) -> Optional[str]:
+    """The text of a course file, or None when it may not or cannot be read (special, outside the
+    course, too big, not UTF-8): for best-effort reads such as finding the line of a key."""
+    try:
+        return read_course_text(path, root, limit)
+    except CourseError:
+        return None
+
+
+def special_kind(path: Path) -> Optional[str]:
+    """'a named pipe (FIFO)', 'a socket', ... when `path` itself (not followed) is a special file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+        return None
+    return _kind(mode)
+
+
+def special_files(folder: Path, skip: Iterable[str] = (".git", "__pycache__", ".venv", ".nox", ".tox")) -> List[Path]:
+    """Every FIFO, socket or device below `folder` (symlinks not followed), sorted: files a copy or
+    a read would block on or fail at. Folders named in `skip` are not entered."""
+    skipped = set(skip)
+    found: List[Path] = []
+    for here, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in skipped)
+        found.extend(Path(here, name) for name in files if special_kind(Path(here, name)))
+    return sorted(found)
+
+
+def ignore_special_files(*patterns: str) -> Callable[[str, List[str]], Set[str]]:
+    """For shutil.copytree(ignore=...): leaves out what shutil.ignore_patterns(*patterns) does and
+    every special file (copytree would block on a FIFO or fail at the end with a shutil.Error)."""
+    import shutil
+
+    by_pattern = shutil.ignore_patterns(*patterns)
+
+    def ignore(folder: str, names: List[str]) -> Set[str]:
+        ignored = set(by_pattern(folder, names))
+        ignored.update(name for name in names if special_kind(Path(folder, name)))
+        return ignored
+    return ignore
+
+
+def refuse_special_files(folder: Path, root: Path) -> None:
+    """Raise UnsafeFileError, one line naming the first special file below `folder` (relative to
+    `root`): `tinytorch/core/x.py: is a named pipe (FIFO), not a regular file — remove it ...`."""
+    if not Path(folder).is_dir():
+        return
+    for path in special_files(folder):
+        try:
+            shown = Path(os.path.relpath(path, root))
+        except ValueError:
+            shown = path
+        raise UnsafeFileError(f"is {special_kind(path)}, not a regular file", shown, hint=SPECIAL_HINT)
 
 
 def _size(count: int) -> str:

@@ -19,7 +19,9 @@ from typing import List, Optional, Tuple
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import CourseError
+from .config import PYPROJECT_LIMIT
 from .discovery import Course
+from .files import read_course_text_or_none
 from .pyversions import NEWEST_KNOWN
 
 CLASSIFIER = re.compile(r"^Programming Language :: Python :: (?P<version>3\.\d+)$")
@@ -76,11 +78,8 @@ def _spec(course: Course) -> SpecifierSet:
 
 
 def _lines(path: Optional[Path], pattern: str) -> List[Tuple[int, str]]:
-    if path is None or not path.is_file():
-        return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = read_course_text_or_none(path, path.parent, PYPROJECT_LIMIT) if path is not None else None
+    if text is None:
         return []
     return [(n, line) for n, line in enumerate(text.splitlines(), 1) if re.search(pattern, line)]
 

@@ -8,6 +8,8 @@ from typing import List
 import tomlkit
 
 from ..errors import CourseError
+from .config import PYPROJECT_LIMIT
+from .files import read_course_text
 from .matrix import CLASSIFIER, version_key
 
 PARTS = ("major", "minor", "patch")
@@ -15,7 +17,8 @@ PARTS = ("major", "minor", "patch")
 
 def _load(path: Path):
     try:
-        return tomlkit.parse(path.read_text(encoding="utf-8"))
+        # read as every course file is: a regular file, inside its folder, size-capped, UTF-8
+        return tomlkit.parse(read_course_text(path, path.parent, PYPROJECT_LIMIT))
     except tomlkit.exceptions.ParseError as exc:
         raise CourseError(f"not valid TOML: {exc}", path, exc.line) from None
 

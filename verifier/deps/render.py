@@ -10,8 +10,27 @@ from .graph_model import DependencyGraph
 from .imports import ImportRef
 
 
+def unreadable_module_yamls(graph: DependencyGraph) -> List[Dict[str, object]]:
+    """module.yaml files that cannot be read (YAML alias bomb, not a mapping ...): the declared graph is
+    unknown there. `tito package validate` reports each as TT001 with the same path, line and message."""
+    found: List[Dict[str, object]] = []
+    for module in graph.course.modules:
+        problem = module.meta_problem
+        if problem is None or module.meta_path is None:
+            continue
+        try:
+            rel = module.meta_path.resolve().relative_to(graph.course.root.resolve()).as_posix()
+        except ValueError:
+            rel = str(module.meta_path)
+        found.append({"module": module.key, "path": rel, "line": problem.line, "message": problem.message})
+    return found
+
+
 def mismatches(graph: DependencyGraph) -> List[str]:
     lines = []
+    for item in unreadable_module_yamls(graph):
+        where = f"{item['path']}:{item['line']}" if item["line"] else str(item["path"])
+        lines.append(f"{where}: {item['message']} — its declared prerequisites cannot be checked (TT001)")
     for key, dep, refs in graph.undeclared():
         lines.append(f"{key} imports {dep} but module.yaml does not declare it: {refs[0].describe()}")
     for key, dep in graph.unused():
@@ -126,6 +145,7 @@ def graph_dict(graph: DependencyGraph) -> Dict[str, object]:
         "undeclared": [{"module": a, "depends_on": b, "imports": [_ref_dict(r) for r in refs]}
                        for a, b, refs in undeclared],
         "unused": [{"module": a, "depends_on": b} for a, b in graph.unused()],
+        "unreadable_module_yaml": unreadable_module_yamls(graph),
         "unknown_prerequisites": [{"module": k, "name": n, "line": line}
                                   for k, items in graph.unknown.items() for n, line in items],
         "cycles": [{"modules": cycle,

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
 
 from ..course.analysis import CourseAnalysis
+from ..course.config import MODULE_YAML_LIMIT
 from ..course.discovery import Course, CourseModule
+from ..course.files import read_course_text_or_none
 from ..course.pyversions import is_stdlib
 from ..course.sources import normalise_target
 from .imports import ImportRef, bound_names, tree_public_names
@@ -159,9 +161,8 @@ def yaml_item_lines(path: Optional[Path]) -> Dict[str, int]:
     """Lines of nested module.yaml entries: `dependencies.prerequisites[0]` -> 7, `components[2]` -> 15."""
     if path is None:
         return {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = read_course_text_or_none(path, path.parent, MODULE_YAML_LIMIT)
+    if text is None:
         return {}
     return dict(_yaml_item_lines(text))
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 import ast
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from ..atomic import atomic_tree
+from ..course.budget import ParseBudget
 from ..course.discovery import Course, CourseModule
+from ..course.files import TEXT_LIMIT, read_course_bytes, read_course_text_or_none, refuse_special_files
 from ..course.sources import EXPORT_DIRECTIVES, GENERATED_MARK, Cell, SourceFile, normalise_target, read_source
 from ..errors import ExportError, VerifierError
 
@@ -162,6 +163,10 @@ def _parse_cell(code: str, where: str) -> List[ast.stmt]:
     """Top-level statements of a cell; a cell starting with a magic is not Python (nbdev skips it)."""
     if code.strip()[:1] in ("%", "!"):
         return []
+    too_large = ParseBudget().admit(code)  # one cell's budget: its tree is dropped once its names are read
+    if too_large:
+        raise ExportError(f"cell too large to analyse: about {too_large:,} tokens, over the parse budget",
+                          hint=f"at {where}: move the data out of the source")
     try:
         return ast.parse(code).body
     except SyntaxError as exc:
@@ -406,6 +411,12 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _copy_committed(committed: Path, copy: Path, root: Path) -> None:
+    """A committed file copied as every course file is read: regular, inside the course, size-capped."""
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(read_course_bytes(committed, root, TEXT_LIMIT))
+
+
 def _same_place(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
@@ -430,7 +441,7 @@ def _write_subpackage_inits(course: Course, package_dir: Path, in_course: bool) 
             continue
         committed = committed_dir / folder_path.relative_to(package_dir) / "__init__.py"
         if not in_course and committed.is_file():
-            shutil.copyfile(committed, init)
+            _copy_committed(committed, init, course.root)
         else:
             _write(init, "")
         written.append(init)
@@ -449,8 +460,7 @@ def _write_package_init(plan: ExportPlan, package_dir: Path, in_course: bool) ->
                               hint='commit one, or set [tool.tinytorch] init = "nbdev" in pyproject.toml')
         if in_course:
             return None  # shipped unchanged: it already is where it belongs
-        init.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(committed, init)
+        _copy_committed(committed, init, course.root)
         return init
     if course.package_init == "star-imports":
         present = [t.name for t in plan.targets.values() if (package_dir / t.relative_file()).is_file()]
@@ -470,6 +480,7 @@ def write_package(plan: ExportPlan, out_dir: Path, only: Optional[Sequence[str]]
     course = plan.course
     package_dir = Path(out_dir) / course.package
     in_course = _same_place(package_dir, course.root / course.package)
+    refuse_special_files(package_dir, Path(out_dir))  # the staging copy would block on a FIFO
     with atomic_tree(package_dir) as staged:
         written = _write_into(plan, staged, only, in_course)
     return [package_dir / path.relative_to(staged) for path in written]
@@ -498,11 +509,9 @@ def _remove_stale(package_dir: Path, keep: set) -> None:
         rel = path.relative_to(package_dir)
         if rel in keep or path.name == "__init__.py":
             continue
-        try:
-            if path.read_text(encoding="utf-8").startswith(GENERATED_MARK):
-                path.unlink()
-        except (OSError, UnicodeDecodeError):
-            continue
+        text = read_course_text_or_none(path, package_dir)
+        if text is not None and text.startswith(GENERATED_MARK):
+            path.unlink(missing_ok=True)
 
 
 def targets_of_modules(plan: ExportPlan, modules: Sequence[CourseModule]) -> List[str]:

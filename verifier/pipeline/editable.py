@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..course.discovery import Course
+from ..course.files import ignore_special_files
 from ..course.matrix import version_key
 from ..errors import VerifierError
 from ..package.export import plan_export, write_package
@@ -33,8 +34,9 @@ from ..runner.scenarios import SINGLE_THREAD, discover_scenarios, run_scenario
 
 STAGE = "editable"
 PROBE = "_tito_editable_probe"
-IGNORE = shutil.ignore_patterns(".git", "__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".tito", "reports",
-                                ".venv", ".nox")
+# special files (FIFOs, sockets, devices) are left out too: validation reports them (TT009)
+IGNORE = ignore_special_files(".git", "__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".tito", "reports",
+                              ".venv", ".nox")
 
 # Runs in the venv from an empty directory: the editable install points at the copy.
 EDITABLE_CHECK = r"""

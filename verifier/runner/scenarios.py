@@ -23,6 +23,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import student_scenarios
 
 from ..course.discovery import Course
+from ..course.files import ignore_special_files
 from ..results import FAILED, PASSED, Attribution, StageResult
 from .attribution import attribute_traceback
 from .envs import Venv, clean_env
@@ -168,7 +169,8 @@ def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optio
         result.status, result.detail, result.log = FAILED, "could not install pytest", install.tail(20)
         return result
     here = workdir / "course-tests"
-    shutil.copytree(tests, here / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # a FIFO or device in tests/ is left out (validation reports it, TT009): copying it would block or fail
+    shutil.copytree(tests, here / "tests", ignore=ignore_special_files("__pycache__", "*.pyc"))
     (here / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # the course's own config stays out
     junit = here / "junit.xml"
     targets = [str(Path("tests") / t) for t in selection] if selection else ["tests"]
