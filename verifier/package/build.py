@@ -14,6 +14,7 @@ from typing import Dict, List, Tuple
 
 from ..course.discovery import Course
 from ..errors import BuildError
+from ..ownership import DIST_NAMES, claim_folder
 from ..runner.envs import clean_env, find_uv
 from ..runner.processes import run
 from .export import ExportPlan, write_package
@@ -113,8 +114,9 @@ def build_course(course: Course, out_dir: Path, work: Path) -> Tuple[Artifacts, 
 
 
 def keep_artifacts(artifacts: Artifacts, folder: Path) -> List[Path]:
-    """Copy the sdist and wheel into `folder`, replacing what an earlier run left there."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Copy the sdist and wheel into `folder`, replacing what an earlier run left there (only in a
+    folder tito made, or one that holds nothing but distributions)."""
+    claim_folder(folder, "--reports", DIST_NAMES)
     for old in list(folder.glob("*.whl")) + list(folder.glob("*.tar.gz")):
         old.unlink()
     kept = []

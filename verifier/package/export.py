@@ -34,6 +34,7 @@ from ..atomic import atomic_tree
 from ..course.discovery import Course, CourseModule
 from ..course.sources import EXPORT_DIRECTIVES, GENERATED_MARK, Cell, SourceFile, normalise_target, read_source
 from ..errors import ExportError, VerifierError
+from ..ownership import check_package_target
 
 TARGET_SYNTAX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 DEFAULT_TARGET = "#"  # nbdev's key for "the file's `#| default_exp` target"
@@ -470,6 +471,8 @@ def write_package(plan: ExportPlan, out_dir: Path, only: Optional[Sequence[str]]
     course = plan.course
     package_dir = Path(out_dir) / course.package
     in_course = _same_place(package_dir, course.root / course.package)
+    if in_course:  # the swap replaces a folder of the user's tree: only ever the course's package folder
+        check_package_target(package_dir, course.root, [course.modules_dir])
     with atomic_tree(package_dir) as staged:
         written = _write_into(plan, staged, only, in_course)
     return [package_dir / path.relative_to(staged) for path in written]
