@@ -47,7 +47,8 @@ def test_a_stranger_in_a_recorded_group_survives_a_carrier_of_the_dead_token_doe
     token = f"{owner}-deadbeef"
     stranger = subprocess.Popen(SLEEPER, start_new_session=True,  # its pgid is its pid: "reused" below
                                 env={k: v for k, v in os.environ.items() if k != processes.OWNER_VARIABLE})
-    carrier = subprocess.Popen(SLEEPER, start_new_session=True, env=dict(os.environ, **{processes.OWNER_VARIABLE: token}))
+    carrier = subprocess.Popen(SLEEPER, start_new_session=True,
+                               env=dict(os.environ, **{processes.OWNER_VARIABLE: token}))
     try:
         assert os.getpgid(stranger.pid) == stranger.pid
         work = tmp_path / "tito-verify-stale"

@@ -9,7 +9,8 @@
 
 CI can tell a crash of the verifier (3) from a course that legitimately blocks a release (1).
 SIGTERM is handled as Ctrl-C. Whatever the exit (done, error, Ctrl-C, SIGTERM), every child process
-group is killed and waited for, then every process still carrying this run's token — never another's. A full disk is one line wherever it surfaced: "no space left on device in PATH: free N MB".
+group is killed and waited for, then every process still carrying this run's token — never another's.
+A full disk is one line wherever it surfaced: "no space left on device in PATH: free N MB".
 """
 from __future__ import annotations
 
