@@ -366,3 +366,28 @@ def test_a_sigterm_proof_server_a_course_test_started_is_gone_when_tito_exits(mi
     if alive:
         os.kill(server, signal.SIGKILL)  # do not leave it to the next test
     assert not alive, f"the course test's server {server} outlived tito ({how})"
+
+
+# -- 6. the build's and pip's temporary folders live in the run's work directory ---------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_build_leaves_nothing_in_the_temporary_folder(mini_course, tmp_path, signum):
+    course = mini_course(name=f"mini-{signum.name}")
+    temp = tmp_path / "TMPDIR"
+    temp.mkdir()
+    log = tmp_path / "out.log"
+    proc = subprocess.Popen([*TITO, "package", "build", "--course", str(course), "--out", str(tmp_path / "dist")],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(ENV, TMPDIR=str(temp)),
+                            cwd=str(tmp_path))
+    try:
+        # the isolated build environment exists: the moment the build's temporary folders are there
+        _wait_for(lambda: any(temp.rglob("build-env-*")), 300, "the build environment")
+        proc.send_signal(signum)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 130, log.read_text()
+    assert "Traceback" not in log.read_text()
+    left = sorted(str(p.relative_to(temp)) for p in temp.rglob("*"))
+    assert left == [], f"left in TMPDIR after {signum.name}: {left[:10]}"

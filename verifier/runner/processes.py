@@ -38,6 +38,8 @@ _live_lock = threading.Lock()
 _groups: Set[int] = set()           # every process group started (POSIX: the leader's pid)
 _markers: List[Path] = []           # files each new group id is appended to
 _stopping = threading.Event()       # set by stop_all: run() starts nothing more
+_child_temps: List[Path] = []       # TMPDIR of every child: a folder in the newest work directory
+TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
 
 
 @dataclass
@@ -127,6 +129,32 @@ def stopping() -> bool:
 def record_groups_in(marker: Path) -> None:
     with _live_lock:
         _markers.append(marker)
+
+
+def use_child_temp(folder: Path) -> None:
+    """Children started from now on get `folder` (inside a marked work directory) as TMPDIR: the
+    build-env-* folders of `build`, pip's and uv's unpacked wheels go where the run's clean-up, the
+    interrupt path and a later sweep remove them — never loose in the system's temporary folder."""
+    with _live_lock:
+        _child_temps.append(folder)
+
+
+def forget_child_temp(folder: Path) -> None:
+    with _live_lock:
+        if folder in _child_temps:
+            _child_temps.remove(folder)
+
+
+def _with_child_temp(env: Dict[str, str]) -> Dict[str, str]:
+    with _live_lock:
+        folder = _child_temps[-1] if _child_temps else None
+    if folder is None:
+        return env
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return env  # the work directory is gone (a run ending): the system's folder then
+    return dict(env, **{name: str(folder) for name in TEMP_VARIABLES})
 
 
 def forget_marker(marker: Path) -> None:
@@ -290,7 +318,7 @@ def run(command: Sequence[Union[str, "os.PathLike[str]"]], cwd: Optional[Path] =
     """
     args = [str(a) for a in command]
     start = time.monotonic()
-    env = dict(os.environ if env is None else env, **{OWNER_VARIABLE: OWNER_TOKEN})
+    env = dict(_with_child_temp(dict(os.environ if env is None else env)), **{OWNER_VARIABLE: OWNER_TOKEN})
     with _live_lock:  # started and registered at once: stop_all never misses a child
         if _stopping.is_set():
             return Completed(args, None, "", "not started: the run is stopping", 0.0, False, interrupted=True)

@@ -25,6 +25,7 @@ from . import processes
 MARKER = ".tito-owner"
 PREFIXES = ("tito-verify-", "tito-build-", "tito-install-", "tito-api-", "tito-quick-")
 MB = 1024 * 1024
+CHILD_TEMP = "tmp"  # the TMPDIR of the run's children (processes.use_child_temp)
 
 
 _start_time = processes.start_time
@@ -42,6 +43,7 @@ def make_work_dir(prefix: str = "tito-verify-") -> Path:
         shutil.rmtree(work, ignore_errors=True)
         raise
     processes.record_groups_in(marker)
+    processes.use_child_temp(work / CHILD_TEMP)
     return work
 
 
@@ -49,12 +51,14 @@ def remove_work_dir(work: Optional[Path]) -> None:
     if work is None:
         return
     processes.forget_marker(work / MARKER)
+    processes.forget_child_temp(work / CHILD_TEMP)
     shutil.rmtree(work, ignore_errors=True)
 
 
 def keep_work_dir(work: Path) -> None:
     """--keep-work: the directory stays, unmarked, so no later sweep removes it."""
     processes.forget_marker(work / MARKER)
+    processes.forget_child_temp(work / CHILD_TEMP)
     try:
         (work / MARKER).unlink()
     except OSError:
