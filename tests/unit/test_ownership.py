@@ -183,3 +183,20 @@ def test_report_output_onto_a_link_is_refused(tmp_path, capsys):
     assert main(["package", "report", "--reports", str(tmp_path / "none"), "--output", str(tmp_path / "out.md")]) == 2
     assert "symbolic link" in capsys.readouterr().err
     assert (tmp_path / "real.md").read_text() == "mine\n"
+
+
+@pytest.mark.system
+def test_install_replaces_a_foreign_venv_only_with_force_and_reuses_its_own(mini_course, foreign_venv, tmp_path):
+    course = mini_course()
+    done = _tito("package", "install", "--course", str(course), "--venv", str(foreign_venv), "--force", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (foreign_venv / MARK).is_file() and (foreign_venv / "bin" / "python").stat().st_size != len("#!/bin/sh\n")
+    again = _tito("package", "install", "--course", str(course), "--venv", str(foreign_venv), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # ours now: reused without --force
+    check = subprocess.run([str(foreign_venv / "bin" / "python"), "-c", "import tinytorch; print(tinytorch.__file__)"],
+                           capture_output=True, text=True, cwd=str(tmp_path))
+    assert check.returncode == 0 and str(foreign_venv) in check.stdout, check.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _tito("package", "install", "--course", str(course), "--venv", str(empty), cwd=tmp_path).returncode == 0
+    assert (empty / "pyvenv.cfg").is_file() and (empty / MARK).is_file()
