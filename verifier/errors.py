@@ -48,7 +48,10 @@ class ExportError(VerifierError):
 
 
 class BuildError(VerifierError):
-    """Building the sdist or the wheel failed."""
+    """Building the sdist or the wheel failed; the message holds the backend's last meaningful line,
+    `output` the end of the build's output (for the report's log)."""
+
+    output: str = ""
 
 
 class InterpreterError(VerifierError):

@@ -305,3 +305,89 @@ def test_sigint_during_a_scenario_marks_it_interrupted_not_failed(mini_course, t
     assert stages["install"]["status"] == "passed"
     assert stages["imports"]["status"] == "not run", stages["imports"]
     assert all(s["status"] != "failed" for s in stages.values()), stages
+
+
+# -- 5. a course test's server that ignores SIGTERM and leaves the group: gone when tito exits -------------
+
+ESCAPING_SERVER_TEST = '''
+import os, subprocess, sys, time
+
+SERVER = (
+    "import os, signal, sys, time\\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+    "os.setsid()\\n"                                     # leaves the test's process group
+    "open(sys.argv[1] + '.tmp', 'w').write(str(os.getpid()))\\n"
+    "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\\n"
+    "time.sleep(600)\\n")
+
+
+def test_starts_a_server_and_leaves_it_running():
+    subprocess.Popen([sys.executable, "-c", SERVER, PIDFILE], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(PIDFILE) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(PIDFILE)
+'''
+
+
+def _carrier_alive(pid: int) -> bool:
+    """Whether `pid` is a living (not zombie) process that carries some tito run's token."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[0] not in ("Z", "X") and b"TITO_RUN_OWNER=" in environ
+
+
+@pytest.mark.parametrize("how", ["normal exit", "SIGTERM"])
+def test_a_sigterm_proof_server_a_course_test_started_is_gone_when_tito_exits(mini_course, tmp_path, how):
+    course = mini_course(name=f"mini-{how.split()[0].lower()}")
+    pidfile = tmp_path / f"server-{how.split()[0]}.pid"
+    (course / "tests").mkdir()
+    (course / "tests" / "test_server.py").write_text(f"PIDFILE = {str(pidfile)!r}\n" + ESCAPING_SERVER_TEST)
+    log = tmp_path / "out.log"
+    proc = subprocess.Popen([*TITO, "verify", "--course", str(course), "--python", HERE, "--scenario", "imports",
+                             "--reports", str(tmp_path / "reports")],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, env=ENV, cwd=str(tmp_path))
+    try:
+        _wait_for(pidfile.exists, 600, "the course test's server")
+        server = int(pidfile.read_text())
+        assert _carrier_alive(server), "the server should be running, carrying the run's token"
+        if how == "SIGTERM":
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in log.read_text()
+    assert code in ((0, 1) if how == "normal exit" else (1, 130)), log.read_text()
+    alive = _carrier_alive(server)
+    if alive:
+        os.kill(server, signal.SIGKILL)  # do not leave it to the next test
+    assert not alive, f"the course test's server {server} outlived tito ({how})"
+
+
+# -- 6. the build's and pip's temporary folders live in the run's work directory ---------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_build_leaves_nothing_in_the_temporary_folder(mini_course, tmp_path, signum):
+    course = mini_course(name=f"mini-{signum.name}")
+    temp = tmp_path / "TMPDIR"
+    temp.mkdir()
+    log = tmp_path / "out.log"
+    proc = subprocess.Popen([*TITO, "package", "build", "--course", str(course), "--out", str(tmp_path / "dist")],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(ENV, TMPDIR=str(temp)),
+                            cwd=str(tmp_path))
+    try:
+        # the isolated build environment exists: the moment the build's temporary folders are there
+        _wait_for(lambda: any(temp.rglob("build-env-*")), 300, "the build environment")
+        proc.send_signal(signum)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 130, log.read_text()
+    assert "Traceback" not in log.read_text()
+    left = sorted(str(p.relative_to(temp)) for p in temp.rglob("*"))
+    assert left == [], f"left in TMPDIR after {signum.name}: {left[:10]}"

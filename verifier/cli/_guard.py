@@ -8,8 +8,9 @@
   130  interrupted (Ctrl-C)
 
 CI can tell a crash of the verifier (3) from a course that legitimately blocks a release (1).
-SIGTERM is handled as Ctrl-C; either ends every child process group (and waits for them) before tito
-exits. A full disk is one line wherever it surfaced: "no space left on device in PATH: free N MB".
+SIGTERM is handled as Ctrl-C. Whatever the exit (done, error, Ctrl-C, SIGTERM), every child process
+group is killed and waited for, then every process still carrying this run's token — never another's.
+A full disk is one line wherever it surfaced: "no space left on device in PATH: free N MB".
 """
 from __future__ import annotations
 
@@ -87,8 +88,8 @@ def _say(stream: TextIO, line: str) -> None:
 
 
 def _end_children() -> None:
-    """Kill every child group and wait for them; later commands in this process (tests) may start
-    children again."""
+    """Kill every child group, wait for them, then kill what still carries this run's token (a
+    descendant that left its group); later commands in this process (tests) may start children again."""
     from ..runner.processes import allow_new, stop_all
 
     stop_all()
@@ -125,10 +126,9 @@ def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> in
     try:
         try:
             code = command()
-            return int(code or 0)
-        except BaseException:
-            _end_children()  # no child outlives tito, whatever ended the command
-            raise
+        finally:
+            _end_children()  # no child outlives tito, whatever ended the command (normal exit too)
+        return int(code or 0)
     except VerifierError as error:
         _say(err, f"tito: error: {error}")
         return int(getattr(error, "exit_code", EXIT_USAGE) or EXIT_USAGE)

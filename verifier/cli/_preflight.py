@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import InterpreterError, VerifierError
+from ..ownership import REPORT_NAMES, check_file_target, check_folder, claim_folder
 
 # commands whose --reports is where they write (status, report, classifiers only read it)
 WRITES_REPORTS = {"verify", "test", "integration", "aggregate", "bench"}
@@ -35,7 +36,13 @@ def check_reports_target(path: Path, option: str = "--reports") -> None:
         raise VerifierError(f"the {option} target cannot be created", path, hint=hint)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise VerifierError(f"the {option} target is not writable ({existing} is read-only)", path, hint=hint)
+    # the folder tito fills (reports, bundle) must be new, empty or its own: refused before it is made
+    owned = {"--reports": REPORT_NAMES, "--bundle": ()}.get(option)
+    if owned is not None:
+        check_folder(path, option, owned)
     _probe(path, existing, option, hint)
+    if option == "--reports":
+        claim_folder(path, option, REPORT_NAMES)  # marked: later runs know it as tito's
 
 
 def _probe(path: Path, existing: Path, option: str, hint: str) -> None:
@@ -54,8 +61,7 @@ def _probe(path: Path, existing: Path, option: str, hint: str) -> None:
 
 def check_output_file(path: Path) -> None:
     """`report --output FILE`: a file (not a folder) in a folder that can be written."""
-    if path.is_dir():
-        raise VerifierError("the --output target is a folder", path, hint="pass --output with a file name")
+    check_file_target(path, "--output")
     check_reports_target(path.parent, "--output")
 
 
@@ -93,5 +99,7 @@ def preflight(args: argparse.Namespace) -> None:
         check_reports_target(Path(args.reports))
     if name == "report" and getattr(args, "output", None) is not None:
         check_output_file(Path(args.output))
+    if name == "api" and getattr(args, "output", None) is not None:
+        check_file_target(Path(args.output), "--output")
     if name == "report" and getattr(args, "bundle", None) is not None:
         check_reports_target(Path(args.bundle), "--bundle")

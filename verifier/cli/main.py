@@ -168,7 +168,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     from ..course.discovery import load_course
     from ..pipeline.commands import install_into
 
-    outcome = install_into(load_course(args.course or default_course()), args.venv, args.python)
+    outcome = install_into(load_course(args.course or default_course()), args.venv, args.python, args.force)
     for problem in outcome.problems:
         print(f"warning: build check: {problem}", file=sys.stderr)
     print(f"installed {outcome.wheel} into {outcome.venv.root}\ntry it: {outcome.venv.python} -c \"import tinytorch; "
@@ -415,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     _course_arg(install)
     install.add_argument("--venv", type=Path, help="venv to install into (default: a fresh .tito/venv-tinytorch)")
     install.add_argument("--python", metavar="X.Y", help="interpreter version for a new venv")
+    install.add_argument("--force", action="store_true",
+                         help="replace a venv tito did not make (never a folder that is not a venv)")
     install.set_defaults(func=cmd_install)
 
     api = psub.add_parser("api", help="snapshot the public API (compared by verify to catch breaking changes)")

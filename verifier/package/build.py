@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Dict, List, Tuple
 
 from ..course.discovery import Course
 from ..errors import BuildError
+from ..ownership import DIST_NAMES, claim_folder
 from ..runner.envs import clean_env, find_uv
 from ..runner.processes import run
 from .export import ExportPlan, write_package
@@ -69,8 +71,34 @@ def _build(stage: Path, out_dir: Path, flags: List[str], timeout: float) -> None
     completed = run([sys.executable, "-m", "build", *installer, *flags, "--outdir", str(out_dir), str(stage)],
                     env=env, timeout=timeout)
     if not completed.ok:
-        reason = "timed out" if completed.timed_out else completed.tail(12)
-        raise BuildError(f"`python -m build {' '.join(flags)}` failed: {reason}", stage)
+        output = completed.tail(40)
+        said = completed.stdout + "\n" + completed.stderr
+        reason = "timed out" if completed.timed_out else last_meaningful_line(said)
+        error = BuildError(f"`python -m build {' '.join(flags)}` failed: {reason}", stage,
+                           hint="run `python -m build` in the course folder to see the whole output")
+        error.output = output
+        raise error
+
+
+# what `build` says around the backend's own message: progress, advice, the frames of a traceback
+_NOISE = re.compile(r"^(\* |TIP |ERROR Backend subprocess exited|Traceback \(most recent call last\)|"
+                    r"[\^~\s]*$|-+$|=+$|note: |hint: )")
+
+
+def last_meaningful_line(output: str) -> str:
+    """The backend's last own word in a failed build's output: not a traceback frame (indented), not
+    build's progress or advice — for setuptools' pyproject validation, the line naming the field
+    ("configuration error: `project.requires-python` must be pep508-versionspec")."""
+    lines = [line.rstrip() for line in output.splitlines() if line.strip()]
+    for at in range(len(lines) - 1, -1, -1):
+        line = lines[at]
+        if line[:1].isspace() or _NOISE.match(line):
+            continue
+        line = line[len("ERROR "):] if line.startswith("ERROR ") else line
+        if line.endswith(":") and at + 1 < len(lines) and lines[at + 1][:1].isspace():
+            line += " " + lines[at + 1].strip()  # "Missing dependencies:" names them on the next line
+        return line[:300]
+    return lines[-1].strip()[:300] if lines else "no output"
 
 
 def build_distributions(stage: Path, out_dir: Path, timeout: float = 900.0) -> Artifacts:
@@ -113,8 +141,9 @@ def build_course(course: Course, out_dir: Path, work: Path) -> Tuple[Artifacts, 
 
 
 def keep_artifacts(artifacts: Artifacts, folder: Path) -> List[Path]:
-    """Copy the sdist and wheel into `folder`, replacing what an earlier run left there."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Copy the sdist and wheel into `folder`, replacing what an earlier run left there (only in a
+    folder tito made, or one that holds nothing but distributions)."""
+    claim_folder(folder, "--reports", DIST_NAMES)
     for old in list(folder.glob("*.whl")) + list(folder.glob("*.tar.gz")):
         old.unlink()
     kept = []

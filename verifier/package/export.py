@@ -35,6 +35,7 @@ from ..course.discovery import Course, CourseModule
 from ..course.files import TEXT_LIMIT, read_course_bytes, read_course_text_or_none, refuse_special_files
 from ..course.sources import EXPORT_DIRECTIVES, GENERATED_MARK, Cell, SourceFile, normalise_target, read_source
 from ..errors import ExportError, VerifierError
+from ..ownership import check_package_target
 
 TARGET_SYNTAX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 DEFAULT_TARGET = "#"  # nbdev's key for "the file's `#| default_exp` target"
@@ -472,15 +473,14 @@ def _write_package_init(plan: ExportPlan, package_dir: Path, in_course: bool) ->
 
 def write_package(plan: ExportPlan, out_dir: Path, only: Optional[Sequence[str]] = None) -> List[Path]:
     """Write the package under out_dir/<package>. `only` limits the written targets (names).
-    Modules with problems (plan.problems) are simply absent; every other module is written.
-
-    Atomic: the package is built in a temporary folder beside the target (starting from a copy of
+    Modules with problems (plan.problems) are simply absent; every other module is written. Atomic: the package is built in a temporary folder beside the target (starting from a copy of
     the package already there) and moved into place only when complete, so a failing or interrupted
     export leaves the previous package untouched — never half-written."""
-    course = plan.course
-    package_dir = Path(out_dir) / course.package
+    course, package_dir = plan.course, Path(out_dir) / plan.course.package
     in_course = _same_place(package_dir, course.root / course.package)
     refuse_special_files(package_dir, Path(out_dir))  # the staging copy would block on a FIFO
+    if in_course:  # the swap replaces a folder of the user's tree: only ever the course's package folder
+        check_package_target(package_dir, course.root, [course.modules_dir])
     with atomic_tree(package_dir) as staged:
         written = _write_into(plan, staged, only, in_course)
     return [package_dir / path.relative_to(staged) for path in written]

@@ -11,6 +11,7 @@ from typing import List, Optional
 from ..atomic import write_atomic
 from ..course.discovery import Course
 from ..errors import VerifierError
+from ..ownership import DIST_NAMES, claim_folder, mark, prepare_venv_target
 from ..package.api import SNAPSHOT, Surface, package_surface, snapshot_text
 from ..package.build import build_course, sha256
 from ..package.export import plan_export, write_package
@@ -37,7 +38,7 @@ def build_into(course: Course, out: Path) -> BuildOutcome:
     work = make_work_dir("tito-build-")  # marked: a later run sweeps it if this one dies
     try:
         artifacts, problems = build_course(course, work / "dist", work)
-        out.mkdir(parents=True, exist_ok=True)
+        claim_folder(out, "--out", DIST_NAMES)
         files = []
         for artifact in (artifacts.sdist, artifacts.wheel):
             copied = Path(shutil.copy2(artifact, out / artifact.name))
@@ -54,25 +55,31 @@ class InstallOutcome:
     problems: List[str] = field(default_factory=list)
 
 
-def install_into(course: Course, venv_dir: Optional[Path], python: Optional[str]) -> InstallOutcome:
-    """The built wheel installed into the venv at `venv_dir` (reused when it is one, else made fresh;
-    default `.tito/venv-<distribution>`), for `python` (default: this interpreter)."""
+def install_into(course: Course, venv_dir: Optional[Path], python: Optional[str],
+                 force: bool = False) -> InstallOutcome:
+    """The built wheel installed into the venv at `venv_dir` (default `.tito/venv-<distribution>`),
+    for `python` (default: this interpreter): reused when tito made it, made fresh when the folder is
+    missing or empty; a venv tito did not make is replaced only with `force`, and a folder of the
+    user's files never (ownership.prepare_venv_target)."""
     interpreter = current_interpreter().path
     if python:
         lookup = find_interpreter(python)
         if lookup.interpreter is None:
             raise VerifierError(lookup.describe_missing(), hint="install it or name another --python")
         interpreter = lookup.interpreter.path
+    target = venv_dir or Path(".tito") / f"venv-{course.distribution}"
+    prepare_venv_target(target, force, replace=False)  # refused before minutes of building, not after
     work = make_work_dir("tito-install-")
     try:
         artifacts, problems = build_course(course, work / "dist", work)
-        if venv_dir and Venv(venv_dir).python.exists():
-            venv = Venv(venv_dir)
+        if prepare_venv_target(target, force) and Venv(target).python.exists():
+            venv = Venv(target)
         else:
-            target = venv_dir or Path(".tito") / f"venv-{course.distribution}"
-            if target.exists():
-                shutil.rmtree(target)
+            if target.is_dir():  # empty (checked just now); virtualenv makes it itself
+                target.rmdir()
+            target.parent.mkdir(parents=True, exist_ok=True)
             venv = create_venv(interpreter, target)
+            mark(target)  # ours from now on: a later install may reuse it
         done = venv.install([str(artifacts.wheel)])
     finally:
         remove_work_dir(work)

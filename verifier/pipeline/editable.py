@@ -29,8 +29,9 @@ from ..results import FAILED, NOT_RUN, PASSED, StageResult
 from ..runner.attribution import attribute_traceback
 from ..runner.envs import clean_env, create_venv
 from ..runner.interpreters import find_interpreter
-from ..runner.processes import DEFAULT_MEMORY_MB, run
+from ..runner.processes import DEFAULT_MEMORY_MB, run, stopping
 from ..runner.scenarios import SINGLE_THREAD, discover_scenarios, run_scenario
+from .stages import not_run
 
 STAGE = "editable"
 PROBE = "_tito_editable_probe"
@@ -118,6 +119,15 @@ def _attempt(course: Course, copy: Path, home: Path, version: str, memory_mb: in
     return stage
 
 
+def interrupted(attempt: StageResult, began: float) -> StageResult:
+    """The stage when the run was stopped while it ran: "not run: interrupted", never failed — the
+    killed `pip install -e` says it could not install, but the course did nothing wrong."""
+    stage = not_run(STAGE, "interrupted")
+    stage.figures = {k: v for k, v in attempt.figures.items() if k == "python"}
+    stage.seconds = round(time.monotonic() - began, 2)
+    return stage
+
+
 def editable_stage(course: Course, work: Path, matrix: Sequence[str], memory_mb: int = DEFAULT_MEMORY_MB,
                    latest: bool = False) -> StageResult:
     """`pip install -e` of a copy of the course, checked from outside the tree (see the module doc)."""
@@ -142,6 +152,8 @@ def editable_stage(course: Course, work: Path, matrix: Sequence[str], memory_mb:
             attempt = _attempt(course, copy, home, version, memory_mb, latest)
         finally:
             shutil.rmtree(home / "venv", ignore_errors=True)
+        if stopping():  # Ctrl-C / SIGTERM killed its children: whatever they said, nothing failed
+            return interrupted(attempt, began)
         if attempt.status == NOT_RUN and first is None:
             continue  # no interpreter for the newest: the next one stands in
         tried[version] = attempt.status

@@ -139,6 +139,7 @@ def build_stage(work: Path, plan: ExportPlan, keep_in: Optional[Path],
                 build.status, build.detail = PASSED, f"{artifacts.sdist.name}, {artifacts.wheel.name}; checks clean"
         except VerifierError as exc:
             build.status, build.detail = FAILED, str(exc)
+            build.log = getattr(exc, "output", "") or build.log
             artifacts = None
     return build, artifacts
 

@@ -5,7 +5,8 @@ timeout or Ctrl-C ends it and everything it started), with an address-space limi
 with their output captured — a hang or a crash is a result, never a stuck verifier.
 
 Every group started is remembered: `stop_all` (Ctrl-C, SIGTERM) kills them and waits until no
-member is left, so no child outlives tito; once stopping, `run` starts nothing new. Each child
+member is left, then kills what escaped its group but still carries the run's token (setsid), so
+no child outlives tito; once stopping, `run` starts nothing new. Each child
 carries the run's token in its environment (OWNER_VARIABLE) and every group id is appended to the
 marker files registered with `record_groups_in`, so a later run can sweep what a killed run left
 (runner/workdirs.py). A child that failed for a full disk raises OSError(ENOSPC): the machine's
@@ -37,6 +38,8 @@ _live_lock = threading.Lock()
 _groups: Set[int] = set()           # every process group started (POSIX: the leader's pid)
 _markers: List[Path] = []           # files each new group id is appended to
 _stopping = threading.Event()       # set by stop_all: run() starts nothing more
+_child_temps: List[Path] = []       # TMPDIR of every child: a folder in the newest work directory
+TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
 
 
 @dataclass
@@ -109,6 +112,7 @@ def stop_all(wait: float = 5.0) -> List[int]:
         if not alive or time.monotonic() > deadline:
             with _live_lock:
                 _groups.difference_update(set(groups) - set(alive))
+            end_own_processes()  # descendants that left their group (setsid) but carry our token
             return alive
         time.sleep(0.01)
 
@@ -125,6 +129,32 @@ def stopping() -> bool:
 def record_groups_in(marker: Path) -> None:
     with _live_lock:
         _markers.append(marker)
+
+
+def use_child_temp(folder: Path) -> None:
+    """Children started from now on get `folder` (inside a marked work directory) as TMPDIR: the
+    build-env-* folders of `build`, pip's and uv's unpacked wheels go where the run's clean-up, the
+    interrupt path and a later sweep remove them — never loose in the system's temporary folder."""
+    with _live_lock:
+        _child_temps.append(folder)
+
+
+def forget_child_temp(folder: Path) -> None:
+    with _live_lock:
+        if folder in _child_temps:
+            _child_temps.remove(folder)
+
+
+def _with_child_temp(env: Dict[str, str]) -> Dict[str, str]:
+    with _live_lock:
+        folder = _child_temps[-1] if _child_temps else None
+    if folder is None:
+        return env
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return env  # the work directory is gone (a run ending): the system's folder then
+    return dict(env, **{name: str(folder) for name in TEMP_VARIABLES})
 
 
 def forget_marker(marker: Path) -> None:
@@ -152,6 +182,91 @@ def process_table() -> Dict[int, Tuple[int, str]]:
         if len(fields) > 2:
             table[int(entry)] = (int(fields[2]), fields[0])
     return table
+
+
+def start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot ("" where /proc cannot tell): with the pid,
+    what names one process — a pid is reused, a (pid, start time) pair is not."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode("ascii", "replace")
+        return stat[stat.rfind(")") + 2:].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def carries_token(pid: int, token: str) -> bool:
+    """Whether the process has OWNER_VARIABLE=token in its environment: set by `run` in every child
+    of the run that owns `token`, and inherited by their descendants — whatever group or session
+    they moved to. (Another user's process cannot be read: never ours.)"""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return f"{OWNER_VARIABLE}={token}".encode() in handle.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def token_carriers(token: str, not_before: str = "") -> List[int]:
+    """Living processes (not zombies, not this one) carrying `token`, started at or after the tick
+    `not_before` (the owner's start: its children cannot be older)."""
+    found = []
+    for pid, (_, state) in process_table().items():
+        if state in ("Z", "X") or pid == os.getpid() or not carries_token(pid, token):
+            continue
+        began = start_time(pid)
+        if not_before and began and int(began) < int(not_before):
+            continue
+        found.append(pid)
+    return found
+
+
+def kill_carriers(token: str, not_before: str = "", wait: float = 3.0) -> List[int]:
+    """SIGKILL every process carrying `token` (token_carriers), and wait until they are gone. Each is
+    opened as a pidfd first and checked again through it, so a pid reused between the listing and
+    the kill is never signalled. Returns the pids killed."""
+    killed = []
+    for pid in token_carriers(token, not_before):
+        if _kill_if_carrier(pid, token):
+            killed.append(pid)
+    deadline = time.monotonic() + wait
+    while killed and time.monotonic() < deadline:
+        table = process_table()
+        if not any(table.get(pid, (0, "Z"))[1] not in ("Z", "X") for pid in killed):
+            break
+        time.sleep(0.02)
+    return killed
+
+
+def _kill_if_carrier(pid: int, token: str) -> bool:
+    opener = getattr(os, "pidfd_open", None)
+    sender = getattr(signal, "pidfd_send_signal", None)
+    if opener is None or sender is None:  # no pidfd (old kernel or Python): a last check, then the pid
+        if not carries_token(pid, token):
+            return False
+        try:
+            os.kill(pid, signal.SIGKILL)
+            return True
+        except OSError:
+            return False
+    try:
+        handle = opener(pid)
+    except OSError:
+        return False  # gone already
+    try:
+        if not carries_token(pid, token):  # the pidfd holds this very process: the check is about it
+            return False
+        sender(handle, signal.SIGKILL)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(handle)
+
+
+def end_own_processes() -> List[int]:
+    """tito is exiting: kill every process still carrying THIS run's token (a server a course test
+    started in a new session, a daemon that ignored SIGTERM) — never anyone else's."""
+    return kill_carriers(OWNER_TOKEN)
 
 
 def living_groups() -> Optional[Set[int]]:
@@ -203,7 +318,7 @@ def run(command: Sequence[Union[str, "os.PathLike[str]"]], cwd: Optional[Path] =
     """
     args = [str(a) for a in command]
     start = time.monotonic()
-    env = dict(os.environ if env is None else env, **{OWNER_VARIABLE: OWNER_TOKEN})
+    env = dict(_with_child_temp(dict(os.environ if env is None else env)), **{OWNER_VARIABLE: OWNER_TOKEN})
     with _live_lock:  # started and registered at once: stop_all never misses a child
         if _stopping.is_set():
             return Completed(args, None, "", "not started: the run is stopping", 0.0, False, interrupted=True)

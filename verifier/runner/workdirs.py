@@ -5,17 +5,16 @@ Every work directory a run makes holds MARKER: the owner's pid (with its start t
 is not mistaken for the owner), the token its children carry in their environment
 (processes.OWNER_VARIABLE) and, appended as they start, the ids of the process groups it started.
 A run killed with SIGKILL cannot clean up; the next run finds its marker, sees the owner gone, kills
-the processes still carrying that token (in the recorded groups, or escaped from them) and removes
-the directory — and says so in one line.
+the processes still carrying that token in their environment (/proc/PID/environ) and started after
+the owner — never a process merely found in a recorded group, since the kernel reuses group ids —
+and removes the directory, saying so in one line. The recorded groups are kept for diagnosis only.
 """
 from __future__ import annotations
 
 import errno
 import os
 import shutil
-import signal
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Set
@@ -26,16 +25,10 @@ from . import processes
 MARKER = ".tito-owner"
 PREFIXES = ("tito-verify-", "tito-build-", "tito-install-", "tito-api-", "tito-quick-")
 MB = 1024 * 1024
+CHILD_TEMP = "tmp"  # the TMPDIR of the run's children (processes.use_child_temp)
 
 
-def _start_time(pid: int) -> str:
-    """The process's start time in clock ticks since boot ("" where /proc cannot tell)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read().decode("ascii", "replace")
-        return stat[stat.rfind(")") + 2:].split()[19]
-    except (OSError, IndexError):
-        return ""
+_start_time = processes.start_time
 
 
 def make_work_dir(prefix: str = "tito-verify-") -> Path:
@@ -50,6 +43,7 @@ def make_work_dir(prefix: str = "tito-verify-") -> Path:
         shutil.rmtree(work, ignore_errors=True)
         raise
     processes.record_groups_in(marker)
+    processes.use_child_temp(work / CHILD_TEMP)
     return work
 
 
@@ -57,12 +51,14 @@ def remove_work_dir(work: Optional[Path]) -> None:
     if work is None:
         return
     processes.forget_marker(work / MARKER)
+    processes.forget_child_temp(work / CHILD_TEMP)
     shutil.rmtree(work, ignore_errors=True)
 
 
 def keep_work_dir(work: Path) -> None:
     """--keep-work: the directory stays, unmarked, so no later sweep removes it."""
     processes.forget_marker(work / MARKER)
+    processes.forget_child_temp(work / CHILD_TEMP)
     try:
         (work / MARKER).unlink()
     except OSError:
@@ -107,42 +103,6 @@ def read_marker(folder: Path) -> Optional[Marker]:
     return Marker(folder, int(owner[0]), owner[1] if len(owner) > 1 else "", values["token"][0], groups)
 
 
-def _carries(pid: int, token: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            return f"{processes.OWNER_VARIABLE}={token}".encode() in handle.read().split(b"\0")
-    except OSError:
-        return False
-
-
-def _orphans(marker: Marker) -> List[int]:
-    """Living processes of a dead run: members of its recorded groups, or carriers of its token."""
-    table = processes.process_table()
-    if not table:  # no /proc: trust the recorded groups
-        return [g for g in marker.groups if processes.group_alive(g)]
-    def started_after_owner(pid: int) -> bool:
-        began = _start_time(pid)
-        return bool(began and marker.started) and int(began) >= int(marker.started)
-
-    return [pid for pid, (pgrp, state) in table.items()
-            if state not in ("Z", "X") and pid != os.getpid()
-            and (_carries(pid, marker.token) or (pgrp in marker.groups and started_after_owner(pid)))]
-
-
-def _kill(pids: List[int], by_group: bool) -> None:
-    for pid in pids:
-        try:
-            (os.killpg if by_group else os.kill)(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    deadline = time.monotonic() + 3.0
-    while time.monotonic() < deadline:
-        table = processes.process_table()
-        if not any(table.get(pid, (0, "Z"))[1] not in ("Z", "X") for pid in pids):
-            return
-        time.sleep(0.02)
-
-
 def sweep_orphans(folder: Optional[Path] = None) -> str:
     """Remove work directories and kill processes left by runs that died; one line saying what was
     removed, or "" when there was nothing."""
@@ -158,9 +118,9 @@ def sweep_orphans(folder: Optional[Path] = None) -> str:
         marker = read_marker(candidate)
         if marker is None or marker.owner_alive():
             continue
-        pids = _orphans(marker)
-        _kill(pids, by_group=not processes.process_table())
-        killed += pids
+        # only processes carrying the dead run's token, started after it: a recorded group id alone
+        # proves nothing (the kernel reuses it), and without /proc nothing is killed at all
+        killed += processes.kill_carriers(marker.token, not_before=marker.started)
         shutil.rmtree(candidate, ignore_errors=True)
         dirs += 1
         owners.append(str(marker.owner))
