@@ -237,3 +237,13 @@ def test_jobs_below_one_is_a_usage_error(jobs, tmp_path):
     done = tito(["package", "test", "--quick", "--course", str(EMBEDDED_COURSE), "--python", HERE, "--jobs", jobs,
                  "--reports", str(tmp_path / "reports")], tmp_path, text=True, timeout=60)
     one_line_error(done, f"--jobs {jobs}")
+
+
+def test_status_with_non_ascii_failures_prints_on_an_ascii_terminal(tmp_path):
+    """The rich tables of `status` (rich draws ASCII boxes; the text's é and 模 become ?)."""
+    write_report(tmp_path / "reports", job_report(("3.11", "3.12"), failed="cnn"))
+    done = tito(["package", "status", "--reports", str(tmp_path / "reports")], tmp_path,
+                env={"PYTHONIOENCODING": "ascii"})
+    out = done.stdout.decode("ascii")
+    assert done.returncode == 1, done.stderr.decode("utf-8", "replace")
+    assert "modules to fix: 01_caf?" in out and "Ready for release: NO" in out, out
