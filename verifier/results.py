@@ -100,6 +100,12 @@ class VerifyResult:
     code_metrics: List[Dict[str, Any]] = field(default_factory=list)
     jobs: int = 0                # tasks run at once (the pool's workers)
     utilisation: Optional[float] = None  # summed stage seconds / (wall seconds x jobs)
+    # what `tito package aggregate` / `compare` check before putting two reports side by side:
+    course_name: str = ""        # the distribution's name ("tinytorch"); `course` is a path, per machine
+    wheel_content_sha256: str = ""  # the wheel's files and contents, not its zip timestamps (see wheel_digest)
+    platform: str = ""           # "linux-x86_64": a matrix has one report per (Python, platform, latest)
+    latest: bool = False         # a --latest run (lock files ignored)
+    aggregated: bool = False     # written by `tito package aggregate`: never read back as a job's report
 
     @property
     def ok(self) -> bool:

@@ -10,10 +10,13 @@
 CI can tell a crash of the verifier (3) from a course that legitimately blocks a release (1).
 SIGTERM is handled as Ctrl-C. Whatever the exit (done, error, Ctrl-C, SIGTERM), every child process
 group is killed and waited for, then every process still carrying this run's token — never another's.
-A full disk is one line wherever it surfaced: "no space left on device in PATH: free N MB".
+A full disk is one line wherever it surfaced: "no space left on device in PATH: free N MB"; a failed
+write to stdout or stderr names the stream ("cannot write to standard output: ..."), and a current
+folder deleted under a running tito is one line too.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import os
@@ -23,7 +26,7 @@ import tempfile
 import threading
 import traceback
 from pathlib import Path
-from typing import Callable, Optional, Sequence, TextIO
+from typing import Callable, Iterator, Optional, Sequence, TextIO
 
 from ..errors import VerifierError
 
@@ -79,6 +82,111 @@ def environment_problem(error: BaseException) -> Optional[str]:
     return f"{_ENVIRONMENT_ERRNOS[error.errno]}{where} — free some space or point the output elsewhere, then rerun"
 
 
+# error handlers under which any character can be written, whatever the stream's encoding
+_SAFE_ERROR_HANDLERS = {"replace", "backslashreplace", "xmlcharrefreplace", "namereplace", "ignore"}
+
+
+def make_streams_safe() -> None:
+    """Whatever the terminal's encoding (ASCII under LC_ALL=C, cp1252 on a Windows console), a
+    character it cannot show is written as "?" instead of raising UnicodeEncodeError: a finding
+    naming a module `café` must print, not crash. stderr keeps Python's backslashreplace."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None or getattr(stream, "errors", None) in _SAFE_ERROR_HANDLERS:
+            continue  # an in-memory stream (tests) has no encoding to fail
+        try:
+            reconfigure(errors="replace")
+        except (ValueError, OSError, AttributeError):
+            pass  # a closed or detached stream: nothing will be written to it anyway
+
+
+def current_folder_problem() -> Optional[str]:
+    """One line when the current working folder no longer exists (deleted while tito ran, or before)."""
+    try:
+        os.getcwd()
+    except OSError:
+        return ("the current folder no longer exists (it was deleted or moved) — "
+                "cd to an existing folder and rerun")
+    return None
+
+
+class OutputStreamError(OSError):
+    """A write to stdout or stderr failed (a full disk it is redirected to, /dev/full): raised in
+    place of the bare OSError, whose missing file name would leave the guard guessing."""
+
+    def __init__(self, stream_name: str, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.stream_name = stream_name
+
+
+class _NamedStream:
+    """sys.stdout / sys.stderr while a command runs: the same stream, but a failed write says
+    which stream failed. Everything else (isatty, encoding, fileno) is the stream's own."""
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self._stream = stream
+        self._name = name
+
+    def _failed(self, error: OSError) -> OSError:
+        return error if isinstance(error, BrokenPipeError) else OutputStreamError(self._name, error)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as error:
+            raise self._failed(error) from error
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as error:
+            raise self._failed(error) from error
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def named_streams() -> Iterator[None]:
+    """While the block runs, a failed write to stdout or stderr is an OutputStreamError."""
+    saved = sys.stdout, sys.stderr
+    if sys.stdout is not None:
+        sys.stdout = _NamedStream(sys.stdout, "standard output")
+    if sys.stderr is not None:
+        sys.stderr = _NamedStream(sys.stderr, "standard error")
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def output_stream_problem(error: BaseException) -> Optional[str]:
+    """One line for a failed write to stdout or stderr (`tito ... > /dev/full`): the stream is
+    named, not the temporary folder."""
+    if not isinstance(error, OutputStreamError):
+        return None
+    stream = sys.stdout if error.stream_name == "standard output" else sys.stderr
+    _discard_output(getattr(stream, "_stream", stream))
+    reason = (os.strerror(error.errno) if error.errno else str(error)).lower()
+    return (f"cannot write to {error.stream_name}: {reason} — free space where it is redirected, "
+            "or redirect it elsewhere, then rerun")
+
+
+def _discard_output(stream: TextIO) -> None:
+    """Point the failed stream at os.devnull, so the interpreter's flush at exit does not print a
+    second complaint with the unwritable text still buffered."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def _say(stream: TextIO, line: str) -> None:
     try:
         stream.write(line + "\n")
@@ -113,7 +221,8 @@ def run_guarded(command: Callable[[], int], argv: Sequence[str], stderr: Optiona
     """Run one tito command and map whatever happens to an exit code and at most one line on stderr."""
     previous = _sigterm_as_interrupt()
     try:
-        return _guarded(command, argv, stderr or sys.stderr)
+        with named_streams():
+            return _guarded(command, argv, stderr or sys.stderr)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -126,6 +235,8 @@ def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> in
     try:
         try:
             code = command()
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a failed write of the output is this command's, reported by the guard
         finally:
             _end_children()  # no child outlives tito, whatever ended the command (normal exit too)
         return int(code or 0)
@@ -140,7 +251,9 @@ def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> in
     except BrokenPipeError:
         return EXIT_READY if _stdout_closed_early() else EXIT_USAGE
     except BaseException as error:  # noqa: BLE001 - the point of the guard: nothing escapes as a traceback
-        problem = environment_problem(error)
+        problem = output_stream_problem(error) or environment_problem(error)
+        if problem is None and isinstance(error, FileNotFoundError):
+            problem = current_folder_problem()  # os.getcwd() and relative paths fail once it is gone
         if problem:
             _say(err, f"tito: error: {problem}")
             return EXIT_USAGE

@@ -1,7 +1,7 @@
 """Checks made before a tito command starts its work, so that a run that cannot finish fails at once
 (exit 2, one line) instead of after minutes of building: the `--reports` target must be a writable
 folder (or creatable in one) — and so must `report --bundle`, while `report --output` must be a file
-in one — and every Python named with `--python` must look like X.Y and be found. It also sweeps the
+in one — every Python named with `--python` must look like X.Y and be found, and --jobs be 1 or more. It also sweeps the
 work directories and process groups left by tito runs that died (runner/workdirs.py)."""
 from __future__ import annotations
 
@@ -90,8 +90,16 @@ def sweep(args: argparse.Namespace) -> str:
     return sweep_orphans()
 
 
+def check_jobs(jobs: Optional[int]) -> None:
+    """--jobs N runs N tasks at once: 0 or a negative number is a mistake, not a request for one."""
+    if jobs is not None and jobs < 1:
+        raise VerifierError(f"--jobs {jobs}: must be 1 or more", hint="pass --jobs N with N >= 1, or leave it out "
+                                                                       "to use every core")
+
+
 def preflight(args: argparse.Namespace) -> None:
     name = _command_name(args)
+    check_jobs(getattr(args, "jobs", None))
     # interpreters first: a run refused for its --python leaves no reports folder behind
     if name in ("verify", "test", "integration", "install", "export") and getattr(args, "python", None):
         check_pythons(args.python if isinstance(args.python, list) else [args.python])

@@ -65,12 +65,26 @@ def _is_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _console():
-    """Rich console; wide when writing to a file or CI log, so tables are not squeezed to 80 columns."""
-    import sys as _sys
+def plain_output(args: argparse.Namespace) -> bool:
+    """No ANSI escapes at all: --no-color, NO_COLOR set to anything (no-color.org) or TERM=dumb."""
+    return bool(getattr(args, "no_color", False) or os.environ.get("NO_COLOR")
+                or os.environ.get("TERM", "").lower() == "dumb")
+
+
+def _console(args: argparse.Namespace):
+    """Rich console; wide when writing to a file or CI log, so tables are not squeezed to 80 columns.
+    Plain (plain_output): no colour, no style and no cursor movement — the progress is printed as
+    lines — so a dumb terminal or a log shows no escape codes. It writes to sys.stdout, which
+    main() made safe for any encoding (rich draws ASCII boxes when the encoding is not UTF)."""
+    import shutil
 
     from rich.console import Console
-    return Console(highlight=False, width=None if _sys.stdout.isatty() else 160)
+
+    terminal = sys.stdout.isatty() if sys.stdout is not None else False
+    if plain_output(args):
+        width = shutil.get_terminal_size((160, 24)).columns if terminal else 160
+        return Console(highlight=False, width=width, no_color=True, color_system=None, force_terminal=False)
+    return Console(highlight=False, width=None if terminal else 160)
 
 
 def _run_verification(args: argparse.Namespace, options) -> int:
@@ -79,7 +93,7 @@ def _run_verification(args: argparse.Namespace, options) -> int:
     from ..pipeline.verify import verify
     from ..render.status import print_status, write_reports
 
-    console = _console()
+    console = _console(args)
     with progress_for(console, _is_ci()) as progress:
         result = verify(options, progress)
     paths, decision = write_reports(result, args.reports)
@@ -182,7 +196,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     result = load_result(args.reports)
     decision = decide(result)
-    print_status(result, decision, _console())
+    print_status(result, decision, _console(args))
     if decision.partial:
         return 0 if decision.passed else 1
     return 0 if decision.ready else 1
@@ -262,19 +276,21 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    from ..render.status import aggregate, write_reports
+    from ..render.status import REPORT_FILES, aggregate, write_reports
 
-    result = aggregate(args.folder)
-    paths, decision = write_reports(result, args.reports)
-    print(f"merged {len(result.pythons)} Python rows; ready: {'YES' if decision.ready else 'NO'}; "
-          f"reports: {', '.join(map(str, paths))}")
+    merged = aggregate(args.folder, output=args.reports / REPORT_FILES["json"])
+    paths, decision = write_reports(merged.result, args.reports)
+    if merged.skipped:
+        print(f"skipped {len(merged.skipped)} earlier aggregate output(s): {', '.join(map(str, merged.skipped))}")
+    print(f"merged {len(merged.result.pythons)} Python rows from {len(merged.reports)} report(s); "
+          f"ready: {'YES' if decision.ready else 'NO'}; reports: {', '.join(map(str, paths))}")
     return 0 if decision.ready else 1
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..render.status import compare_runs, load_result
+    from ..render.status import compare_folders
 
-    rows = compare_runs(load_result(args.locked), load_result(args.latest))
+    rows = compare_folders(args.locked, args.latest)
     print(f"{'Python':<8} {'NumPy locked':<14} {'NumPy latest':<14} {'locked':<14} {'latest':<14}")
     differ = 0
     for version, numpy_locked, numpy_latest, status_locked, status_latest in rows:
@@ -465,12 +481,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_everywhere(parser: argparse.ArgumentParser, *flags: str, **options) -> None:
+    """An option of every command: accepted before the command name and after it."""
+    parser.add_argument(*flags, **options)
+    sub_options = {**options, "default": argparse.SUPPRESS}  # the value given before the command stays
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):
+                _add_everywhere(command, *flags, **sub_options)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    from ._guard import run_guarded
+    from ._guard import EXIT_USAGE, current_folder_problem, make_streams_safe, run_guarded
     from ._preflight import preflight, sweep
 
+    make_streams_safe()  # any encoding: what the terminal cannot show becomes "?", never a crash
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    _add_everywhere(parser, "--no-color", action="store_true", default=False,
+                    help="no colours or other terminal escapes (also NO_COLOR=1 or TERM=dumb)")
+    gone = current_folder_problem()
+    if gone:  # relative defaults (./reports, the course found from here) cannot be resolved
+        print(f"tito: error: {gone}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(words)
 
     def checked_command() -> int:

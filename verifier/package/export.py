@@ -473,7 +473,8 @@ def _write_package_init(plan: ExportPlan, package_dir: Path, in_course: bool) ->
 
 def write_package(plan: ExportPlan, out_dir: Path, only: Optional[Sequence[str]] = None) -> List[Path]:
     """Write the package under out_dir/<package>. `only` limits the written targets (names).
-    Modules with problems (plan.problems) are simply absent; every other module is written. Atomic: the package is built in a temporary folder beside the target (starting from a copy of
+    Modules with problems (plan.problems) are simply absent; every other module is written. Atomic:
+    the package is built in a temporary folder beside the target (starting from a copy of
     the package already there) and moved into place only when complete, so a failing or interrupted
     export leaves the previous package untouched — never half-written."""
     course, package_dir = plan.course, Path(out_dir) / plan.course.package

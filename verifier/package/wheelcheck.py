@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import hashlib
 import re
 import zipfile
 from dataclasses import dataclass
@@ -29,6 +30,17 @@ from packaging.utils import canonicalize_name
 
 from ..runner.entrypoints import EntryPoint
 from .export import ExportPlan
+
+
+def wheel_digest(wheel: Path) -> str:
+    """sha256 over the wheel's file names and contents, in name order. The wheel file's own sha256
+    changes with the zip timestamps (the mtimes of a checkout), so two CI jobs building the same
+    sources get different files; this digest is equal exactly when they hold the same package."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(wheel) as archive:
+        for name in sorted(archive.namelist()):
+            digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(archive.read(name)).digest())
+    return digest.hexdigest()
 
 
 def wheel_files(wheel: Path) -> List[str]:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -32,7 +34,7 @@ from ..course.matrix import python_matrix, version_key
 from ..package.build import Artifacts
 from ..package.locks import check_install_sources
 from ..package.metrics import module_metrics
-from ..package.wheelcheck import wheel_entry_points, wheel_modules
+from ..package.wheelcheck import wheel_digest, wheel_entry_points, wheel_modules
 from ..results import FAILED, PythonResult, StageResult, VerifyResult
 from ..runner.entrypoints import EntryPoint
 from ..runner.processes import DEFAULT_MEMORY_MB, allow_new, kill_all, stop_all
@@ -136,6 +138,8 @@ class Verification:
             result = VerifyResult(str(course.root), course.version, matrix, self.options.strict,
                                   datetime.now(timezone.utc).isoformat(timespec="seconds"))
             result.partial = self._partial(python_matrix(course), matrix)
+            result.course_name, result.latest = course.distribution, self.options.latest
+            result.platform = f"{sys.platform}-{platform.machine().lower() or 'unknown'}"
             ensure_free_space(Path(tempfile.gettempdir()), MB_COURSE + MB_PER_PYTHON * len(matrix),
                               f"verifying {len(matrix)} Python{'s' if len(matrix) > 1 else ''}")
             work = self.work = make_work_dir("tito-verify-")
@@ -202,6 +206,7 @@ class Verification:
         build, artifacts = build_stage(self.work, plan, self.options.artifacts_dir, wheel_only=self.options.cached_envs)
         if artifacts is not None:
             result.artifacts = artifacts.listing()
+            result.wheel_content_sha256 = wheel_digest(artifacts.wheel)
         add(build)
         if artifacts is None:
             return Built(None, "the build failed: no wheel to install", stopped=stopped)

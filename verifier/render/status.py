@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from rich.console import Console
 from rich.table import Table
@@ -14,7 +15,7 @@ from rich.table import Table
 from ..errors import VerifierError
 from ..pipeline.gate import Decision, decide
 from ..pipeline.triage import Tier, Triage, triage
-from ..results import VerifyResult, result_from_json
+from ..results import VerifyResult
 from .formats import (
     METADATA_SHOWN,
     MODULE_COLUMNS,
@@ -27,6 +28,7 @@ from .formats import (
     summary_rows,
     verdict_row,
 )
+from .reportfiles import ReportFile, ReportFileError, check_same_release, read_report, run_key
 from .terminal import STYLE, print_summary, write_atomic
 
 REPORT_FILES = {"json": "verify.json", "markdown": "status.md", "junit": "junit.xml", "html": "report.html"}
@@ -64,13 +66,8 @@ def write_reports(result: VerifyResult, reports_dir: Path) -> Tuple[List[Path], 
 
 
 def load_result(reports_dir: Path) -> VerifyResult:
-    path = reports_dir / REPORT_FILES["json"]
-    if not path.is_file():
-        raise VerifierError("no verify result found", path, hint="run `nox -s verify` (or `tito verify`) first")
-    try:
-        return result_from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, TypeError) as exc:
-        raise VerifierError(f"unreadable verify result: {exc}", path, hint="run the verify again") from None
+    """The verify.json of a reports folder, checked (reportfiles.read_report)."""
+    return read_report(reports_dir / REPORT_FILES["json"]).result
 
 
 def print_status(result: VerifyResult, decision: Decision, console: Console) -> None:
@@ -133,18 +130,52 @@ def detail_lines(tri: Triage) -> List[str]:
     return out
 
 
-def aggregate(root: Path) -> VerifyResult:
+@dataclass
+class Aggregate:
+    """The merged result of a CI matrix, and what aggregate read and left out to make it."""
+    result: VerifyResult
+    reports: List[Path]
+    skipped: List[Path]      # earlier outputs of aggregate (marked `aggregated`): never merged again
+
+
+def aggregate(root: Path, output: Optional[Path] = None) -> Aggregate:
     """Merge the verify.json files of a CI matrix (one folder per job) into one result; each
-    Python row is labelled with the job folder it came from (e.g. its OS)."""
+    Python row is labelled with the job folder it came from (e.g. its OS). Every file is checked
+    first (reportfiles.py): one unreadable report, two courses or wheels, or one Python twice for
+    the same platform refuses the merge, naming the files. Earlier aggregate outputs (marked, or
+    the `output` file about to be rewritten) are skipped, so a second run merges the same rows."""
     files = sorted(root.rglob(REPORT_FILES["json"]))
-    if not files:
-        raise VerifierError("no verify.json found", root, hint="download the matrix jobs' reports first")
-    merged: Optional[VerifyResult] = None
+    own = output.resolve() if output is not None else None
+    skipped = [path for path in files if own is not None and path.resolve() == own]
+    reports: List[ReportFile] = []
     for path in files:
-        part = result_from_json(json.loads(path.read_text(encoding="utf-8")))
-        label = path.relative_to(root).parts[0]
+        if path in skipped:
+            continue
+        report = read_report(path)
+        if report.result.aggregated:
+            skipped.append(path)
+        else:
+            reports.append(report)
+    if not reports:
+        raise VerifierError("no verify.json of a job found" + (" (only earlier aggregate outputs)" if skipped else ""),
+                            root, hint="download the matrix jobs' reports first")
+    check_same_release(reports)
+    seen: Dict[Tuple[str, str, bool], Path] = {}
+    for report in reports:
+        label = report.path.relative_to(root).parts[0] if len(report.path.relative_to(root).parts) > 1 else root.name
+        for python in report.result.pythons:
+            key = run_key(report, python, label)
+            if key in seen:
+                raise ReportFileError(
+                    f"Python {python.version} ({key[1]}{', latest' if key[2] else ''}) is reported twice: "
+                    f"in {seen[key]} and in {report.path}", hint="keep one report per Python and platform")
+            seen[key] = report.path
+    merged: Optional[VerifyResult] = None
+    for report in reports:
+        part = report.result
+        label = report.path.relative_to(root).parts[0] if len(report.path.relative_to(root).parts) > 1 else root.name
         for python in part.pythons:
-            python.version = f"{python.version} {label}"
+            python.version = f"{python.version} {label}" + (" latest" if part.latest else "")
         if merged is None:
             merged = part
         else:
@@ -153,8 +184,10 @@ def aggregate(root: Path) -> VerifyResult:
             merged.interrupted = merged.interrupted or part.interrupted
             merged.stages = [a if a.status == "failed" else b for a, b in zip(merged.stages, part.stages)] \
                 if len(merged.stages) == len(part.stages) else merged.stages + part.stages
-    assert merged is not None  # files is not empty
-    return merged
+    assert merged is not None  # reports is not empty
+    merged.aggregated = True
+    merged.platform = ""
+    return Aggregate(merged, [r.path for r in reports], skipped)
 
 
 def compare_runs(locked: VerifyResult, latest: VerifyResult) -> List[Tuple[str, str, str, str, str]]:
@@ -167,3 +200,10 @@ def compare_runs(locked: VerifyResult, latest: VerifyResult) -> List[Tuple[str, 
         rows.append((python.version, python.numpy_version or "-", (other.numpy_version if other else None) or "-",
                      python.status, other.status if other else "not run"))
     return rows
+
+
+def compare_folders(locked_dir: Path, latest_dir: Path) -> List[Tuple[str, str, str, str, str]]:
+    """compare_runs of two reports folders, each verify.json checked, both of one course and wheel."""
+    locked, latest = (read_report(folder / REPORT_FILES["json"]) for folder in (locked_dir, latest_dir))
+    check_same_release([locked, latest])
+    return compare_runs(locked.result, latest.result)
