@@ -19,7 +19,9 @@ class Attribution:
     path: str                    # course-relative source path
     line: Optional[int]
     function: str = ""
-    how: str = "traceback"       # "traceback", "course tests", "message", "api", or "inferred" (no traceback)
+    how: str = "traceback"       # "traceback", "course tests", "message", "api", "inferred" (no traceback) or
+    #                              "spectrum" (coverage of failing vs passing runs, runner/spectrum.py)
+    # how == "spectrum": `suspects` the top three modules, `evidence` the next two suspects described
     # how == "inferred": every suspect module, lowest-numbered first (`module` is the first), those whose
     # own unit tests passed (`cleared`, listed last), and the test's names that implicate them
     suspects: List[str] = field(default_factory=list)
@@ -27,6 +29,10 @@ class Attribution:
     evidence: str = ""
 
     def describe(self) -> str:
+        if self.how == "spectrum":  # evidence: the next two suspects, described
+            following = f"; next: {self.evidence}" if self.evidence else ""
+            return f"suspected (coverage of failing vs passing tests): {self.module} ({self.path}:{self.line}, " \
+                   f"in {self.function}){following}"
         if self.how == "inferred" and self.suspects:
             shown = [f"{m} (inferred from the test's imports{': ' + self.evidence if self.evidence else ''})"
                      if i == 0 else m for i, m in enumerate(self.suspects)]

@@ -243,6 +243,30 @@ def _expect_inferred(result) -> Optional[str]:
     return "course-tests carries no attribution"
 
 
+def _no_grad_not_restored_on_exception(root: Path) -> None:
+    # grad mode restored only on a normal exit: after one exception inside `with no_grad():` every later test
+    # runs without a graph; the first failure is an assert in the autograd tests, the rest fail in other modules
+    replace(source(root, "02_autograd"), "        _GradMode.enabled = False\n        return self\n\n"
+            "    def __exit__(self, *exc):\n        _GradMode.enabled = self.prev\n",
+            "        _GradMode.enabled = False\n        return self\n\n"
+            "    def __exit__(self, *exc):\n        if exc[0] is None:\n            _GradMode.enabled = self.prev\n")
+
+
+def _expect_spectrum(stage_name: str, module: str) -> Callable[[object], Optional[str]]:
+    def check(result) -> Optional[str]:
+        for python in result.pythons:
+            stage = python.stage(stage_name)
+            if stage is not None and stage.attribution is not None:
+                blame = stage.attribution
+                if blame.how != "spectrum" or blame.module != module or "spectrum" not in stage.figures:
+                    return f"expected a spectrum blame on {module}, got {blame.describe()}"
+                if not blame.describe().startswith(f"suspected (coverage of failing vs passing tests): {module} ("):
+                    return f"the blame does not say how it was found: {blame.describe()}"
+                return None
+        return f"{stage_name} carries no attribution"
+    return check
+
+
 def _renamed_public_function(root: Path) -> None:
     path = source(root, "13_kernels")
     path.write_text(path.read_text(encoding="utf-8").replace("format_comparisons", "render_comparisons"),
@@ -365,6 +389,11 @@ FAULTS: List[Fault] = [
           pythons=(HERE,), tests=("integration/test_layers_losses.py::"
                                   "test_linear_regression_recovers_the_true_weights_with_mse",
                                   "unit/test_tensor.py", "unit/test_layers.py"), expect=_expect_inferred),
+    # issue: blame the right module without a traceback (coverage of failing vs passing tests)
+    Fault("spectrum-no-grad-not-restored-on-exception", _no_grad_not_restored_on_exception, "course-tests",
+          "02_autograd", pythons=(HERE,), scenarios=(),
+          tests=("unit/test_autograd.py", "unit/test_layers.py", "unit/test_tensor.py"),
+          expect=_expect_spectrum("course-tests", "02_autograd")),
     Fault("api-renamed-public-function-names-its-module", _renamed_public_function, "api", "13_kernels",
           expect=_expect_api_blame),
     Fault("py-guarded-backport-needs-marker", _guarded_backport, "validate", "16_mlops", expect=_expect_marker_fix),

@@ -113,7 +113,11 @@ def decide(result: VerifyResult) -> Decision:
             blame = stage.attribution
             module = blame.module if blame else None
             where = f" ({blame.describe()})" if blame else ""
-            if blame and blame.how == "inferred":
+            if blame and blame.how == "spectrum":
+                fix = stage.fix or (f"look first at {blame.path}:{blame.line} ({blame.function}; suspected from "
+                                    f"coverage of failing vs passing tests), then the next suspects; re-run "
+                                    f"`tito package test --module {blame.module}`")
+            elif blame and blame.how == "inferred":
                 fix = stage.fix or (f"look first at {blame.path} (suspected: inferred, no traceback), then the "
                                     f"other suspects; re-run `tito package test --module {blame.module}`")
             else:

@@ -25,7 +25,8 @@ from ..runner.entrypoints import entry_points_stage
 from ..runner.envs import Venv
 from ..runner.imports import IMPORT_TIMEOUT, import_stage
 from ..runner.interpreters import find_interpreter
-from ..runner.scenarios import Scenario, api_roles, run_course_tests, run_scenario
+from ..runner.scenarios import ROLE_MAP_VARIABLE, Scenario, api_roles, run_course_tests, run_scenario, shared_helpers
+from ..runner.spectrum import localise, needs_spectrum
 from .schedule import Cancelled, Task
 from .stages import install_stage, not_run, venv_stage_for
 
@@ -80,6 +81,7 @@ class PythonTasks:
         self.built = built
         self.scenarios = scenarios
         self.history = history
+        self.spectrum_taken = threading.Lock()   # the coverage rerun: once per run, on the first Python needing it
 
     def tasks(self, python: PythonResult, stage_names: List[str]) -> List[Task]:
         scope = python.version
@@ -199,8 +201,21 @@ class PythonTasks:
         return tests
 
     def _cleanup(self, state: PythonRun) -> None:
+        self._localise(state)
         if state.venv is not None and not self.options.cached_envs:
             shutil.rmtree(state.venv.root, ignore_errors=True)
+
+    def _localise(self, state: PythonRun) -> None:
+        """Failures blamed without a traceback into the package: rerun them beside passing ones under
+        coverage (runner/spectrum.py), only on the first Python that needs it, never on a clean run."""
+        stages = needs_spectrum(state.result, self.scenarios)
+        if not stages or state.venv is None or self.v.cancelled.is_set() or \
+                not self.spectrum_taken.acquire(blocking=False):
+            return
+        roles = {ROLE_MAP_VARIABLE: json.dumps(api_roles(self.course), sort_keys=True)}
+        localise(state.venv, self.course, state.result, state.home, self.scenarios, stages,
+                 installer=self.options.installer, memory_mb=self.options.memory_mb, roles_env=roles,
+                 helpers=shared_helpers())
 
 
 def blame_scenarios_from_tests(python: PythonResult, tests: StageResult) -> None:

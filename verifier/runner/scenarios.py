@@ -37,6 +37,7 @@ TIMEOUT_LINE = re.compile(r"^#\s*scenario-timeout:\s*(?P<seconds>\d+)", re.MULTI
 ORDER = ("imports", "installation", "inter_module", "data_flow", "complete_pipeline", "cnn", "transformer",
          "persistence")
 ROLE_MAP_VARIABLE = "TINYTORCH_API_ROLES"   # read by student_scenarios/_roles.py
+COURSE_TESTS = "course-tests"   # the folder of a Python's work dir the course tests (and junit.xml) run in
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -168,7 +169,7 @@ def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optio
     if not install.ok:
         result.status, result.detail, result.log = FAILED, "could not install pytest", install.tail(20)
         return result
-    here = workdir / "course-tests"
+    here = workdir / COURSE_TESTS
     # a FIFO or device in tests/ is left out (validation reports it, TT009): copying it would block or fail
     shutil.copytree(tests, here / "tests", ignore=ignore_special_files("__pycache__", "*.pyc"))
     (here / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # the course's own config stays out
