@@ -21,7 +21,7 @@ import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
 from helpers import EMBEDDED_COURSE, without_permission_override  # noqa: E402
-from hypothesis import HealthCheck, event, example, given, settings  # noqa: E402
+from hypothesis import HealthCheck, currently_in_test_context, event, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 TITO = [sys.executable, "-m", "verifier.cli"]
@@ -34,8 +34,8 @@ TMPDIRS = ("inherit", "missing", "file", "unwritable")
 HOMES = ("ok", "missing", "file")
 XDGS = ("unset", "missing", "file")
 # where tito runs from: the course itself (no --course), another folder, a folder deleted under it
-# (both with --course). "deleted-no-course" (deleted folder, no --course) crashes today: see below
-CWDS = ("course", "elsewhere", "deleted")
+# (with and without --course)
+CWDS = ("course", "elsewhere", "deleted", "deleted-no-course")
 LOCALES = (None, "C", "POSIX", "C.UTF-8", "xx_YY.bogus")
 COLUMNS = (None, "0", "1", "-5", "99999999999999999999", "abc", "")
 
@@ -105,7 +105,8 @@ def run_in(env_spec: Environment, work: Path) -> Outcome:
     prefix: List[str] = []
     if env_spec.tmpdir == "unwritable":
         override = without_permission_override()
-        event("unwritable TMPDIR: " + ("binding" if override is not None else "root overrides it (no setpriv)"))
+        if currently_in_test_context():
+            event("unwritable TMPDIR: " + ("binding" if override is not None else "root overrides it (no setpriv)"))
         prefix = override or []
     if env_spec.cwd == "course":
         cwd = course
@@ -136,7 +137,8 @@ def check(env_spec: Environment) -> None:
             for folder in work.iterdir():  # let the temporary folder go even if a test made one read-only
                 if folder.is_dir():
                     folder.chmod(0o700)
-    event(f"{env_spec.command}: exit {outcome.code}")
+    if currently_in_test_context():  # also called from plain parametrized tests
+        event(f"{env_spec.command}: exit {outcome.code}")
     shown = f"{env_spec}\nexit {outcome.code}\nstderr:\n{outcome.stderr[-2000:]}"
     assert outcome.code in (0, 1, 2), shown
     assert "Traceback" not in outcome.stdout + outcome.stderr, shown
@@ -157,11 +159,8 @@ def test_a_broken_environment_never_crashes_validate_or_deps(env_spec):
     check(env_spec)
 
 
-# Known crash, fixed on branch h3 (verifier/cli): from a deleted working directory without --course,
-# the course lookup raises FileNotFoundError (exit 3). After the merge: strict, and "deleted-no-course"
-# joins CWDS.
-@pytest.mark.xfail(strict=False, reason="fixed on branch h3: a deleted working directory without --course "
-                                        "crashes the course lookup (FileNotFoundError, exit 3)")
+# Once a crash: from a deleted working directory without --course, the course lookup raised
+# FileNotFoundError (exit 3); now one line, exit 2.
 @pytest.mark.parametrize("command", COMMANDS)
 def test_deleted_working_directory_without_course_is_one_line(command):
     check(Environment(command, cwd="deleted-no-course"))
