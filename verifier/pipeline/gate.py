@@ -101,7 +101,8 @@ def decide(result: VerifyResult) -> Decision:
                 continue
             category = {"venv": "pipeline broken", "install": "package cannot be installed",
                         "imports": "package cannot be imported", "module-imports": "package cannot be imported",
-                        "entry-points": "entry point broken", "course-tests": "integration tests failed"
+                        "entry-points": "entry point broken", "course-tests": "integration tests failed",
+                        "dependency-api": "dependency API missing on this Python"
                         }.get(stage.name, "scenario failed")
             blame = stage.attribution
             module = blame.module if blame else None

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
+from ..checks._thirdparty import own_top_levels
 from ..course.discovery import Course
 from ..results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult
 from ..runner.attribution import attribute_message
+from ..runner.depapi import STAGE as DEPENDENCY_API
+from ..runner.depapi import api_stage as dependency_api_stage
 from ..runner.entrypoints import entry_points_stage
 from ..runner.envs import Venv
 from ..runner.imports import IMPORT_TIMEOUT, import_stage
@@ -33,7 +36,8 @@ if TYPE_CHECKING:
     from .verify import Built, Verification
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
-ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, "course-tests": 22.0,
+ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, DEPENDENCY_API: 0.5,
+             "course-tests": 22.0,
              "cnn": 8.0, "transformer": 5.5, "complete_pipeline": 1.5, "installation": 1.8, "editable": 11.0}
 DEFAULT_ESTIMATE = 1.0
 
@@ -94,7 +98,9 @@ class PythonTasks:
                  Task(key("module-imports"), lambda: self._guarded(state, "module-imports", self._imports),
                       after_install, w("module-imports")),
                  Task(key("entry-points"), lambda: self._guarded(state, "entry-points", self._entry_points),
-                      after_install, w("entry-points"))]
+                      after_install, w("entry-points")),
+                 Task(key(DEPENDENCY_API), lambda: self._guarded(state, DEPENDENCY_API, self._dependency_api),
+                      after_install, w(DEPENDENCY_API))]
         for scenario in self.scenarios:
             tasks.append(Task(key(scenario.name), self._scenario_task(state, scenario), after_install,
                               w(scenario.name)))
@@ -179,6 +185,14 @@ class PythonTasks:
         assert state.venv is not None
         return entry_points_stage(state.venv, self.built.entry_points, self.course.package, self.v.targets,
                                   memory_mb=self.options.memory_mb, cancelled=self.v.cancelled)
+
+    def _dependency_api(self, state: PythonRun) -> StageResult:
+        """Every NumPy (third-party) name and keyword the installed package uses exists in this venv."""
+        assert state.venv is not None
+        installed = state.result.tinytorch_file
+        package_dir = Path(installed).parent if installed else None
+        return dependency_api_stage(state.venv, package_dir, own_top_levels(self.course), state.result.version,
+                                    memory_mb=self.options.memory_mb, cancelled=self.v.cancelled)
 
     def _scenario_task(self, state: PythonRun, scenario: Scenario) -> Callable[[], None]:
         def body(state: PythonRun) -> StageResult:

@@ -33,6 +33,7 @@ from ..package.build import Artifacts
 from ..package.metrics import module_metrics
 from ..package.wheelcheck import wheel_entry_points, wheel_modules
 from ..results import FAILED, PythonResult, StageResult, VerifyResult
+from ..runner.depapi import STAGE as DEPENDENCY_API
 from ..runner.entrypoints import EntryPoint
 from ..runner.processes import DEFAULT_MEMORY_MB, allow_new, kill_all, stop_all
 from ..runner.scenarios import Scenario, discover_scenarios
@@ -208,7 +209,7 @@ class Verification:
 
     # -- per Python ---------------------------------------------------------------------------
     def _stage_names(self, scenarios: List[Scenario]) -> List[str]:
-        return ["venv", "install", "module-imports", "entry-points"] + [s.name for s in scenarios] + \
+        return ["venv", "install", "module-imports", "entry-points", DEPENDENCY_API] + [s.name for s in scenarios] + \
             (["course-tests"] if self.options.run_tests else [])
 
     def _pythons(self, course: Course, built: Built, matrix: Sequence[str], result: VerifyResult) -> None:
