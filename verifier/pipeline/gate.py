@@ -20,6 +20,8 @@ from ..results import FAILED, VerifyResult
 CYCLE_CODES = frozenset({"TT204"})
 CONFLICT_CODES = frozenset({"TT112", "TT114"})
 MATRIX_CODES = frozenset({"TT235"})   # a Python dropped from the matrix (classifiers vs requires-python)
+MARKER_CODES = frozenset({"TT223"})   # a dependency's marker leaves a Python of the matrix without it
+TEST_PATCH_CODES = frozenset({"TT260"})  # the course tests patch the package or a dependency it uses
 
 
 @dataclass
@@ -67,6 +69,10 @@ def _finding_category(finding: Dict[str, Any]) -> str:
         return "export conflict"
     if code in MATRIX_CODES:
         return "Python dropped from the matrix"
+    if code in MARKER_CODES:
+        return "dependency not installed on a Python of the matrix"
+    if code in TEST_PATCH_CODES:
+        return "course tests patch what they test"
     return "validation error"
 
 

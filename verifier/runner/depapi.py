@@ -282,8 +282,8 @@ class _Collector:
             handlers = stmt.handlers  # type: ignore[attr-defined]
             catches_attribute = _caught(handlers, _GUARDING_ERRORS)
             catches_import = catches_attribute or _caught(handlers, _IMPORT_ERRORS)
-            self._body(stmt.body, aliases, guarded | ({"*"} if catches_attribute else
-                                                      {"*import"} if catches_import else set()))
+            inside = guarded | ({"*"} if catches_attribute else {"*import"} if catches_import else set())
+            self._body(stmt.body, aliases, inside)  # type: ignore[attr-defined]
             for handler in handlers:
                 self._body(handler.body, aliases, guarded)
             self._body(stmt.orelse + stmt.finalbody, aliases, guarded)  # type: ignore[attr-defined]
@@ -296,7 +296,7 @@ class _Collector:
                                   (), stmt.lineno)
             return
         # compound statements: their own expressions, then their bodies
-        for name, value in ast.iter_fields(stmt):
+        for _field, value in ast.iter_fields(stmt):
             if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
                 self._body(value, aliases, guarded)
             elif isinstance(value, list):
