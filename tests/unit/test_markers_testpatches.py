@@ -134,3 +134,28 @@ def test_real_upstream_snapshots_have_none_of_these_findings(tmp_path, commit):
         tar.extractall(tmp_path)  # noqa: S202 — our own corpus
     (root,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert found(root) == []
+
+
+def test_import_failures_on_a_python_the_marker_excludes_are_blamed_on_the_course():
+    from verifier.pipeline.pytasks import blame_marker_gap
+    from verifier.results import FAILED, Attribution, StageResult
+    finding = {"code": "TT223", "path": "pyproject.toml", "line": 14, "pythons": ["3.10"], "waived": None,
+               "fix": "make the marker admit Python 3.10"}
+
+    def failed(name="module-imports", error="ModuleNotFoundError: No module named 'numpy'"):
+        stage = StageResult(name, FAILED, detail=error, attribution=Attribution("01_tensor", "x.py", 1))
+        stage.figures = {"failed_modules": {"tinytorch.core.tensor": f"{error} — 01_tensor (x.py:1)"}}
+        return stage
+
+    stage = failed()
+    blame_marker_gap(stage, "3.10", [finding])
+    assert stage.attribution is not None and (stage.attribution.module, stage.attribution.line) == ("course", 14)
+    assert stage.fix == finding["fix"]
+    scenario = failed("cnn")
+    blame_marker_gap(scenario, "3.10", [finding])
+    assert scenario.attribution is not None and scenario.attribution.module == "course"
+    for python, error in (("3.11", "ModuleNotFoundError: No module named 'numpy'"),  # the marker admits 3.11
+                          ("3.10", "NameError: name 'x' is not defined")):             # another cause
+        other = failed(error=error)
+        blame_marker_gap(other, python, [finding])
+        assert other.attribution is not None and other.attribution.module == "01_tensor"

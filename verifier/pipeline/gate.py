@@ -4,7 +4,10 @@ Blocking, per the course's release rules: a scenario or course test fails; a cir
 dependency or an export conflict; the package cannot be built, installed or imported (a module
 that fails to import alone, or whose import writes files or prints); an entry point does not
 resolve or its script crashes on --help; the course tests import a package other than the
-installed wheel; the
+installed wheel; a NumPy (third-party) name or keyword the package uses is missing from the version a
+Python of the matrix installs (dependency-api); a dependency's marker leaves a Python of the matrix
+without it while the package imports it at load (TT223); the course tests patch the package or a
+dependency it uses (TT260); the
 pipeline breaks or is interrupted; a Python of the matrix is not verified; a breaking API
 change that the release notes do not acknowledge. Everything else is approved — except that a
 partial run (a subset of Pythons, scenarios or tests) is no release verdict: it says PASS or FAIL.

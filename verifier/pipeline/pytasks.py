@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from ..checks._thirdparty import own_top_levels
 from ..course.discovery import Course
-from ..results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult
+from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult
 from ..runner.attribution import attribute_message
 from ..runner.depapi import STAGE as DEPENDENCY_API
 from ..runner.depapi import api_stage as dependency_api_stage
@@ -177,9 +177,11 @@ class PythonTasks:
     def _imports(self, state: PythonRun) -> StageResult:
         assert state.venv is not None
         cap = self.options.scenario_timeout
-        return import_stage(state.venv, self.built.modules, self.course.package, self.v.targets,
-                            memory_mb=self.options.memory_mb,
-                            timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.v.cancelled)
+        stage = import_stage(state.venv, self.built.modules, self.course.package, self.v.targets,
+                             memory_mb=self.options.memory_mb,
+                             timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.v.cancelled)
+        blame_marker_gap(stage, state.result.version, self.v.findings)
+        return stage
 
     def _entry_points(self, state: PythonRun) -> StageResult:
         assert state.venv is not None
@@ -201,6 +203,7 @@ class PythonTasks:
                                    roles=api_roles(self.course))
             if outcome.status == FAILED and outcome.attribution is None:
                 outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.v.targets)
+            blame_marker_gap(outcome, state.result.version, self.v.findings)
             return outcome
         return lambda: self._guarded(state, scenario.name, body)
 
@@ -210,11 +213,33 @@ class PythonTasks:
                                  memory_mb=self.options.memory_mb, site_packages=state.result.site_packages,
                                  installer=self.options.installer)
         blame_scenarios_from_tests(state.result, tests)
+        blame_marker_gap(tests, state.result.version, self.v.findings)
         return tests
 
     def _cleanup(self, state: PythonRun) -> None:
         if state.venv is not None and not self.options.cached_envs:
             shutil.rmtree(state.venv.root, ignore_errors=True)
+
+
+def blame_marker_gap(stage: StageResult, python: str, findings: List[Dict[str, object]]) -> None:
+    """Modules that fail to import only because a dependency's marker leaves this Python without it (TT223)
+    are not the modules' fault: the blame goes to the requirement's line of pyproject.toml, on the course."""
+    if stage.status != FAILED or stage.figures.get("side_effects"):
+        return
+    # module-imports: every module that failed failed on a missing module; another stage: its error says so
+    failures = list((stage.figures.get("failed_modules") or {}).values()) if stage.name == "module-imports" \
+        else [stage.detail + "\n" + stage.log]
+    for finding in findings:
+        pythons = finding.get("pythons") or []
+        if finding.get("code") != "TT223" or finding.get("waived") or not isinstance(pythons, list) or \
+                python not in pythons:
+            continue
+        if failures and all("No module named" in str(f) for f in failures):
+            line = finding.get("line")
+            stage.attribution = Attribution("course", str(finding.get("path")), line if isinstance(line, int) else None,
+                                            how="marker")
+            stage.fix = str(finding.get("fix") or stage.fix)
+            return
 
 
 def blame_scenarios_from_tests(python: PythonResult, tests: StageResult) -> None:

@@ -96,6 +96,7 @@ class Verification:
         self.cancelled = threading.Event()
         self.work = Path(tempfile.gettempdir()) / "tito-verify-unset"  # made in run(), inside its guard
         self.targets: Dict[str, str] = {}  # exported module (tinytorch.core.x) -> course module key
+        self.findings: List[Dict[str, object]] = []  # validation's findings (the per-Python stages read them)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -174,7 +175,7 @@ class Verification:
             add(not_run(name, f"--fail-fast stopped the run after {stopped} failed" if stopped else reason))
 
         validation, findings, graph = validation_stage(course)
-        result.findings = findings
+        result.findings = self.findings = findings
         result.graph = graph
         add(validation)
 
