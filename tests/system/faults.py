@@ -319,11 +319,74 @@ def _entry_point_missing(root: Path) -> None:
 
 
 def _tests_shadow_package(root: Path) -> None:
-    # a test helper that puts a stale copy of the package first on sys.path
+    # a test helper that puts a stale copy of the package first on sys.path; the folder is found at run
+    # time (a glob), so only the run-time test-origin check can see it (tests-conftest-shadows-package-statically
+    # is the form the static TT260 sees)
     (root / "tests/conftest.py").write_text(
-        "import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), 'helpers'))\n")
+        "import sys\nfrom pathlib import Path\n"
+        "sys.path.insert(0, str(sorted(Path(__file__).parent.glob('help*'))[0]))\n")
     (root / "tests/helpers/tinytorch").mkdir(parents=True)
     (root / "tests/helpers/tinytorch/__init__.py").write_text("from numpy import ndarray as Tensor\n")
+
+
+def _marker_drops_310(root: Path) -> None:
+    # numpy is not installed on 3.10: every module fails to import there, but the cause is one pyproject line
+    replace(root / "pyproject.toml", 'dependencies = ["numpy>=1.22"]',
+            'dependencies = ["numpy>=1.22; python_version != \'3.10\'"]')
+
+
+def _expect_marker_blocker(result) -> Optional[str]:
+    from verifier.pipeline.gate import decide
+    found = [b for b in decide(result).blockers if b.category == "dependency not installed on a Python of the matrix"]
+    if [(b.module, b.python) for b in found] != [("course", "3.10")]:
+        return f"expected one course blocker for 3.10, got {[b.describe() for b in found]}"
+    message = found[0].message
+    if "pyproject.toml:14" not in message or "tinytorch.core.tensor imports it at load" not in message:
+        return f"the blocker does not name the requirement's line and an importing module: {message}"
+    return None
+
+
+ROW_STACK = "def stack_drift_reports(reports):\n    return np.row_stack(reports)  # removed in NumPy 2.5"
+
+
+def _row_stack_on_unrun_path(root: Path) -> None:
+    # a call of a NumPy function removed in 2.5 in a function no scenario calls: imports pass, scenarios pass
+    add_cell(root, "16_mlops", ROW_STACK)
+
+
+def _expect_row_stack_line(result) -> Optional[str]:
+    source = Path(result.course) / "modules/16_mlops/mlops.py"
+    line = next(n for n, row in enumerate(source.read_text(encoding="utf-8").splitlines(), 1) if "np.row_stack" in row)
+    for python in result.pythons:
+        stage = python.stage("dependency-api")
+        if python.version == NEWEST:
+            blame = stage.attribution if stage is not None else None
+            where = (blame.module, blame.path, blame.line) if blame is not None else None
+            if where != ("16_mlops", "modules/16_mlops/mlops.py", line):
+                return f"expected 16_mlops at modules/16_mlops/mlops.py:{line}, got {blame}"
+        elif stage is None or not stage.ok:
+            return f"Python {python.version} (NumPy 2.0 has row_stack) must pass: {stage}"
+    return None
+
+
+def _conftest_patches_numpy(root: Path) -> None:
+    # the tests make a removed NumPy name reappear: they pass against a NumPy no student has
+    (root / "tests/conftest.py").write_text("import numpy as np\n\nnp.row_stack = np.vstack\n")
+
+
+def _conftest_shadows_statically(root: Path) -> None:
+    _tests_shadow_package(root)
+    (root / "tests/conftest.py").write_text(
+        "import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), 'helpers'))\n")
+
+
+def _expect_test_patch(line: int):
+    def check(result) -> Optional[str]:
+        found = [(f["path"], f["line"]) for f in result.findings if f["code"] == "TT260"]
+        if found != [("tests/conftest.py", line)]:
+            return f"expected TT260 at tests/conftest.py:{line}, got {found}"
+        return None
+    return check
 
 
 def _numpy_below_2(root: Path) -> None:
@@ -416,6 +479,16 @@ FAULTS: List[Fault] = [
           scenarios=(), tests=("unit/test_tensor.py",), detail="helpers/tinytorch"),
     Fault("install-no-wheel-for-python", _no_wheel_for_newest, "install", None, pythons=(NEWEST,), scenarios=(),
           detail=f"has no wheel for Python {NEWEST}"),
+    # issue "close the gate's remaining holes": markers, the NumPy API per Python, tests that patch
+    Fault("marker-drops-a-python-for-a-dependency", _marker_drops_310, "validate", "course",
+          expect=_expect_marker_blocker),
+    Fault("np-removed-function-on-a-path-no-scenario-runs", _row_stack_on_unrun_path, "dependency-api", "16_mlops",
+          pythons=(OLDEST, NEWEST), failing=frozenset({NEWEST}), scenarios=("imports",),
+          detail=f"`np.row_stack` does not exist in NumPy 2.5.5 (Python {NEWEST}): modules/16_mlops/mlops.py:",
+          expect=_expect_row_stack_line),
+    Fault("tests-conftest-patches-numpy", _conftest_patches_numpy, "validate", "course", expect=_expect_test_patch(3)),
+    Fault("tests-conftest-shadows-package-statically", _conftest_shadows_statically, "validate", "course",
+          expect=_expect_test_patch(2)),
     Fault("install-lock-conflicts-with-requirement", _numpy_below_2, "install", None, pythons=(HERE,),
           scenarios=(), detail="numpy=="),
 ]

@@ -45,11 +45,13 @@ def test_verify_embedded_course_one_python(tmp_path):
     assert python["site_packages"] and "site-packages" in python["site_packages"]
     assert python["tinytorch_file"].startswith(python["site_packages"])
     names = [s["name"] for s in python["stages"]]
-    assert names[:6] == ["venv", "install", "module-imports", "entry-points", "imports", "installation"]
+    assert names[:7] == ["venv", "install", "module-imports", "entry-points", "dependency-api", "imports",
+                         "installation"]
     assert names[-1] == "course-tests"
     assert {"cnn", "transformer"} <= set(names)
     figures = {s["name"]: s["figures"] for s in python["stages"]}
     assert figures["module-imports"]["failed_modules"] == {} and figures["module-imports"]["modules"] >= 18
+    assert figures["dependency-api"]["uses"] > 0 and figures["dependency-api"]["missing"] == []
     assert figures["cnn"]["test_accuracy"] >= 0.95
     assert figures["course-tests"]["passed"] > 0 and figures["course-tests"]["failed"] == 0
     assert "Result: PASS (partial: not a release verdict)" in done.stdout and "BLOCKING" not in done.stdout

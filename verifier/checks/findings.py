@@ -111,6 +111,8 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT220", ERROR, "exported code imports a third-party package the course dependencies do not declare", BREAKS),
     Code("TT221", WARNING, "a declared course dependency is never imported by exported code"),
     Code("TT222", WARNING, "an optional (try/except ImportError) third-party import is not declared"),
+    Code("TT223", ERROR, "a dependency's environment marker excludes a Python of the matrix, but exported code "
+         "imports it at load", BREAKS),
     Code("TT230", ERROR, "syntax newer than the oldest supported Python (requires-python)", BREAKS,
          supersedes=('TT003',)),
     Code("TT231", ERROR, "standard-library module or name newer than the oldest supported Python", BREAKS),
@@ -124,6 +126,10 @@ _CATALOGUE: Tuple[Code, ...] = (
     # TT25x: the build configuration
     Code("TT250", ERROR, "the build configuration ships no package: setuptools packages, packages.find or "
          "package-dir leave it out", BREAKS),
+    # TT26x: the course's tests
+    Code("TT260", ERROR, "course tests patch the package or a dependency it uses (module or conftest level), or "
+         "shadow it on sys.path"),
+    Code("TT261", WARNING, "course tests patch a third-party module the package does not use, or sys.modules"),
 )
 
 CATALOGUE: Dict[str, Code] = {c.code: c for c in _CATALOGUE}

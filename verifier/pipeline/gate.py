@@ -4,7 +4,10 @@ Blocking, per the course's release rules: a scenario or course test fails; a cir
 dependency or an export conflict; the package cannot be built, installed or imported (a module
 that fails to import alone, or whose import writes files or prints); an entry point does not
 resolve or its script crashes on --help; the course tests import a package other than the
-installed wheel; the
+installed wheel; a NumPy (third-party) name or keyword the package uses is missing from the version a
+Python of the matrix installs (dependency-api); a dependency's marker leaves a Python of the matrix
+without it while the package imports it at load (TT223); the course tests patch the package or a
+dependency it uses (TT260); the
 pipeline breaks or is interrupted; a Python of the matrix is not verified; a breaking API
 change that the release notes do not acknowledge. Everything else is approved — except that a
 partial run (a subset of Pythons, scenarios or tests) is no release verdict: it says PASS or FAIL.
@@ -20,6 +23,8 @@ from ..results import FAILED, VerifyResult
 CYCLE_CODES = frozenset({"TT204"})
 CONFLICT_CODES = frozenset({"TT112", "TT114"})
 MATRIX_CODES = frozenset({"TT235"})   # a Python dropped from the matrix (classifiers vs requires-python)
+MARKER_CODES = frozenset({"TT223"})   # a dependency's marker leaves a Python of the matrix without it
+TEST_PATCH_CODES = frozenset({"TT260"})  # the course tests patch the package or a dependency it uses
 
 
 @dataclass
@@ -71,6 +76,10 @@ def _finding_category(finding: Dict[str, Any]) -> str:
         return "export conflict"
     if code in MATRIX_CODES:
         return "Python dropped from the matrix"
+    if code in MARKER_CODES:
+        return "dependency not installed on a Python of the matrix"
+    if code in TEST_PATCH_CODES:
+        return "course tests patch what they test"
     return "validation error"
 
 
@@ -108,7 +117,8 @@ def decide(result: VerifyResult) -> Decision:
                 continue
             category = {"venv": "pipeline broken", "install": "package cannot be installed",
                         "imports": "package cannot be imported", "module-imports": "package cannot be imported",
-                        "entry-points": "entry point broken", "course-tests": "integration tests failed"
+                        "entry-points": "entry point broken", "course-tests": "integration tests failed",
+                        "dependency-api": "dependency API missing on this Python"
                         }.get(stage.name, "scenario failed")
             blame = stage.attribution
             module = blame.module if blame else None

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
+from ..checks._thirdparty import own_top_levels
 from ..course.discovery import Course
-from ..results import FAILED, NOT_RUN, PASSED, PythonResult, StageResult
+from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult
 from ..runner.attribution import attribute_message
+from ..runner.depapi import STAGE as DEPENDENCY_API
+from ..runner.depapi import api_stage as dependency_api_stage
 from ..runner.entrypoints import entry_points_stage
 from ..runner.envs import Venv
 from ..runner.imports import IMPORT_TIMEOUT, import_stage
@@ -34,7 +37,8 @@ if TYPE_CHECKING:
     from .verify import Built, Verification
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
-ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, "course-tests": 22.0,
+ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, DEPENDENCY_API: 0.5,
+             "course-tests": 22.0,
              "cnn": 8.0, "transformer": 5.5, "complete_pipeline": 1.5, "installation": 1.8, "editable": 11.0}
 DEFAULT_ESTIMATE = 1.0
 
@@ -96,7 +100,9 @@ class PythonTasks:
                  Task(key("module-imports"), lambda: self._guarded(state, "module-imports", self._imports),
                       after_install, w("module-imports")),
                  Task(key("entry-points"), lambda: self._guarded(state, "entry-points", self._entry_points),
-                      after_install, w("entry-points"))]
+                      after_install, w("entry-points")),
+                 Task(key(DEPENDENCY_API), lambda: self._guarded(state, DEPENDENCY_API, self._dependency_api),
+                      after_install, w(DEPENDENCY_API))]
         for scenario in self.scenarios:
             tasks.append(Task(key(scenario.name), self._scenario_task(state, scenario), after_install,
                               w(scenario.name)))
@@ -173,14 +179,24 @@ class PythonTasks:
     def _imports(self, state: PythonRun) -> StageResult:
         assert state.venv is not None
         cap = self.options.scenario_timeout
-        return import_stage(state.venv, self.built.modules, self.course.package, self.v.targets,
-                            memory_mb=self.options.memory_mb,
-                            timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.v.cancelled)
+        stage = import_stage(state.venv, self.built.modules, self.course.package, self.v.targets,
+                             memory_mb=self.options.memory_mb,
+                             timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.v.cancelled)
+        blame_marker_gap(stage, state.result.version, self.v.findings)
+        return stage
 
     def _entry_points(self, state: PythonRun) -> StageResult:
         assert state.venv is not None
         return entry_points_stage(state.venv, self.built.entry_points, self.course.package, self.v.targets,
                                   memory_mb=self.options.memory_mb, cancelled=self.v.cancelled)
+
+    def _dependency_api(self, state: PythonRun) -> StageResult:
+        """Every NumPy (third-party) name and keyword the installed package uses exists in this venv."""
+        assert state.venv is not None
+        installed = state.result.tinytorch_file
+        package_dir = Path(installed).parent if installed else None
+        return dependency_api_stage(state.venv, package_dir, own_top_levels(self.course), state.result.version,
+                                    memory_mb=self.options.memory_mb, cancelled=self.v.cancelled)
 
     def _scenario_task(self, state: PythonRun, scenario: Scenario) -> Callable[[], None]:
         def body(state: PythonRun) -> StageResult:
@@ -189,6 +205,7 @@ class PythonTasks:
                                    roles=api_roles(self.course))
             if outcome.status == FAILED and outcome.attribution is None:
                 outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.v.targets)
+            blame_marker_gap(outcome, state.result.version, self.v.findings)
             return outcome
         return lambda: self._guarded(state, scenario.name, body)
 
@@ -198,6 +215,7 @@ class PythonTasks:
                                  memory_mb=self.options.memory_mb, site_packages=state.result.site_packages,
                                  installer=self.options.installer)
         blame_scenarios_from_tests(state.result, tests)
+        blame_marker_gap(tests, state.result.version, self.v.findings)
         return tests
 
     def _cleanup(self, state: PythonRun) -> None:
@@ -216,6 +234,27 @@ class PythonTasks:
         localise(state.venv, self.course, state.result, state.home, self.scenarios, stages,
                  installer=self.options.installer, memory_mb=self.options.memory_mb, roles_env=roles,
                  helpers=shared_helpers())
+
+
+def blame_marker_gap(stage: StageResult, python: str, findings: List[Dict[str, object]]) -> None:
+    """Modules that fail to import only because a dependency's marker leaves this Python without it (TT223)
+    are not the modules' fault: the blame goes to the requirement's line of pyproject.toml, on the course."""
+    if stage.status != FAILED or stage.figures.get("side_effects"):
+        return
+    # module-imports: every module that failed failed on a missing module; another stage: its error says so
+    failures = list((stage.figures.get("failed_modules") or {}).values()) if stage.name == "module-imports" \
+        else [stage.detail + "\n" + stage.log]
+    for finding in findings:
+        pythons = finding.get("pythons") or []
+        if finding.get("code") != "TT223" or finding.get("waived") or not isinstance(pythons, list) or \
+                python not in pythons:
+            continue
+        if failures and all("No module named" in str(f) for f in failures):
+            line = finding.get("line")
+            stage.attribution = Attribution("course", str(finding.get("path")), line if isinstance(line, int) else None,
+                                            how="marker")
+            stage.fix = str(finding.get("fix") or stage.fix)
+            return
 
 
 def blame_scenarios_from_tests(python: PythonResult, tests: StageResult) -> None:

@@ -36,6 +36,7 @@ from ..package.locks import check_install_sources
 from ..package.metrics import module_metrics
 from ..package.wheelcheck import wheel_digest, wheel_entry_points, wheel_modules
 from ..results import FAILED, PythonResult, StageResult, VerifyResult
+from ..runner.depapi import STAGE as DEPENDENCY_API
 from ..runner.entrypoints import EntryPoint
 from ..runner.processes import DEFAULT_MEMORY_MB, allow_new, kill_all, stop_all
 from ..runner.scenarios import Scenario, discover_scenarios
@@ -98,6 +99,7 @@ class Verification:
         self.cancelled = threading.Event()
         self.work = Path(tempfile.gettempdir()) / "tito-verify-unset"  # made in run(), inside its guard
         self.targets: Dict[str, str] = {}  # exported module (tinytorch.core.x) -> course module key
+        self.findings: List[Dict[str, object]] = []  # validation's findings (the per-Python stages read them)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -179,7 +181,7 @@ class Verification:
             add(not_run(name, f"--fail-fast stopped the run after {stopped} failed" if stopped else reason))
 
         validation, findings, graph = validation_stage(course)
-        result.findings = findings
+        result.findings = self.findings = findings
         result.graph = graph
         add(validation)
 
@@ -215,7 +217,7 @@ class Verification:
 
     # -- per Python ---------------------------------------------------------------------------
     def _stage_names(self, scenarios: List[Scenario]) -> List[str]:
-        return ["venv", "install", "module-imports", "entry-points"] + [s.name for s in scenarios] + \
+        return ["venv", "install", "module-imports", "entry-points", DEPENDENCY_API] + [s.name for s in scenarios] + \
             (["course-tests"] if self.options.run_tests else [])
 
     def _pythons(self, course: Course, built: Built, matrix: Sequence[str], result: VerifyResult) -> None:

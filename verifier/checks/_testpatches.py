@@ -1,0 +1,253 @@
+"""Course tests that patch what they test (TT260 error, TT261 warning).
+
+A `tests/conftest.py` with `np.row_stack = np.vstack` makes the course's tests pass against a NumPy no
+student has, and `sys.modules["tinytorch.core.x"] = stub` or a folder of stale copies put first on
+sys.path makes them test something other than the wheel. Read as AST (never run), in the course's
+`tests/` folder: every `conftest.py` (anywhere in it: module level, hooks, fixtures — a conftest runs
+for every test) and every test module (`test_*.py`, `*_test.py`) at module level (not inside a test
+function or fixture, not under `if __name__ == "__main__":`). One finding per statement, at its line:
+
+- an attribute assigned or deleted on a module or name imported from the package or from a third-party
+  module (`np.row_stack = ...`, `tinytorch.core.losses.mse = ...`, `Tensor.__add__ = ...`,
+  `setattr(np, "x", ...)`, `delattr(...)`): TT260 when it is the package (or another top-level package
+  of the course's distribution) or a dependency the package imports or declares, else TT261;
+- an entry of `sys.modules` set, updated or deleted (`sys.modules["numpy"] = ...`,
+  `sys.modules.update(...)`): TT260 for the package or such a dependency, TT261 for anything else;
+- a `sys.path` edit that statically resolves to a folder inside `tests/` holding a package or module
+  named like the package or such a dependency (a stale copy that shadows the wheel): TT260.
+
+Not findings, by design: the `monkeypatch` fixture and `unittest.mock.patch` (scoped to one test and
+undone after it: ordinary pytest practice); anything inside a test module's functions; item assignment
+(`plt.rcParams["x"] = ...`) and calls (`np.random.seed(0)`, `matplotlib.use("Agg")`), which configure a
+library rather than replace its code; the standard library; and `sys.path` edits that put the project
+root or module folders first — whether the tests then import the wheel is checked at run time by the
+course-tests stage (the test-origin check), which sees what a path really resolves to.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Set, Tuple
+
+from ..course.analysis import relative
+from ..course.pyversions import is_stdlib
+from ._thirdparty import IMPORT_TO_DIST, declared_dists, norm_dist, own_top_levels
+from .context import CheckContext, Emitter
+from .findings import COURSE, Finding
+
+CODES = frozenset({"TT260", "TT261"})
+MAX_TEST_FILE = 2 * 1024 * 1024
+
+
+def test_files(tests: Path) -> Iterator[Path]:
+    for path in sorted(tests.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        name = path.name
+        if name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py"):
+            yield path
+
+
+def _chain(node: ast.expr) -> Optional[List[str]]:
+    parts: List[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return parts[::-1]
+
+
+def _aliases(tree: ast.Module) -> Dict[str, str]:
+    """Local name -> dotted name, from every absolute import of the file."""
+    out: Dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                out[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if alias.name != "*":
+                    out[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return out
+
+
+def _statements(tree: ast.Module, conftest: bool) -> Iterator[ast.AST]:
+    """The nodes that run when pytest loads the file: for a conftest everything; for a test module the
+    module level (and class bodies), not functions, not `if __name__ == "__main__":`."""
+    if conftest:
+        yield from ast.walk(tree)
+        return
+    stack: List[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.If) and "__name__" in ast.dump(node.test) and "__main__" in ast.dump(node.test):
+            stack.extend(node.orelse)
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _resolve_path(node: ast.expr, here: Path) -> Optional[Path]:
+    """A folder a sys.path expression names, when it is built from `__file__` with os.path or pathlib."""
+    if isinstance(node, ast.Name) and node.id == "__file__":
+        return here
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return Path(node.value)
+    if isinstance(node, ast.Call):
+        func = _chain(node.func) if isinstance(node.func, (ast.Attribute, ast.Name)) else None
+        name = ".".join(func) if func else ""
+        args = [_resolve_path(a, here) for a in node.args]
+        if name in ("str", "Path", "pathlib.Path", "os.path.abspath", "os.path.realpath", "os.path.normpath") \
+                and len(args) == 1:
+            return args[0]
+        if name == "os.path.dirname" and len(args) == 1 and args[0] is not None:
+            return args[0].parent
+        if name in ("os.path.join", "Path", "pathlib.Path") and args and all(a is not None for a in args):
+            joined = args[0]
+            for part in args[1:]:
+                joined = joined / part  # type: ignore[operator]
+            return joined
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("resolve", "absolute") and not node.args:
+            return _resolve_path(node.func.value, here)
+        return None
+    if isinstance(node, ast.Attribute) and node.attr == "parent":
+        inner = _resolve_path(node.value, here)
+        return inner.parent if inner is not None else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        left, right = _resolve_path(node.left, here), _resolve_path(node.right, here)
+        return left / right if left is not None and right is not None else None
+    return None
+
+
+class _TestPatches:
+    def __init__(self, ctx: CheckContext, out: Emitter) -> None:
+        self.ctx = ctx
+        self.out = out
+        self.own = own_top_levels(ctx.course)
+        # the dependencies the package uses: third-party tops its exported code imports, and declared ones
+        self.used: Set[str] = {ref.top for refs in ctx.graph.refs.values() for ref in refs
+                               if (r := ctx.graph.resolutions.get(ref)) is not None and r.kind == "thirdparty"
+                               and not ref.fallback}
+        for dist in declared_dists(ctx.course):
+            self.used.add(norm_dist(dist).replace("-", "_"))
+            self.used.update(m for m, providers in IMPORT_TO_DIST.items()
+                             if norm_dist(dist) in {norm_dist(p) for p in providers})
+
+    def _kind(self, top: str) -> Tuple[Optional[str], str]:
+        """(code, what it is) for a patched top-level module; (None, "") when it is not judged."""
+        if top in self.own:
+            return "TT260", f"the package {top}"
+        if top in self.used:
+            return "TT260", f"{top}, a dependency the package uses"
+        if is_stdlib(top) or top == "__future__":
+            return None, ""
+        return "TT261", f"{top}, a third-party module the package does not use"
+
+    def file(self, path: Path) -> None:
+        try:
+            if path.stat().st_size > MAX_TEST_FILE:
+                return
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            return  # pytest reports an unreadable test file itself
+        rel = relative(path, self.ctx.course.root)
+        aliases = _aliases(tree)
+        conftest = path.name == "conftest.py"
+        where = "conftest.py (runs for every test)" if conftest else "at module level (runs when pytest collects it)"
+        for node in _statements(tree, conftest):
+            for line, text, top, kind in self._patches(node, aliases, path):
+                code: Optional[str]
+                if kind == "sys.path":
+                    code, what = "TT260", top
+                elif kind == "sys.modules" and not top:
+                    code, what = "TT261", "sys.modules (an entry the verifier cannot name statically)"
+                else:
+                    code, what = self._kind(top)
+                if code is None:
+                    continue
+                if code == "TT260":
+                    issue = (f"the course tests patch {what}: `{text}` {where} — they test the patched code, not "
+                             f"what a student installs")
+                else:
+                    issue = f"the course tests patch {what}: `{text}` {where}"
+                self.out.add(code, COURSE, rel, line, issue,
+                             "remove the patch and fix the package so its tests pass without it; a test that must "
+                             "replace something uses the `monkeypatch` fixture inside that test (undone after it)")
+
+    def _patches(self, node: ast.AST, aliases: Dict[str, str], path: Path) -> Iterator[Tuple[int, str, str, str]]:
+        """(line, statement, patched top-level module, kind) for each patch `node` makes."""
+        line = getattr(node, "lineno", 0)
+        if not isinstance(node, (ast.Assign, ast.Delete, ast.AugAssign, ast.AnnAssign, ast.Call)):
+            return
+        text = ast.unparse(node).splitlines()[0][:120]
+        targets: List[ast.expr] = []
+        if isinstance(node, (ast.Assign, ast.Delete)):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        for target in targets:
+            for element in (target.elts if isinstance(target, ast.Tuple) else [target]):
+                if isinstance(element, ast.Attribute):
+                    parts = _chain(element)
+                    if parts and parts[0] in aliases and aliases[parts[0]].split(".")[0] != "sys":
+                        yield line, text, aliases[parts[0]].split(".")[0], "attribute"
+                elif isinstance(element, ast.Subscript) and self._is_sys(element.value, "modules", aliases):
+                    key = element.slice.value if isinstance(element.slice, ast.Constant) else None
+                    yield line, text, str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
+                parts = _chain(node.args[0])
+                if parts and parts[0] in aliases and aliases[parts[0]] != "sys":
+                    yield line, text, aliases[parts[0]].split(".")[0], "attribute"
+            elif isinstance(func, ast.Attribute) and self._is_sys(func.value, "modules", aliases) and \
+                    func.attr in ("update", "setdefault", "pop", "__setitem__", "clear"):
+                first = node.args[0] if node.args else None
+                key = first.value if isinstance(first, ast.Constant) else None
+                if isinstance(first, ast.Dict):
+                    keys = [k.value for k in first.keys if isinstance(k, ast.Constant)]
+                    key = keys[0] if keys else None
+                yield line, text, str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
+            elif isinstance(func, ast.Attribute) and self._is_sys(func.value, "path", aliases) and \
+                    func.attr in ("insert", "append", "extend") and node.args:
+                added = _resolve_path(node.args[-1], path)
+                shadow = self._shadows(added)
+                if shadow:
+                    yield line, text, f"{shadow} with a copy inside tests/ ({relative(added, self.ctx.course.root)})" \
+                        if added is not None else shadow, "sys.path"
+
+    def _shadows(self, folder: Optional[Path]) -> Optional[str]:
+        """The package or dependency a folder inside tests/ holds a copy of (it would shadow the wheel)."""
+        if folder is None:
+            return None
+        tests = (self.ctx.course.root / "tests").resolve()
+        try:
+            resolved = folder.resolve()
+            resolved.relative_to(tests)
+        except (OSError, ValueError):
+            return None
+        if not resolved.is_dir():
+            return None
+        for name in sorted(self.own | self.used):
+            if (resolved / name / "__init__.py").is_file() or (resolved / f"{name}.py").is_file():
+                return "the package" if name in self.own else f"{name}, a dependency the package uses"
+        return None
+
+    @staticmethod
+    def _is_sys(node: ast.expr, attr: str, aliases: Dict[str, str]) -> bool:
+        parts = _chain(node)
+        return parts is not None and len(parts) == 2 and aliases.get(parts[0]) == "sys" and parts[1] == attr
+
+
+def check(ctx: CheckContext) -> Iterator[Finding]:
+    out = Emitter(CODES)
+    tests = ctx.course.root / "tests"
+    if tests.is_dir():
+        patches = _TestPatches(ctx, out)
+        for path in test_files(tests):
+            patches.file(path)
+    yield from out
