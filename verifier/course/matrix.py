@@ -37,6 +37,9 @@ UNLISTED = "no classifier"                   # a Python requires-python allows, 
 
 
 def version_key(version: str) -> tuple:
+    """"3.12" -> (3, 12); "3.14t" (free-threaded) -> (3, 14, 1), sorted right after "3.14"."""
+    if version.endswith("t"):
+        return tuple(int(part) for part in version[:-1].split(".")) + (1,)
     return tuple(int(part) for part in version.split("."))
 
 
