@@ -90,7 +90,9 @@ def sweep(args: argparse.Namespace) -> str:
 def preflight(args: argparse.Namespace) -> None:
     name = _command_name(args)
     # interpreters first: a run refused for its --python leaves no reports folder behind
-    if name in ("verify", "test", "integration", "install", "export") and getattr(args, "python", None):
+    # (with --install-pythons, a missing one is installed first, or said missing in one line)
+    if name in ("verify", "test", "integration", "install", "export") and getattr(args, "python", None) \
+            and not getattr(args, "install_pythons", False):
         check_pythons(args.python if isinstance(args.python, list) else [args.python])
     if name in WRITES_REPORTS and getattr(args, "reports", None) is not None:
         check_reports_target(Path(args.reports))
