@@ -212,15 +212,15 @@ def _state_dict_drops_buffers(root: Path) -> None:
 
 
 def _matrix_drops_newest(root: Path) -> None:
-    # the classifiers promise 3.13, requires-python excludes it: verify would silently run 3.9-3.12 only
-    replace(root / "pyproject.toml", 'requires-python = ">=3.9"', 'requires-python = ">=3.9,<3.13"')
+    # the classifiers promise 3.15, requires-python excludes it: verify would silently run 3.9-3.14 only
+    replace(root / "pyproject.toml", 'requires-python = ">=3.9"', 'requires-python = ">=3.9,<3.15"')
 
 
-def _expect_dropped_313(result) -> Optional[str]:
+def _expect_dropped_315(result) -> Optional[str]:
     from verifier.pipeline.gate import decide
     dropped = [b for b in decide(result).blockers if b.category == "Python dropped from the matrix"]
-    if [b.python for b in dropped] != ["3.13"]:
-        return f"expected one 'Python dropped from the matrix' blocker for 3.13, got {dropped}"
+    if [b.python for b in dropped] != ["3.15"]:
+        return f"expected one 'Python dropped from the matrix' blocker for 3.15, got {dropped}"
     if "pyproject.toml:" not in dropped[0].message or "requires-python" not in dropped[0].message:
         return f"the blocker does not name both pyproject lines: {dropped[0].message}"
     return None
@@ -447,7 +447,7 @@ FAULTS: List[Fault] = [
           pythons=(HERE,), scenarios=("persistence",)),
     # issue 12: the Python matrix, blame without a traceback, the api stage's module, guarded backports
     Fault("matrix-classifier-excluded-by-requires-python", _matrix_drops_newest, "validate", "course",
-          expect=_expect_dropped_313),
+          expect=_expect_dropped_315),
     Fault("blame-integration-assert-without-traceback", _mse_target_offset, "course-tests", "06_losses",
           pythons=(HERE,), tests=("integration/test_layers_losses.py::"
                                   "test_linear_regression_recovers_the_true_weights_with_mse",

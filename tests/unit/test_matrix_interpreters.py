@@ -40,7 +40,7 @@ def test_requires_python_no_classifier_satisfies_is_an_error(make_course):
 
 def test_embedded_course_matrix():
     embedded = Path(__file__).resolve().parents[2] / "course"
-    assert python_matrix(load_course(embedded)) == ["3.9", "3.10", "3.11", "3.12", "3.13"]
+    assert python_matrix(load_course(embedded)) == ["3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
 
 
 def _fake_python(path, body):

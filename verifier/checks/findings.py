@@ -120,6 +120,7 @@ _CATALOGUE: Tuple[Code, ...] = (
     Code("TT233", ERROR, "exported cell uses a name defined only in a non-exported cell", BREAKS),
     Code("TT234", ERROR, "standard-library module removed in a supported newer Python", BREAKS),
     Code("TT235", ERROR, "Python classifiers and requires-python disagree: a Python is dropped from the matrix"),
+    Code("TT236", WARNING, "the Python matrix includes a Python past its end of life"),
     # TT24x: the committed package, if one is in the tree
     Code("TT240", ERROR, "committed package file imports a package module that does not exist", BREAKS),
     Code("TT241", ERROR, "generated file names a source that does not exist"),

@@ -17,7 +17,7 @@ from ..ownership import REPORT_NAMES, check_file_target, check_folder, claim_fol
 
 # commands whose --reports is where they write (status, report, classifiers only read it)
 WRITES_REPORTS = {"verify", "test", "integration", "aggregate", "bench"}
-PYTHON_VERSION = re.compile(r"^3\.\d{1,2}$")
+PYTHON_VERSION = re.compile(r"^3\.\d{1,2}t?$")   # 3.14t: the free-threaded build
 
 
 def _command_name(args: argparse.Namespace) -> str:
@@ -66,12 +66,15 @@ def check_output_file(path: Path) -> None:
 
 
 def check_pythons(versions) -> None:
-    """Every explicitly named --python must be X.Y and have an interpreter on this machine."""
+    """Every explicitly named --python must be X.Y (or X.Yt) and have an interpreter on this machine
+    (a free-threaded X.Yt may be missing: the run says so for that Python)."""
     from ..runner.interpreters import find_interpreter
 
     for version in versions or []:
         if not PYTHON_VERSION.match(str(version)):
             raise VerifierError(f"--python {version!r} is not a Python version", hint="write it like --python 3.12")
+        if str(version).endswith("t"):
+            continue  # a free-threaded build is often absent: verify reports it NOT VERIFIED in one line
         lookup = find_interpreter(version)
         if lookup.interpreter is None:
             raise InterpreterError(lookup.describe_missing(), hint="install it or name another --python")
@@ -101,7 +104,9 @@ def preflight(args: argparse.Namespace) -> None:
     name = _command_name(args)
     check_jobs(getattr(args, "jobs", None))
     # interpreters first: a run refused for its --python leaves no reports folder behind
-    if name in ("verify", "test", "integration", "install", "export") and getattr(args, "python", None):
+    # (with --install-pythons, a missing one is installed first, or said missing in one line)
+    if name in ("verify", "test", "integration", "install", "export") and getattr(args, "python", None) \
+            and not getattr(args, "install_pythons", False):
         check_pythons(args.python if isinstance(args.python, list) else [args.python])
     if name in WRITES_REPORTS and getattr(args, "reports", None) is not None:
         check_reports_target(Path(args.reports))

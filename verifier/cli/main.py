@@ -107,12 +107,36 @@ def _run_verification(args: argparse.Namespace, options) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from ..pipeline.verify import VerifyOptions
 
+    if args.install_pythons:
+        _install_pythons(args)
+
     return _run_verification(args, VerifyOptions(
         course=args.course or default_course(), pythons=args.python or None,
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
         scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
         latest=args.latest, artifacts_dir=args.reports / "dist", fail_fast=args.fail_fast,
         installer=args.installer, history=args.reports / "verify.json"))
+
+
+def _install_pythons(args: argparse.Namespace) -> None:
+    """--install-pythons: uv installs the missing interpreters; each failure is one line, then verify runs
+    (a Python still missing is NOT VERIFIED, and fails a strict run)."""
+    from ..course.discovery import load_course
+    from ..course.matrix import python_matrix
+    from ..pipeline.pythons import install_missing
+
+    wanted = list(args.python or python_matrix(load_course(args.course or default_course())))
+    for outcome in install_missing(wanted + list(args.extra_python or [])):
+        print(f"tito: {outcome.line}", file=sys.stderr if not outcome.installed else sys.stdout)
+
+
+def cmd_python_list(args: argparse.Namespace) -> int:
+    from ..course.discovery import load_course
+    from ..pipeline.pythons import list_pythons
+
+    listing = list_pythons(load_course(args.course or default_course()), args.python)
+    sys.stdout.write(listing.render())
+    return 0 if all(row.interpreter for row in listing.rows) else 1
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -347,6 +371,8 @@ def _release_verify_args(verify: argparse.ArgumentParser) -> None:
     verify.add_argument("--latest", action="store_true",
                         help="ignore the course's lock files: resolve what a student installing today gets")
     verify.add_argument("--keep-work", action="store_true", help="keep the temporary work directory")
+    verify.add_argument("--install-pythons", action="store_true",
+                        help="install the matrix's missing interpreters with `uv python install X.Y` first")
     verify.add_argument("--fail-fast", action="store_true",
                         help="stop at the first blocking stage (default: keep going, report every stage that can run)")
     verify.set_defaults(func=cmd_verify)
@@ -383,6 +409,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="with --pipelines: Pythons at once")
     bench.add_argument("--reports", type=Path, default=Path("reports"))
     bench.set_defaults(func=cmd_bench)
+
+    python = sub.add_parser("python", help="the Pythons of the course's matrix on this machine")
+    pysub = python.add_subparsers(dest="python_command", metavar="COMMAND")
+    pysub.required = True
+    python_list = pysub.add_parser("list", help="each Python of the matrix: found where, full version, "
+                                                "support status, NumPy of its lock (exit 1 if one is missing)")
+    _course_arg(python_list)
+    python_list.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
+    python_list.set_defaults(func=cmd_python_list)
 
     package = sub.add_parser("package", help="package checks: validate, deps, test, build, install, status, report")
     psub = package.add_subparsers(dest="package_command", metavar="COMMAND")

@@ -2,15 +2,18 @@
 
 The versions are the `Programming Language :: Python :: 3.X` classifiers that satisfy
 `requires-python` (parsed with `packaging`). A course without such classifiers falls back to the
-known CPython releases that satisfy `requires-python` (3.8 up to `pyversions.NEWEST_KNOWN`).
+CPython releases out at today's date that satisfy `requires-python` (3.8 up to the newest released
+one in `pycalendar.CALENDAR`).
 
 `matrix_plan` also says which Pythons the two lines disagree on — a classifier that requires-python
-excludes, or a Python requires-python allows (from its lower bound up to NEWEST_KNOWN) that has no
-classifier — with the file and line of both, so that nothing is dropped from the matrix silently
-(the static check TT235 reports each drop, and the release gate blocks on it).
+excludes, or a released Python requires-python allows (from its lower bound up to the newest released
+one at today's date) that has no classifier — with the file and line of both, so that nothing is
+dropped from the matrix silently (the static check TT235 reports each drop, and the release gate
+blocks on it).
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +25,23 @@ from ..errors import CourseError
 from .config import PYPROJECT_LIMIT
 from .discovery import Course
 from .files import read_course_text_or_none
-from .pyversions import NEWEST_KNOWN
+from .pycalendar import released
 
 CLASSIFIER = re.compile(r"^Programming Language :: Python :: (?P<version>3\.\d+)$")
-KNOWN_PYTHONS = [f"3.{minor}" for minor in range(8, NEWEST_KNOWN[1] + 1)]
+
+
+def known_pythons(on: Optional[dt.date] = None) -> List[str]:
+    """The CPython feature releases out by that date (default today), 3.8 on: "3.8" ... "3.15"."""
+    return [f"{major}.{minor}" for major, minor in released(on)]
 
 EXCLUDED = "excluded by requires-python"     # a classifier requires-python does not allow
 UNLISTED = "no classifier"                   # a Python requires-python allows, with no classifier
 
 
 def version_key(version: str) -> tuple:
+    """"3.12" -> (3, 12); "3.14t" (free-threaded) -> (3, 14, 1), sorted right after "3.14"."""
+    if version.endswith("t"):
+        return tuple(int(part) for part in version[:-1].split(".")) + (1,)
     return tuple(int(part) for part in version.split("."))
 
 
@@ -91,9 +101,12 @@ def _rel(course: Course, path: Path) -> str:
         return str(path)
 
 
-def matrix_plan(course: Course) -> MatrixPlan:
-    """The matrix and what it leaves out, with the lines of pyproject.toml that say so."""
+def matrix_plan(course: Course, on: Optional[dt.date] = None) -> MatrixPlan:
+    """The matrix and what it leaves out, with the lines of pyproject.toml that say so, at that date
+    (default today: which Pythons are released decides which classifiers are due)."""
     spec = _spec(course)
+    known = known_pythons(on)
+    newest = version_key(known[-1])[1]
     classifiers = course.pyproject.get("project", {}).get("classifiers") or []
     matches = [CLASSIFIER.match(str(c).strip()) for c in classifiers]
     listed = sorted({m["version"] for m in matches if m}, key=version_key)
@@ -120,14 +133,14 @@ def matrix_plan(course: Course) -> MatrixPlan:
         plan.dropped = [Dropped(v, EXCLUDED) for v in listed if v not in plan.versions]
         if course.requires_python.strip():
             # every Python requires-python allows, from its lower bound (or, without one, the oldest
-            # classifier) up to the newest known, must have its classifier
-            allowed = [m for m in range(0, NEWEST_KNOWN[1] + 1) if allows_minor(spec, m)]
+            # classifier) up to the newest released, must have its classifier
+            allowed = [m for m in range(0, newest + 1) if allows_minor(spec, m)]
             if allowed:
                 lowest = allowed[0] if allowed[0] > 0 else version_key(listed[0])[1]
                 plan.dropped += [Dropped(f"3.{m}", UNLISTED) for m in allowed
                                  if m >= lowest and f"3.{m}" not in listed]
     else:
-        plan.versions = [v for v in KNOWN_PYTHONS if allows_minor(spec, version_key(v)[1])]
+        plan.versions = [v for v in known if allows_minor(spec, version_key(v)[1])]
     return plan
 
 

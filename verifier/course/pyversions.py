@@ -14,10 +14,8 @@ from typing import Dict, FrozenSet, Iterable, Optional, Tuple
 
 Version = Tuple[int, int]
 DEFAULT_OLDEST: Version = (3, 9)
-# The newest CPython release the verifier knows (and the course matrix may require a classifier for).
-# Raise it when a new Python is released: the matrix check (TT235) then expects its classifier from
-# every course whose requires-python allows it, and matrix.KNOWN_PYTHONS grows with it.
-NEWEST_KNOWN: Version = (3, 13)
+# The newest Python the matrix expects a classifier for is not here: it is the newest *released* one at
+# today's date, from the release calendar (course/pycalendar.py).
 
 # Top-level modules that a newer Python added (checked against the oldest supported Python).
 NEW_MODULES: Dict[str, Version] = {

@@ -5,6 +5,10 @@ skips every version while reporting success. Here every candidate is *run* befor
 trusted, and a version with no working interpreter is reported with where we looked.
 Searched, in order: PATH (`python3.X`), pyenv (`$PYENV_ROOT` or ~/.pyenv), asdf, uv's
 managed Pythons, and the usual system prefixes.
+
+A version written `3.14t` names the free-threaded build of 3.14: it is looked for as `python3.14t`
+(pyenv folders `3.14.0t`, uv's `cpython-3.14.0+freethreaded-...`), and a candidate counts only when it
+says it is free-threaded (`Py_GIL_DISABLED`); a plain `3.14` never accepts a free-threaded build.
 """
 from __future__ import annotations
 
@@ -12,19 +16,30 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 PROBE = ("import json, sys, sysconfig; print(json.dumps({'version': list(sys.version_info[:3]), "
-         "'full': sys.version.split()[0], 'executable': sys.executable}))")
+         "'full': sys.version.split()[0], 'executable': sys.executable, "
+         "'free_threaded': bool(sysconfig.get_config_var('Py_GIL_DISABLED'))}))")
+FREE_THREADED = "t"   # the suffix of a free-threaded build's name: 3.14t, python3.14t
 
 
 @dataclass(frozen=True)
 class Interpreter:
-    version: str        # "3.12"
+    version: str        # "3.12" (or "3.14t": the free-threaded build)
     path: Path
     full_version: str   # "3.12.1"
+
+    @property
+    def free_threaded(self) -> bool:
+        return is_free_threaded(self.version)
+
+
+def is_free_threaded(version: str) -> bool:
+    return version.endswith(FREE_THREADED)
 
 
 @dataclass
@@ -34,7 +49,9 @@ class Lookup:
     looked: List[str]   # places searched, for the "not found" message
 
     def describe_missing(self) -> str:
-        return f"no interpreter for {self.version} found; looked in: {', '.join(self.looked)}"
+        kind = f"free-threaded interpreter (python{self.version})" if is_free_threaded(self.version) \
+            else "interpreter"
+        return f"no {kind} for {self.version} found; looked in: {', '.join(self.looked)}"
 
 
 def _exe(name: str) -> str:
@@ -42,17 +59,23 @@ def _exe(name: str) -> str:
 
 
 def _version_dirs(root: Path, prefix: str, version: str) -> List[Path]:
-    """Folders like `3.12.1` (or `cpython-3.12.1-...`) under root, newest patch first."""
+    """Folders like `3.12.1` (or `cpython-3.12.1-...`) under root, newest patch first; for `3.14t`
+    the free-threaded ones: `3.14.0t` (pyenv) or `cpython-3.14.0+freethreaded-...` (uv)."""
     if not root.is_dir():
         return []
+    wanted_free = is_free_threaded(version)
+    plain = version[:-1] if wanted_free else version
     found = []
     for child in root.iterdir():
         name = child.name[len(prefix):] if child.name.startswith(prefix) else None
         if name is None:
             continue
         head = name.split("-")[0]
+        free = head.endswith(FREE_THREADED) or "+freethreaded" in head
+        head = head.split("+")[0].rstrip(FREE_THREADED)
         parts = head.split(".")
-        if len(parts) >= 2 and ".".join(parts[:2]) == version and all(p.isdigit() for p in parts):
+        if free == wanted_free and len(parts) >= 2 and ".".join(parts[:2]) == plain \
+                and all(p.isdigit() for p in parts):
             found.append((tuple(int(p) for p in parts), child))
     return [path for _, path in sorted(found, reverse=True)]
 
@@ -109,12 +132,22 @@ def find_interpreter(version: str) -> Lookup:
             continue
         tried.add(key)
         info = probe(candidate)
-        if info and ".".join(str(p) for p in info["version"][:2]) == version:  # type: ignore[index]
+        if info and _answers_as(info, version):
             return Lookup(version, Interpreter(version, candidate, str(info["full"])), looked)
     looked.insert(0, "PATH")
     return Lookup(version, None, looked)
 
 
+def _answers_as(info: Dict[str, object], version: str) -> bool:
+    """The probe's answer is that version, and free-threaded exactly when the name says so."""
+    numbers = info.get("version")
+    if not isinstance(numbers, list):
+        return False
+    name = ".".join(str(p) for p in numbers[:2]) + (FREE_THREADED if info.get("free_threaded") else "")
+    return name == version
+
+
 def current_interpreter() -> Interpreter:
     info = sys.version_info
-    return Interpreter(f"{info[0]}.{info[1]}", Path(sys.executable), ".".join(map(str, info[:3])))
+    free = FREE_THREADED if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
+    return Interpreter(f"{info[0]}.{info[1]}{free}", Path(sys.executable), ".".join(map(str, info[:3])))
