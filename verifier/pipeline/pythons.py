@@ -12,8 +12,9 @@ from typing import List, Optional, Sequence
 
 from ..course import pycalendar
 from ..course.discovery import Course
+from ..course.lockfile import read_lock
 from ..course.matrix import python_matrix
-from ..package.locks import lock_state, pinned
+from ..package.locks import lock_state
 from ..runner.envs import find_uv, uv_env
 from ..runner.interpreters import Interpreter, find_interpreter
 from ..runner.processes import run
@@ -60,10 +61,9 @@ def _locked_numpy(course: Course, version: str) -> tuple:
     state = lock_state(course, version)
     if state.status == "missing":
         return state.status, None
-    for line in pinned(state.path):
-        name, _, pin = line.partition("==")
-        if name.strip().lower() == "numpy":
-            return state.status, pin.split(";")[0].strip()
+    for pin in read_lock(state.path, course.root).pins:
+        if pin.name.lower() == "numpy":
+            return state.status, pin.version
     return state.status, None
 
 
