@@ -38,7 +38,8 @@ def test_action_and_workflows_match_the_github_schemas():
 
 @pytest.mark.parametrize("breakage", [
     ("using: composite", "using: compost"),                         # not a kind of action
-    ("    - name: Install the verifier\n      shell: bash\n", "    - name: Install the verifier\n"),  # run without shell
+    # a run step without its shell
+    ("    - name: Install the verifier\n      shell: bash\n", "    - name: Install the verifier\n"),
     ("inputs:\n", "inputs: 3\n"),
 ])
 def test_a_broken_action_is_rejected(tmp_path, breakage):

@@ -357,11 +357,12 @@ def _release_verify_args(verify: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
 
     parser = argparse.ArgumentParser(prog="tito", description="TinyTorch release guardian.")
     try:
-        parser.add_argument("--version", action="version", version=f"tito {version('tinytorch-verifier')}")
+        parser.add_argument("--version", action="version", version=f"tito {installed_version('tinytorch-verifier')}")
     except PackageNotFoundError:  # running from a source tree that was never installed
         parser.add_argument("--version", action="version", version="tito (version unknown: not installed)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

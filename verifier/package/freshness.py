@@ -96,7 +96,8 @@ def compare_file(committed: Path, expected_text: str) -> Optional[Staleness]:
     theirs, their_all = code_lines(committed_text)
     for (number, line), (_, expected) in zip(theirs, ours):
         if line != expected:
-            return Staleness(committed, number, f"differs from the export of its sources (expected: {expected.strip()!r})")
+            return Staleness(committed, number,
+                             f"differs from the export of its sources (expected: {expected.strip()!r})")
     if len(theirs) > len(ours):
         return Staleness(committed, theirs[len(ours)][0], "has code the export of its sources no longer makes")
     if len(theirs) < len(ours):
