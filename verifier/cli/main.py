@@ -22,9 +22,12 @@ def default_course() -> Path:
     if os.environ.get("TITO_COURSE"):
         return Path(os.environ["TITO_COURSE"])
     cwd = Path.cwd()
-    if (cwd / "modules").is_dir() and ((cwd / "pyproject.toml").is_file() or (cwd / "settings.ini").is_file()):
+    has_modules = (cwd / "modules").is_dir() or (cwd / "src").is_dir()  # src/: upstream's layout D
+    if has_modules and ((cwd / "pyproject.toml").is_file() or (cwd / "settings.ini").is_file()):
         return cwd
-    return EMBEDDED_COURSE
+    if EMBEDDED_COURSE.is_dir():  # absent from an installed wheel: there is no course beside the code
+        return EMBEDDED_COURSE
+    raise VerifierError("no course found: run tito inside a TinyTorch checkout or pass --course PATH")
 
 
 def _course_arg(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +40,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..package.export import plan_export, targets_of_modules, write_package
 
     course = load_course(args.course or default_course())
+    if args.check:
+        return _export_check(course)
     plan = plan_export(course)
     if args.module and not args.all:
         changed = [course.module(args.module)]
@@ -59,6 +64,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     if result is not None:
         sys.stdout.write(result.render())
     return 1 if problems or (result is not None and not result.ok) else 0
+
+
+def _export_check(course) -> int:
+    """Read-only: exit 1 naming the first committed file the sources no longer export to."""
+    from ..package.freshness import check_freshness
+
+    result = check_freshness(course)
+    if result.committed is None:
+        print(f"{course.root / course.package}: not committed, nothing to compare")
+    elif result.stale:
+        print(f"tito: stale export: {result.stale[0].render(course.root)} — run `tito export` and commit "
+              f"({len(result.stale)} stale file(s))", file=sys.stderr)
+    else:
+        print(f"{course.root / course.package}: up to date with the sources ({result.compared} files)")
+    return 1 if result.stale else 0
 
 
 def _is_ci() -> bool:
@@ -379,7 +399,14 @@ def _release_verify_args(verify: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
     parser = argparse.ArgumentParser(prog="tito", description="TinyTorch release guardian.")
+    try:
+        parser.add_argument("--version", action="version", version=f"tito {installed_version('tinytorch-verifier')}")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        parser.add_argument("--version", action="version", version="tito (version unknown: not installed)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -391,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-check", action="store_true",
                         help="skip the static checks and quick integration check after writing")
     export.add_argument("--python", metavar="X.Y", help="Python of the quick check (default: newest of the matrix)")
+    export.add_argument("--check", action="store_true", help="write nothing: exit 1 when the committed package "
+                        "folder differs from the export of its sources (naming the first stale file)")
     export.set_defaults(func=cmd_export)
 
     verify = sub.add_parser("verify", help="export, validate, build, and verify the wheel in fresh venvs per Python")
