@@ -60,3 +60,7 @@ class InterpreterError(VerifierError):
 
 class EnvironmentSetupError(VerifierError):
     """A fresh virtual environment could not be created or provisioned."""
+
+
+class BaselineError(VerifierError):
+    """`--baseline REF` names no usable earlier release (unknown git ref, missing wheel, ...)."""

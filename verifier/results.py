@@ -88,6 +88,38 @@ class PythonResult:
 
 
 @dataclass
+class SpeedRow:
+    """One operation timed in the baseline and the candidate (`tito verify --baseline`)."""
+    operation: str               # "Conv2d forward"
+    module: str                  # course module of the operation's class ("10_spatial"), else its package module
+    package_module: str          # "tinytorch.core.spatial"
+    baseline_ms: float           # fastest call, median over the rounds
+    candidate_ms: float
+    ratio: float                 # candidate / baseline time, median of the per-round ratios (> 1: slower)
+    ratio_min: float
+    ratio_max: float
+    rounds: int
+    verdict: str = "same"        # "slower" (blocks: the whole spread above the threshold), "faster", "same"
+
+
+@dataclass
+class BaselineComparison:
+    """The candidate against an earlier release: its exported API and its speed per operation."""
+    ref: str                     # what the user named: a git ref or a wheel path
+    label: str                   # how reports name it ("v0.1.0", "tinytorch-0.1.0-py3-none-any.whl")
+    baseline_sha256: str = ""
+    candidate_sha256: str = ""
+    python: str = ""             # the Python the speed was measured on
+    threshold: float = 1.5       # slowdown that blocks ([tool.tinytorch] baseline-slowdown)
+    api_breaking: List[str] = field(default_factory=list)
+    api_blocking: List[str] = field(default_factory=list)   # breaking and not acknowledged in RELEASE_NOTES.md
+    api_added: List[str] = field(default_factory=list)
+    speed: List[SpeedRow] = field(default_factory=list)
+    speed_skipped: Dict[str, str] = field(default_factory=dict)  # operation -> why it was not compared
+    notes: List[str] = field(default_factory=list)              # e.g. why the speed was not measured
+
+
+@dataclass
 class VerifyResult:
     course: str
     course_version: str
@@ -112,6 +144,7 @@ class VerifyResult:
     platform: str = ""           # "linux-x86_64": a matrix has one report per (Python, platform, latest)
     latest: bool = False         # a --latest run (lock files ignored)
     aggregated: bool = False     # written by `tito package aggregate`: never read back as a job's report
+    baseline: Optional[BaselineComparison] = None  # `--baseline REF`: the comparison with an earlier release
 
     @property
     def ok(self) -> bool:
@@ -150,8 +183,15 @@ def result_from_json(data: Dict[str, Any]) -> VerifyResult:
         python = PythonResult(**{k: v for k, v in raw.items() if k in known})
         python.stages = [stage(s) for s in raw.get("stages", [])]
         pythons.append(python)
-    known = {f.name for f in dataclasses.fields(VerifyResult)} - {"stages", "pythons"}
+    known = {f.name for f in dataclasses.fields(VerifyResult)} - {"stages", "pythons", "baseline"}
     result = VerifyResult(**{k: v for k, v in data.items() if k in known})
     result.stages = [stage(s) for s in data.get("stages", [])]
     result.pythons = pythons
+    raw_baseline = data.get("baseline")
+    if isinstance(raw_baseline, dict):
+        known = {f.name for f in dataclasses.fields(BaselineComparison)} - {"speed"}
+        result.baseline = BaselineComparison(**{k: v for k, v in raw_baseline.items() if k in known})
+        row_fields = {f.name for f in dataclasses.fields(SpeedRow)}
+        result.baseline.speed = [SpeedRow(**{k: v for k, v in row.items() if k in row_fields})
+                                 for row in raw_baseline.get("speed", []) if isinstance(row, dict)]
     return result

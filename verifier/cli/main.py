@@ -135,7 +135,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
         scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
         latest=args.latest, artifacts_dir=args.reports / "dist", fail_fast=args.fail_fast,
-        installer=args.installer, history=args.reports / "verify.json"))
+        installer=args.installer, history=args.reports / "verify.json", baseline=args.baseline))
 
 
 def _install_pythons(args: argparse.Namespace) -> None:
@@ -395,6 +395,9 @@ def _release_verify_args(verify: argparse.ArgumentParser) -> None:
                         help="install the matrix's missing interpreters with `uv python install X.Y` first")
     verify.add_argument("--fail-fast", action="store_true",
                         help="stop at the first blocking stage (default: keep going, report every stage that can run)")
+    verify.add_argument("--baseline", metavar="REF",
+                        help="compare with an earlier release: a git tag/branch/commit of the course's repository "
+                             "or a release wheel (.whl); its API and speed per operation")
     verify.set_defaults(func=cmd_verify)
 
 

@@ -94,8 +94,9 @@ def decide(result: VerifyResult) -> Decision:
                                     code=str(finding.get("code", "")), finding=finding))
     for stage in result.stages:
         if stage.status == FAILED and stage.name != "validate":
-            category = {"api": "breaking API change", "editable": "editable install failed"}.get(
-                stage.name, "pipeline broken")
+            category = {"api": "breaking API change", "editable": "editable install failed",
+                        "baseline-api": "breaking API change since the baseline",
+                        "baseline-speed": "slower than the baseline"}.get(stage.name, "pipeline broken")
             where = f" ({stage.attribution.describe()})" if stage.attribution else ""
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}",
                                     stage.attribution.module if stage.attribution else None, fix=stage.fix,

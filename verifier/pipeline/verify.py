@@ -41,6 +41,7 @@ from ..runner.entrypoints import EntryPoint
 from ..runner.processes import DEFAULT_MEMORY_MB, allow_new, kill_all, stop_all
 from ..runner.scenarios import Scenario, discover_scenarios
 from ..runner.workdirs import ensure_free_space, keep_work_dir, make_work_dir, remove_work_dir
+from .baseline import BaselineSource, baseline_stages, resolve_baseline
 from .pytasks import PythonTasks, estimate, previous_durations
 from .schedule import Cancelled, Task, run_tasks
 from .stages import api_stage, build_stage, export_stage, not_run, validation_stage
@@ -70,6 +71,8 @@ class VerifyOptions:
     scenario_timeout: Optional[float] = None     # cap every scenario's (and module import's) timeout, s
     artifacts_dir: Optional[Path] = None         # where to keep the built sdist and wheel (for the hand-off bundle)
     fail_fast: bool = False                      # stop at the first blocking stage
+    baseline: Optional[str] = None               # an earlier release (git ref or wheel) to compare with
+    baseline_rounds: int = 3                     # interleaved timing rounds of that comparison
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Verification:
         self.work = Path(tempfile.gettempdir()) / "tito-verify-unset"  # made in run(), inside its guard
         self.targets: Dict[str, str] = {}  # exported module (tinytorch.core.x) -> course module key
         self.findings: List[Dict[str, object]] = []  # validation's findings (the per-Python stages read them)
+        self.baseline: Optional[BaselineSource] = None
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -137,6 +141,8 @@ class Verification:
                     matrix.append(extra)
             matrix.sort(key=version_key)
             check_install_sources(course, matrix, self.options.latest)  # a lock that names a server: refused now
+            if self.options.baseline is not None:  # a REF that names nothing: one line, exit 2, before any work
+                self.baseline = resolve_baseline(self.options.baseline, course.root)
             result = VerifyResult(str(course.root), course.version, matrix, self.options.strict,
                                   datetime.now(timezone.utc).isoformat(timespec="seconds"))
             result.partial = self._partial(python_matrix(course), matrix)
@@ -237,6 +243,9 @@ class Verification:
             graph = PythonTasks(self, course, built, scenarios, history)
             for python in result.pythons:
                 tasks += graph.tasks(python, self._stage_names(scenarios))
+        if self.baseline is not None and built.artifacts is not None and not built.stopped:
+            tasks.append(Task("course/baseline", lambda: self._baseline(course, built, matrix, result), (),
+                              estimate(history, "course", "baseline-speed")))
         if self.options.scenarios is None and not self.options.cached_envs:
             tasks.append(Task("course/editable", lambda: self._editable(course, matrix, result), (),
                               estimate(history, "course", "editable")))
@@ -258,6 +267,21 @@ class Verification:
         if not self.cancelled.is_set():
             result.stages.append(self._stage("course", editable_stage(
                 course, self.work / "editable", matrix, self.options.memory_mb, self.options.latest)))
+
+
+    def _baseline(self, course: Course, built: Built, matrix: Sequence[str], result: VerifyResult) -> None:
+        """The comparison with --baseline (pipeline/baseline.py), on the newest Python of the run."""
+        if self.cancelled.is_set() or self.baseline is None or built.artifacts is None:
+            return
+        began = time.monotonic()
+        stages, result.baseline = baseline_stages(
+            course, self.baseline, built.artifacts.wheel, matrix[-1], self.work / "baseline", self.targets,
+            self.options.baseline_rounds, self.options.latest, self.options.memory_mb, self.options.installer)
+        stages[-1].seconds = round(time.monotonic() - began, 2)  # the whole comparison, build included
+        for stage in stages:
+            if self.cancelled.is_set() and stage.status == FAILED:
+                stage = not_run(stage.name, INTERRUPTED)
+            result.stages.append(self._stage("course", stage))
 
 
 def utilisation(result: VerifyResult) -> Optional[float]:

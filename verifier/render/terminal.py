@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..atomic import write_atomic  # noqa: F401 (reports are written atomically)
-from ..results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, VerifyResult
+from ..results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, BaselineComparison, VerifyResult
 
 STYLE = {PASSED: "green", FAILED: "bold red", NOT_RUN: "dim", NOT_VERIFIED: "bold yellow"}
 
@@ -69,6 +69,9 @@ def print_summary(result: VerifyResult, console: Console, failures_list: bool = 
     for stage in result.stages:
         console.print(f"  {stage.name:<9} [{STYLE[stage.status]}]{stage.status}[/] "
                       f"{stage.seconds:6.1f} s  {stage.detail}")
+    if result.baseline is not None:
+        for line in since_lines(result.baseline):
+            console.print(line, markup=False, highlight=False)
     per_stage: Dict[str, float] = {}
     for python in result.pythons:
         for stage in python.stages:
@@ -84,3 +87,36 @@ def print_summary(result: VerifyResult, console: Console, failures_list: bool = 
     verdict = "[bold green]VERIFIED[/]" if result.ok else "[bold red]NOT VERIFIED[/]"
     used = f" — {result.jobs} workers, utilisation {result.utilisation:.0%}" if result.utilisation is not None else ""
     console.print(f"{verdict} in {result.seconds:.1f} s{used}")
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.2f}×"
+
+
+def since_lines(since: BaselineComparison) -> List[str]:
+    """The `--baseline` section: API changes and speed per operation against the earlier release."""
+    out = [f"  since {since.label} (wheel sha256 {since.baseline_sha256[:12] or '?'} -> "
+           f"{since.candidate_sha256[:12] or '?'}; speed on Python {since.python or '?'}, blocks above "
+           f"{since.threshold}×):"]
+    blocking = set(since.api_blocking)
+    for change in since.api_breaking:
+        out.append(f"    API {'BLOCKING' if change in blocking else 'acknowledged'}: {change}")
+    added = f": {', '.join(since.api_added[:5])}{' …' if len(since.api_added) > 5 else ''}" if since.api_added else ""
+    out.append(f"    API: {len(since.api_breaking)} breaking ({len(blocking)} not in the release notes), "
+               f"{len(since.api_added)} added{added}")
+    for row in since.speed:
+        if row.verdict in ("slower", "faster"):
+            word = "BLOCKING slower" if row.verdict == "slower" else "faster"
+            shown = row.ratio if row.verdict == "slower" else 1 / row.ratio
+            low, high = (row.ratio_min, row.ratio_max) if row.verdict == "slower" else \
+                (1 / row.ratio_max, 1 / row.ratio_min)
+            out.append(f"    {word}: {row.module}: {row.operation} {_times(shown)} ({row.rounds} rounds, "
+                       f"{_times(low)}–{_times(high)}; {row.baseline_ms:.3g} -> {row.candidate_ms:.3g} ms)")
+    same = [row for row in since.speed if row.verdict not in ("slower", "faster")]
+    if same:
+        out.append(f"    unchanged within {since.threshold}×: " +
+                   ", ".join(f"{row.operation} {_times(row.ratio)}" for row in same))
+    for name, why in since.speed_skipped.items():
+        out.append(f"    not compared: {name} ({why})")
+    out += [f"    note: {note}" for note in since.notes]
+    return out
