@@ -1,8 +1,9 @@
 """The bubblewrap sandbox for processes that run untrusted (student) code.
 
 `tito cohort verify` (and `tito verify --sandbox`) runs every child of the verification — build,
-venv, install, module imports, scenarios, course tests — inside `bwrap` with no network, and a file
-system that is a whitelist: the system folders (/usr, /etc, /opt …) and the interpreters and the
+venv, install, module imports, scenarios, course tests — inside `bwrap`, with no network except for
+the verifier's installer steps (uv, pip, virtualenv, build: they install wheels from the index and run
+no student code), and a file system that is a whitelist: the system folders (/usr, /etc, /opt …) and the interpreters and the
 verifier read-only, the student's own tree copy and work folder writable, a fresh empty /tmp and
 HOME, and nothing else (other students' trees, the instructor's home, the submissions and reports
 folders are simply not there). A whitelist, because a submissions folder can live anywhere.
@@ -96,7 +97,7 @@ def default_readonly() -> List[Path]:
 
 def bwrap_arguments(bwrap: str, policy: SandboxPolicy, cwd: Optional[Path]) -> List[str]:
     """The bwrap command line up to (not including) the command it runs."""
-    args = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+    args = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
             "--new-session"]
     for name in SYSTEM_PATHS:
         path = Path(name)
@@ -119,6 +120,17 @@ def bwrap_arguments(bwrap: str, policy: SandboxPolicy, cwd: Optional[Path]) -> L
     return args
 
 
+# the verifier's own installer steps may reach the package index (wheels only: they run no student
+# code; `build` provisions its isolated environment from the index); every other child has no network
+NETWORK_MODULES = frozenset({"pip", "build", "virtualenv", "piptools"})
+
+
+def needs_network(command: List[str]) -> bool:
+    if Path(command[0]).name in ("uv", "uv.exe"):
+        return True
+    return len(command) > 2 and command[1] == "-m" and command[2] in NETWORK_MODULES
+
+
 class Bubblewrap:
     """The wrapper processes.set_sandbox takes: every command goes through bwrap with the policy."""
 
@@ -131,7 +143,8 @@ class Bubblewrap:
         if self._fixed is None:  # everything but --chdir is the same for every child
             self._fixed = bwrap_arguments(self.bwrap, self.policy, None)
         chdir = ["--chdir", str(Path(cwd).resolve())] if cwd is not None else []
-        return [*self._fixed, *chdir, "--", *command]
+        network = [] if needs_network(command) else ["--unshare-net"]
+        return [*self._fixed, *network, *chdir, "--", *command]
 
 
 def enable(writable: Iterable[Path], readonly: Iterable[Path] = ()) -> str:
