@@ -2,11 +2,12 @@
 
 `tito cohort verify` (and `tito verify --sandbox`) runs every child of the verification — build,
 venv, install, module imports, scenarios, course tests — inside `bwrap`, with no network except for
-the verifier's installer steps (uv, pip, virtualenv, build: they install wheels from the index and run
-no student code), and a file system that is a whitelist: the system folders (/usr, /etc, /opt …) and the interpreters and the
-verifier read-only, the student's own tree copy and work folder writable, a fresh empty /tmp and
-HOME, and nothing else (other students' trees, the instructor's home, the submissions and reports
-folders are simply not there). A whitelist, because a submissions folder can live anywhere.
+the verifier's installer steps (uv, pip, virtualenv, build: they fetch wheels and build requirements
+from the index), and a file system that is a whitelist: the system folders (/usr, /etc, /opt …) and
+the interpreters and the verifier read-only, the student's own tree copy and work folder writable, a
+fresh empty /tmp and HOME, and nothing else (other students' trees, the instructor's home, the
+submissions and reports folders are simply not there).
+A whitelist, because a submissions folder can live anywhere.
 
 `probe()` says whether bwrap works here (it needs user namespaces unless run as root); when it does
 not, the caller prints one warning and runs unsandboxed, never silently.
