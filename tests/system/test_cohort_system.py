@@ -1,7 +1,8 @@
-"""`tito cohort verify` end to end on a small class: a clean student, one whose 04_layers fails at import
-(modules_to_fix names it), a folder that is not a course, and a student whose module tries at import to
-read a sibling's file and a file in HOME and to connect to 127.0.0.1 — every attempt must fail in the
-sandbox. Then a second run on the unchanged trees reuses every verdict."""
+"""`tito cohort verify` end to end on a small class: a clean student, one whose 02_layers (the 04_layers
+of this two-module course) fails at import (modules_to_fix names it), a folder that is not a course, and a
+student whose module tries at import to read a sibling's file and a file in HOME and to connect to
+127.0.0.1 — every attempt must fail in the sandbox. Then a second run on the unchanged trees reuses every
+verdict."""
 from __future__ import annotations
 
 import csv
@@ -58,7 +59,7 @@ raise ImportError("sandbox probe: " + "; ".join(_outcomes))
 
 
 def _student(root: Path, layers: str = LAYERS, extra=None) -> Path:
-    modules = {"01_alpha/alpha.py": MINI_MODULE, "04_layers/layers.py": layers, **(extra or {})}
+    modules = {"01_alpha/alpha.py": MINI_MODULE, "02_layers/layers.py": layers, **(extra or {})}
     return write_course(root, modules, pyproject=MINI_PYPROJECT)
 
 
@@ -86,7 +87,7 @@ def test_a_small_class_gives_exact_gradebook_rows(tmp_path):
     server.listen(5)
     sibling = alice / "modules" / "01_alpha" / "alpha.py"
     probe = PROBE.format(sibling=str(sibling), home=str(home_file), port=server.getsockname()[1])
-    _student(submissions / "hw1-dave", extra={"02_probe/probe.py": probe})
+    _student(submissions / "hw1-dave", extra={"03_probe/probe.py": probe})
     reports = tmp_path / "reports"
     try:
         done, warning, rows, data = _run(submissions, reports)
@@ -99,9 +100,10 @@ def test_a_small_class_gives_exact_gradebook_rows(tmp_path):
     assert [r[:4] + r[5:] for r in rows] == [
         ["student", "verdict", "modules_to_fix", "first_failing_stage", "note"],
         ["alice", "VERIFIED", "", "", ""],
-        ["bob", "NOT VERIFIED", "04_layers", f"{PYTHON}:module-imports", ""],
+        ["bob", "NOT VERIFIED", "02_layers", f"{PYTHON}:module-imports", ""],
         ["carol", "NOT A COURSE", "", "", carol_note],
-        ["dave", "NOT VERIFIED", "02_probe", f"{PYTHON}:module-imports", ""]]
+        # the static checks see the hard-coded path into a student tree (TT212) before anything runs
+        ["dave", "NOT VERIFIED", "03_probe", f"course:validate;{PYTHON}:module-imports", ""]]
     assert all(float(r[4]) >= 0 for r in rows[1:])
     students = {s["student"]: s for s in data["students"]}
     probe_messages = " ".join(f["message"] for f in students["dave"]["failures"])
@@ -111,7 +113,7 @@ def test_a_small_class_gives_exact_gradebook_rows(tmp_path):
         assert warning == []
         assert "sandbox probe: sibling: blocked; home: blocked; socket: blocked" in probe_messages
     assert (reports / "students" / "bob" / "verify.json").is_file() and (reports / "cohort.html").is_file()
-    assert "04_layers" in (reports / "cohort.html").read_text()
+    assert "02_layers" in (reports / "cohort.html").read_text()
 
     again, _, rows_again, data_again = _run(submissions, reports)
     assert again.returncode == 0 and [r[:4] for r in rows_again] == [r[:4] for r in rows]

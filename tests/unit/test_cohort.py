@@ -17,6 +17,7 @@ from helpers import MINI_MODULE, MINI_PYPROJECT, write_course
 
 from verifier.errors import VerifierError
 from verifier.pipeline import cohort
+from verifier.render import cohort as gradebook
 from verifier.runner import processes, sandbox
 
 
@@ -94,15 +95,15 @@ def test_gradebook_rows_histogram_and_clusters():
                               ["3.11:cnn", "3.12:module-imports"], 13, failures=[same]),
             cohort.StudentRow("dora", cohort.NOT_A_COURSE, note="no course here")]
     result = cohort.CohortResult(rows, sandbox_warning="student code was not sandboxed: no bwrap")
-    text = cohort.gradebook_csv(result)
+    text = gradebook.gradebook_csv(result)
     assert text.splitlines()[0] == "# WARNING: student code was not sandboxed: no bwrap"
     table = list(csv.reader(io.StringIO("\n".join(text.splitlines()[1:]))))
     assert table == [list(cohort.GRADEBOOK_COLUMNS), ["alice", "VERIFIED", "", "", "10.0", ""],
                      ["bob", "NOT VERIFIED", "04_layers", "3.12:module-imports", "12.0", ""],
                      ["carl", "NOT VERIFIED", "04_layers;10_spatial", "3.11:cnn;3.12:module-imports", "13.0", ""],
                      ["dora", "NOT A COURSE", "", "", "0.0", "no course here"]]
-    assert cohort.module_histogram(result) == [("04_layers", 2), ("10_spatial", 1)]
-    assert [(c.module, c.students) for c in cohort.clusters(result)] == [("04_layers", ["bob", "carl"])]
+    assert gradebook.module_histogram(result) == [("04_layers", 2), ("10_spatial", 1)]
+    assert [(c.module, c.students) for c in gradebook.clusters(result)] == [("04_layers", ["bob", "carl"])]
     from verifier.render.cohort import cohort_html
     page = cohort_html(cohort.CohortResult([cohort.StudentRow("<script>", cohort.ERROR, note="<b>")]))
     assert "<script>" not in page and "&lt;script&gt;" in page

@@ -9,8 +9,8 @@ REPORTS/students/<student>/; a tree that is not a course, cannot be cloned, hang
 memory is one row with one line, and the others go on.
 
 The result is a gradebook: one typed row per student (verdict, modules to fix from the gate's
-blockers, first failing stage per Python, seconds), written as gradebook.csv and cohort.json (the
-HTML is render/cohort.py). A student whose tree content and options are unchanged since the last
+blockers, first failing stage per Python, seconds), written by render/cohort.py as gradebook.csv,
+cohort.json and cohort.html. A student whose tree content and options are unchanged since the last
 cohort.json keeps its verdict (`rerun` forces). Ctrl-C asks the running children to stop (they
 write partial reports), then kills what is left; the gradebook is written with what finished.
 """
@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-from ..atomic import write_atomic
 from ..course.discovery import load_course
 from ..course.matrix import python_matrix, version_key
 from ..errors import VerifierError
@@ -478,52 +477,3 @@ def _stop_children(plan: _Plan, pending, grace: float = 30.0) -> None:
     signal_all(signal.SIGTERM)
     concurrent.futures.wait(pending, timeout=grace)
     stop_all()
-
-
-# ---------------------------------------------------------------- the gradebook
-
-def gradebook_csv(result: CohortResult) -> str:
-    out = io.StringIO()
-    if result.sandbox_warning:  # the instructor sees it first, in the file as on the terminal
-        out.write(f"# WARNING: {result.sandbox_warning}\n")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(GRADEBOOK_COLUMNS)
-    for row in result.rows:
-        writer.writerow(row.gradebook_row())
-    return out.getvalue()
-
-
-def write_gradebook(result: CohortResult, reports: Path) -> List[Path]:
-    """gradebook.csv and cohort.json, each written atomically."""
-    paths = [reports / "gradebook.csv", reports / "cohort.json"]
-    write_atomic(paths[0], gradebook_csv(result))
-    write_atomic(paths[1], json.dumps(result.to_json(), indent=2) + "\n")
-    return paths
-
-
-@dataclass
-class Cluster:
-    signature: str
-    module: str
-    example: str
-    students: List[str]
-
-
-def clusters(result: CohortResult) -> List[Cluster]:
-    """Identical failures across students, the most frequent first."""
-    found: Dict[str, Cluster] = {}
-    for row in result.rows:
-        for failure in row.failures:
-            cluster = found.setdefault(failure.signature, Cluster(failure.signature, failure.module,
-                                                                  failure.message, []))
-            cluster.students.append(row.student)
-    return sorted(found.values(), key=lambda c: (-len(c.students), c.signature))
-
-
-def module_histogram(result: CohortResult) -> List[Tuple[str, int]]:
-    """Which module breaks how many students, the most first."""
-    counts: Dict[str, int] = {}
-    for row in result.rows:
-        for module in row.modules_to_fix:
-            counts[module] = counts.get(module, 0) + 1
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))

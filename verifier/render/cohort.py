@@ -1,19 +1,24 @@
-"""What an instructor reads after `tito cohort verify`: cohort.html (students × stages, which module
-breaks how many students, clusters of identical failures) and the terminal lines and summary.
+"""What an instructor reads after `tito cohort verify`: gradebook.csv, cohort.json, cohort.html
+(students × stages, which module breaks how many students, clusters of identical failures) and the
+terminal lines and summary.
 
 Every string here may come from a student's tree (ids, error messages), so all of it is escaped.
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Tuple
 
 from rich.console import Console
 from rich.table import Table
 
 from ..atomic import write_atomic
-from ..pipeline.cohort import VERIFIED, CohortResult, StudentRow, clusters, module_histogram
+from ..pipeline.cohort import GRADEBOOK_COLUMNS, VERIFIED, CohortResult, StudentRow
 
 STATUS_CLASS = {"passed": "ok", "failed": "bad", "not run": "skip"}
 STYLE = """
@@ -23,6 +28,53 @@ th { background: #f4f4f4; font-size: 90%; } .ok { background: #d9f2d9; } .bad { 
 .skip { color: #888; } .bar { background: #c0392b; height: 1em; display: inline-block; }
 .warn { background: #fff3cd; padding: .5em 1em; border: 1px solid #e0c36a; } code { font-size: 90%; }
 """
+
+
+def gradebook_csv(result: CohortResult) -> str:
+    out = io.StringIO()
+    if result.sandbox_warning:  # the instructor sees it first, in the file as on the terminal
+        out.write(f"# WARNING: {result.sandbox_warning}\n")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(GRADEBOOK_COLUMNS)
+    for row in result.rows:
+        writer.writerow(row.gradebook_row())
+    return out.getvalue()
+
+
+def write_gradebook(result: CohortResult, reports: Path) -> List[Path]:
+    """gradebook.csv and cohort.json, each written atomically."""
+    paths = [reports / "gradebook.csv", reports / "cohort.json"]
+    write_atomic(paths[0], gradebook_csv(result))
+    write_atomic(paths[1], json.dumps(result.to_json(), indent=2) + "\n")
+    return paths
+
+
+@dataclass
+class Cluster:
+    signature: str
+    module: str
+    example: str
+    students: List[str]
+
+
+def clusters(result: CohortResult) -> List[Cluster]:
+    """Identical failures across students, the most frequent first."""
+    found: Dict[str, Cluster] = {}
+    for row in result.rows:
+        for failure in row.failures:
+            cluster = found.setdefault(failure.signature, Cluster(failure.signature, failure.module,
+                                                                  failure.message, []))
+            cluster.students.append(row.student)
+    return sorted(found.values(), key=lambda c: (-len(c.students), c.signature))
+
+
+def module_histogram(result: CohortResult) -> List[Tuple[str, int]]:
+    """Which module breaks how many students, the most first."""
+    counts: Dict[str, int] = {}
+    for row in result.rows:
+        for module in row.modules_to_fix:
+            counts[module] = counts.get(module, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _stage_columns(result: CohortResult) -> List[str]:
