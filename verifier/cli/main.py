@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..errors import VerifierError
+from .cohort import add_cohort_parser
 
 EMBEDDED_COURSE = Path(__file__).resolve().parents[2] / "course"
 
@@ -130,6 +131,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.install_pythons:
         _install_pythons(args)
 
+    if args.sandbox:  # every child runs under bubblewrap (runner/sandbox.py); without it, one warning
+        import tempfile
+
+        from ..runner.sandbox import enable
+        warning = enable(args.sandbox_writable or [Path(tempfile.gettempdir())])
+        if warning:
+            print(f"tito: WARNING: {warning}", file=sys.stderr)
     return _run_verification(args, VerifyOptions(
         course=args.course or default_course(), pythons=args.python or None,
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
@@ -398,6 +406,9 @@ def _release_verify_args(verify: argparse.ArgumentParser) -> None:
     verify.add_argument("--baseline", metavar="REF",
                         help="compare with an earlier release: a git tag/branch/commit of the course's repository "
                              "or a release wheel (.whl); its API and speed per operation")
+    verify.add_argument("--sandbox", action="store_true",
+                        help="run every child (student code) under bubblewrap: no network, only the work folder")
+    verify.add_argument("--sandbox-writable", action="append", type=Path, default=[], help=argparse.SUPPRESS)
     verify.set_defaults(func=cmd_verify)
 
 
@@ -427,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="export, validate, build, and verify the wheel in fresh venvs per Python")
     _release_verify_args(verify)
+
+    add_cohort_parser(sub)  # `tito cohort verify` (cli/cohort.py)
 
     bench = sub.add_parser("bench", help="course speed beside PyTorch and the matmul peak (ratios, one run)")
     _course_arg(bench)

@@ -11,6 +11,10 @@ carries the run's token in its environment (OWNER_VARIABLE) and every group id i
 marker files registered with `record_groups_in`, so a later run can sweep what a killed run left
 (runner/workdirs.py). A child that failed for a full disk raises OSError(ENOSPC): the machine's
 problem, not the course's.
+
+A run that executes untrusted code (`tito cohort verify`, `tito verify --sandbox`) sets a sandbox
+wrapper with `set_sandbox`: from then on every command `run` starts is rewritten by it (bubblewrap,
+pipeline/cohort.py) — one place, so no spawn of student code can miss it.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 DEFAULT_MEMORY_MB = 4096
 
@@ -40,6 +44,19 @@ _markers: List[Path] = []           # files each new group id is appended to
 _stopping = threading.Event()       # set by stop_all: run() starts nothing more
 _child_temps: List[Path] = []       # TMPDIR of every child: a folder in the newest work directory
 TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
+# run-level: (command, cwd) -> the command to start instead (a sandbox); None runs commands as given
+SandboxWrapper = Callable[[List[str], Optional[Path]], List[str]]
+_sandbox: Optional[SandboxWrapper] = None
+
+
+def set_sandbox(wrapper: Optional[SandboxWrapper]) -> None:
+    """Run every later child through `wrapper` (None: no sandbox)."""
+    global _sandbox
+    _sandbox = wrapper
+
+
+def sandboxed() -> bool:
+    return _sandbox is not None
 
 
 @dataclass
@@ -91,6 +108,18 @@ def kill_all() -> None:
         procs = list(_live)
     for proc in procs:
         _kill_group(proc)
+
+
+def signal_all(signum: int) -> None:
+    """Send a signal to every running child's group (a cohort asks its per-student tito children to
+    stop cleanly, so they end their own children and write their partial reports)."""
+    with _live_lock:
+        procs = list(_live)
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signum) if os.name == "posix" else proc.send_signal(signum)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
 
 
 def stop_all(wait: float = 5.0) -> List[int]:
@@ -317,6 +346,8 @@ def run(command: Sequence[Union[str, "os.PathLike[str]"]], cwd: Optional[Path] =
     times out first gets SIGABRT, so that faulthandler prints where every thread was stuck.
     """
     args = [str(a) for a in command]
+    if _sandbox is not None:
+        args = _sandbox(args, cwd)
     start = time.monotonic()
     env = dict(_with_child_temp(dict(os.environ if env is None else env)), **{OWNER_VARIABLE: OWNER_TOKEN})
     with _live_lock:  # started and registered at once: stop_all never misses a child
