@@ -14,7 +14,7 @@ def cmd_cohort_verify(args: argparse.Namespace) -> int:
 
     check_reports_target(args.reports)
     check_pythons(args.python)
-    console = _console()
+    console = _console(args)
     options = CohortOptions(args.submissions, args.reports, args.python or None, args.scenario or None,
                             not args.no_tests, args.jobs, args.timeout, args.rerun, args.assignment,
                             keep_work=args.keep_work)
