@@ -14,6 +14,7 @@ keeps Quarto options (`#| label: x`) and cell magics of that block; `Cell.body` 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -240,14 +241,39 @@ def _jupytext_split(text: str) -> List[Tuple[Any, int, str]]:  # Any: nbformat's
 SPLIT_CACHE_FORMAT = 1  # bump when what `_jupytext_split` records changes
 
 
-def _split_cache_file(text: str) -> Optional[Path]:
-    try:
-        import jupytext
+@functools.lru_cache(maxsize=1)  # once per process: the installed jupytext does not change under it
+def _jupytext_fingerprint() -> Optional[str]:
+    """Which jupytext is installed, WITHOUT importing it: importing jupytext (nbformat, jsonschema,
+    traitlets, markdown-it) costs more than a whole cached validation, and a warm cache needs only to
+    know the version — the text of jupytext/version.py (`__version__ = "1.19.7"`) and where it lives.
+    None when jupytext is not installed."""
+    import importlib.util
 
-        from ..cache import cache_dir
-    except ImportError:
+    try:
+        spec = importlib.util.find_spec("jupytext")
+    except (ImportError, ValueError):
         return None
-    key = hashlib.sha256(f"{SPLIT_CACHE_FORMAT}\0{jupytext.__version__}\0{text}".encode("utf-8")).hexdigest()
+    if spec is None or not spec.origin:
+        return None
+    package = Path(spec.origin).parent
+    try:
+        version = (package / "version.py").read_text(encoding="utf-8")
+    except OSError:  # a jupytext laid out otherwise: its __init__'s size and time stand for the version
+        try:
+            info = Path(spec.origin).stat()
+        except OSError:
+            return None
+        version = f"{info.st_size}:{info.st_mtime_ns}"
+    return f"{package}\0{version}"
+
+
+def _split_cache_file(text: str) -> Optional[Path]:
+    from ..cache import cache_dir
+
+    fingerprint = _jupytext_fingerprint()
+    if fingerprint is None:
+        return None
+    key = hashlib.sha256(f"{SPLIT_CACHE_FORMAT}\0{fingerprint}\0{text}".encode("utf-8")).hexdigest()
     return cache_dir() / "jupytext-cells" / f"{key}.json"
 
 
