@@ -14,10 +14,7 @@ keeps Quarto options (`#| label: x`) and cell magics of that block; `Cell.body` 
 from __future__ import annotations
 
 import copy
-import functools
-import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,40 +238,16 @@ def _jupytext_split(text: str) -> List[Tuple[Any, int, str]]:  # Any: nbformat's
 SPLIT_CACHE_FORMAT = 1  # bump when what `_jupytext_split` records changes
 
 
-@functools.lru_cache(maxsize=1)  # once per process: the installed jupytext does not change under it
-def _jupytext_fingerprint() -> Optional[str]:
-    """Which jupytext is installed, WITHOUT importing it: importing jupytext (nbformat, jsonschema,
-    traitlets, markdown-it) costs more than a whole cached validation, and a warm cache needs only to
-    know the version — the text of jupytext/version.py (`__version__ = "1.19.7"`) and where it lives.
-    None when jupytext is not installed."""
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("jupytext")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin:
-        return None
-    package = Path(spec.origin).parent
-    try:
-        version = (package / "version.py").read_text(encoding="utf-8")
-    except OSError:  # a jupytext laid out otherwise: its __init__'s size and time stand for the version
-        try:
-            info = Path(spec.origin).stat()
-        except OSError:
-            return None
-        version = f"{info.st_size}:{info.st_mtime_ns}"
-    return f"{package}\0{version}"
-
-
 def _split_cache_file(text: str) -> Optional[Path]:
-    from ..cache import cache_dir
+    """Where jupytext's split of `text` is kept. Keyed by which jupytext is installed, found WITHOUT
+    importing it: importing jupytext (nbformat, jsonschema, traitlets, markdown-it) costs more than a
+    whole validation on a warm cache. None when jupytext is not installed."""
+    from ..cache import installed_fingerprint, result_file
 
-    fingerprint = _jupytext_fingerprint()
+    fingerprint = installed_fingerprint("jupytext")
     if fingerprint is None:
         return None
-    key = hashlib.sha256(f"{SPLIT_CACHE_FORMAT}\0{fingerprint}\0{text}".encode("utf-8")).hexdigest()
-    return cache_dir() / "jupytext-cells" / f"{key}.json"
+    return result_file("jupytext-cells", str(SPLIT_CACHE_FORMAT), fingerprint, text)
 
 
 def _jupytext_cells_with_lines(text: str) -> List[Tuple[str, str, int, str]]:
@@ -284,20 +257,14 @@ def _jupytext_cells_with_lines(text: str) -> List[Tuple[str, str, int, str]]:
     its answer depends only on the text and jupytext's version, so it is kept on disk under that
     key (outside the course tree) and a source that did not change is never split twice."""
     cache = _split_cache_file(text)
-    if cache is not None:
-        try:
-            return [tuple(item) for item in json.loads(cache.read_text(encoding="utf-8"))]
-        except (OSError, ValueError):
-            pass  # not cached yet, or unreadable: split again
+    from ..cache import load_result, store_result
+
+    cached = load_result(cache) if cache is not None else None
+    if isinstance(cached, list):  # else not cached yet, or unreadable: split again
+        return [tuple(item) for item in cached]
     split = [(nb_cell.cell_type, nb_cell.source, start, header) for nb_cell, start, header in _jupytext_split(text)]
     if cache is not None:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps(split), encoding="utf-8")
-            os.replace(partial, cache)
-        except OSError:
-            pass  # a read-only cache only costs time
+        store_result(cache, split)  # a read-only cache only costs time
     return split
 
 
