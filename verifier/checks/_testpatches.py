@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from ..course.analysis import relative
 from ..course.pyversions import is_stdlib
@@ -71,6 +71,35 @@ def _aliases(tree: ast.Module) -> Dict[str, str]:
                 if alias.name != "*":
                     out[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     return out
+
+
+class _Aliases(Mapping[str, str]):
+    """`_aliases(tree)`, computed on first use: walking a whole test file for its imports is most of
+    this check's time, and a test module whose module-level statements patch nothing never needs it."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self._tree = tree
+        self._names: Optional[Dict[str, str]] = None
+
+    @property
+    def _map(self) -> Dict[str, str]:
+        if self._names is None:
+            self._names = _aliases(self._tree)
+        return self._names
+
+    def __getitem__(self, name: str) -> str:
+        return self._map[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+
+def _shown(node: ast.AST) -> str:
+    """The statement as the finding quotes it (unparsed only for a statement that is reported)."""
+    return ast.unparse(node).splitlines()[0][:120]
 
 
 def _statements(tree: ast.Module, conftest: bool) -> Iterator[ast.AST]:
@@ -155,7 +184,7 @@ class _TestPatches:
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
             return  # pytest reports an unreadable test file itself
         rel = relative(path, self.ctx.course.root)
-        aliases = _aliases(tree)
+        aliases = _Aliases(tree)
         conftest = path.name == "conftest.py"
         where = "conftest.py (runs for every test)" if conftest else "at module level (runs when pytest collects it)"
         for node in _statements(tree, conftest):
@@ -178,12 +207,11 @@ class _TestPatches:
                              "remove the patch and fix the package so its tests pass without it; a test that must "
                              "replace something uses the `monkeypatch` fixture inside that test (undone after it)")
 
-    def _patches(self, node: ast.AST, aliases: Dict[str, str], path: Path) -> Iterator[Tuple[int, str, str, str]]:
+    def _patches(self, node: ast.AST, aliases: Mapping[str, str], path: Path) -> Iterator[Tuple[int, str, str, str]]:
         """(line, statement, patched top-level module, kind) for each patch `node` makes."""
         line = getattr(node, "lineno", 0)
         if not isinstance(node, (ast.Assign, ast.Delete, ast.AugAssign, ast.AnnAssign, ast.Call)):
             return
-        text = ast.unparse(node).splitlines()[0][:120]
         targets: List[ast.expr] = []
         if isinstance(node, (ast.Assign, ast.Delete)):
             targets = list(node.targets)
@@ -194,16 +222,16 @@ class _TestPatches:
                 if isinstance(element, ast.Attribute):
                     parts = _chain(element)
                     if parts and parts[0] in aliases and aliases[parts[0]].split(".")[0] != "sys":
-                        yield line, text, aliases[parts[0]].split(".")[0], "attribute"
+                        yield line, _shown(node), aliases[parts[0]].split(".")[0], "attribute"
                 elif isinstance(element, ast.Subscript) and self._is_sys(element.value, "modules", aliases):
                     key = element.slice.value if isinstance(element.slice, ast.Constant) else None
-                    yield line, text, str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
+                    yield line, _shown(node), str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
                 parts = _chain(node.args[0])
                 if parts and parts[0] in aliases and aliases[parts[0]] != "sys":
-                    yield line, text, aliases[parts[0]].split(".")[0], "attribute"
+                    yield line, _shown(node), aliases[parts[0]].split(".")[0], "attribute"
             elif isinstance(func, ast.Attribute) and self._is_sys(func.value, "modules", aliases) and \
                     func.attr in ("update", "setdefault", "pop", "__setitem__", "clear"):
                 first = node.args[0] if node.args else None
@@ -211,14 +239,15 @@ class _TestPatches:
                 if isinstance(first, ast.Dict):
                     keys = [k.value for k in first.keys if isinstance(k, ast.Constant)]
                     key = keys[0] if keys else None
-                yield line, text, str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
+                yield line, _shown(node), str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
             elif isinstance(func, ast.Attribute) and self._is_sys(func.value, "path", aliases) and \
                     func.attr in ("insert", "append", "extend") and node.args:
                 added = _resolve_path(node.args[-1], path)
                 shadow = self._shadows(added)
                 if shadow:
-                    yield line, text, f"{shadow} with a copy inside tests/ ({relative(added, self.ctx.course.root)})" \
-                        if added is not None else shadow, "sys.path"
+                    copy = f"{shadow} with a copy inside tests/ ({relative(added, self.ctx.course.root)})" \
+                        if added is not None else shadow
+                    yield line, _shown(node), copy, "sys.path"
 
     def _shadows(self, folder: Optional[Path]) -> Optional[str]:
         """The package or dependency a folder inside tests/ holds a copy of (it would shadow the wheel)."""
@@ -238,7 +267,7 @@ class _TestPatches:
         return None
 
     @staticmethod
-    def _is_sys(node: ast.expr, attr: str, aliases: Dict[str, str]) -> bool:
+    def _is_sys(node: ast.expr, attr: str, aliases: Mapping[str, str]) -> bool:
         parts = _chain(node)
         return parts is not None and len(parts) == 2 and aliases.get(parts[0]) == "sys" and parts[1] == attr
 
