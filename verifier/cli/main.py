@@ -313,6 +313,14 @@ def _verify_args(parser: argparse.ArgumentParser) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
+    if args.validate:  # the whole-process timing of `tito package validate`: no wheel, no torch
+        from ..bench.process import render, time_validate
+
+        course_path = args.course or default_course()
+        timings, load_before, load_after = time_validate(course_path, args.runs)
+        print(render(timings, course_path, args.runs, load_before, load_after))
+        return 1 if args.fail_on_miss and not all(t.met for t in timings if not t.missing) else 0
+
     from ..bench import render_table, run_bench
     from ..course.discovery import load_course
     from ..render.terminal import write_atomic
@@ -381,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="instead: tito verify's per-Python work beside tox and tox-uv on the same wheel")
     bench.add_argument("--python", action="append", metavar="X.Y", help="with --pipelines: only this Python")
     bench.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="with --pipelines: Pythons at once")
+    bench.add_argument("--validate", action="store_true",
+                       help="instead: `tito package validate` timed as a whole process (target: median <= 0.3 s)")
+    bench.add_argument("--runs", type=int, default=15, help="with --validate: timed runs per command (default 15)")
     bench.add_argument("--reports", type=Path, default=Path("reports"))
     bench.set_defaults(func=cmd_bench)
 
