@@ -130,3 +130,10 @@ def render(timings: Sequence[ProcessTiming], course: Path, runs: int, load_befor
         lines.append(f"{t.label:<42} {t.median:>7.3f}s {spread:>14}s {statistics.median(t.cpu):>10.3f}s "
                      f"{first:>9}s  {'met' if t.met else 'MISSED'}")
     return "\n".join(lines)
+
+
+def print_validate_timing(course: Path, runs: int = DEFAULT_RUNS, fail_on_miss: bool = False) -> int:
+    """`tito bench --validate`: time, print the table; exit 1 on a missed target only with --fail-on-miss."""
+    timings, load_before, load_after = time_validate(course, runs)
+    print(render(timings, course, runs, load_before, load_after))
+    return 1 if fail_on_miss and not all(t.met for t in timings if not t.missing) else 0
