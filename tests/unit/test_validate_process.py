@@ -7,6 +7,7 @@ through every cache (TT010 from validate-pyproject, TT260 from a test file, cell
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,8 @@ def _seeded_course(root: Path) -> Path:
     return root
 
 
-def _validate_twice(course: Path, cache: Path, cwd: Path) -> List[Tuple[str, List[str], int]]:
+def _validate_runs(course: Path, cache: Path, cwds: List[Path]) -> List[Tuple[str, List[str], int]]:
+    """One `tito package validate --format json` process per working folder: (stdout, heavy modules, exit)."""
     code = LOADED + f"""
 from verifier.cli.main import main
 status = main(["package", "validate", "--course", {str(course)!r}, "--format", "json"])
@@ -72,7 +74,8 @@ sys.stdout.flush()
 print(json.dumps([status, loaded({list(HEAVY_LIBRARIES)!r})]), file=sys.stderr)
 """
     runs = []
-    for _ in range(2):
+    for cwd in cwds:
+        cwd.mkdir(exist_ok=True)
         out, err, status = _python(code, cache, cwd)
         assert status == 0, err
         exit_code, heavy = json.loads(err.strip().splitlines()[-1])
@@ -80,30 +83,60 @@ print(json.dumps([status, loaded({list(HEAVY_LIBRARIES)!r})]), file=sys.stderr)
     return runs
 
 
-def test_warm_cache_skips_jupytext_and_validate_pyproject_and_changes_no_finding(tmp_path):
+def test_warm_caches_skip_jupytext_and_validate_pyproject_and_change_no_finding(tmp_path):
+    """Run 1 fills every cache; run 2 (same command) takes the whole output from the output cache; run 3
+    (another working folder, so another output key) runs every check on the per-file caches."""
     course = _seeded_course(tmp_path / "course")
-    (cold_out, cold_heavy, cold_code), (warm_out, warm_heavy, warm_code) = _validate_twice(
-        course, tmp_path / "cache", tmp_path)
-    report = json.loads(cold_out)
-    codes = {f["code"] for f in report["findings"]}
+    (cold_out, cold_heavy, cold_code), (warm_out, _, warm_code), (files_out, files_heavy, files_code) = \
+        _validate_runs(course, tmp_path / "cache", [tmp_path, tmp_path, tmp_path / "elsewhere"])
+    codes = {f["code"] for f in json.loads(cold_out)["findings"]}
     assert {"TT010", "TT260"} <= codes, codes  # the seeded findings fire, so the caches carry findings
-    assert cold_code == warm_code == 1
-    assert warm_out == cold_out  # the same JSON, finding for finding
-    # the cold run did the work the cache then saves (so the warm assertion below is not vacuous)
+    assert cold_code == warm_code == files_code == 1
+    assert warm_out == cold_out and files_out == cold_out  # the same JSON, finding for finding
+    # the cold run did the work the caches then save (so the assertion below is not vacuous)
     assert "validate_pyproject" in cold_heavy and "jupytext" in cold_heavy
-    assert [m for m in warm_heavy if m.split(".")[0] in ("jupytext", "nbformat", "validate_pyproject",
-                                                          "fastjsonschema", "rich")] == []
+    assert [m for m in files_heavy if m.split(".")[0] in ("jupytext", "nbformat", "validate_pyproject",
+                                                           "fastjsonschema", "rich")] == []
     if sys.version_info >= (3, 11):  # tomllib reads pyproject.toml; tomlkit only for a TOML error's message
-        assert not [m for m in warm_heavy if m.startswith("tomlkit")]
+        assert not [m for m in files_heavy if m.startswith("tomlkit")]
+
+
+def test_the_output_cache_answers_without_reading_the_course_again(tmp_path):
+    course = _seeded_course(tmp_path / "course")
+    code = LOADED + f"""
+from verifier.cli.main import main
+main(["package", "validate", "--course", {str(course)!r}, "--format", "json"])
+print(json.dumps(loaded(["verifier.checks.context", "verifier.course.analysis", "yaml"])), file=sys.stderr)
+"""
+    _, first, _ = _python(code, tmp_path / "cache", tmp_path)
+    assert json.loads(first.strip().splitlines()[-1])  # the first run read the course
+    _, err, status = _python(code, tmp_path / "cache", tmp_path)
+    assert status == 0 and json.loads(err.strip().splitlines()[-1]) == []
+
+
+def test_any_change_in_the_course_tree_is_a_new_output_key(tmp_path):
+    from verifier.checks.output_cache import output_key
+
+    course = _seeded_course(tmp_path / "course")
+    first = output_key(course, None, "json")
+    assert first is not None and output_key(course, None, "json") == first
+    (course / "modules" / "notes.txt").write_text("x", encoding="utf-8")
+    second = output_key(course, None, "json")
+    assert second not in (None, first)
+    assert output_key(course, None, "text") != second and output_key(course, "01_tensor", "json") != second
+    os.mkfifo(course / "tests" / "pipe")  # counted by kind, never opened (opening would block)
+    assert output_key(course, None, "json") not in (None, second)
+    (course / "link").symlink_to(tmp_path)  # a read could follow it out of the tree: not cached
+    assert output_key(course, None, "json") is None
 
 
 def test_a_changed_test_file_is_read_again_not_taken_from_the_cache(tmp_path):
     course = _seeded_course(tmp_path / "course")
-    _validate_twice(course, tmp_path / "cache", tmp_path)
+    _validate_runs(course, tmp_path / "cache", [tmp_path, tmp_path / "elsewhere"])
     conftest = course / "tests" / "conftest.py"
     conftest.write_text(conftest.read_text(encoding="utf-8").replace("np.row_stack = np.vstack\n", ""),
                         encoding="utf-8")
-    (out, _, _), _ = _validate_twice(course, tmp_path / "cache", tmp_path)
+    [(out, _, _)] = _validate_runs(course, tmp_path / "cache", [tmp_path])
     assert "TT260" not in {f["code"] for f in json.loads(out)["findings"]}
 
 

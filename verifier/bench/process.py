@@ -3,13 +3,16 @@ the way a pre-commit hook or an editor runs it — interpreter start, imports, r
 check, the output — against the target of 0.3 s (median) on the embedded course.
 
 Both ways a user starts it are timed, interleaved run by run so a change in the machine's load hits
-both alike: `python -m verifier.cli package validate --course C` and the `tito` entry point. One first
-run per command fills the caches and is reported apart ("first run"); the timed runs then see what a
-hook sees from its second commit on. The children get a bench-owned cache folder (TITO_CACHE) and a
-bench-owned bytecode folder (PYTHONPYCACHEPREFIX, PYTHONDONTWRITEBYTECODE unset): an installed tito
-has its modules compiled, and this keeps the user's cache and the source tree untouched. Wall time is
-what the caller waits; CPU time (user + system, from the child's rusage) moves less with the load of a
-shared machine, and the load average is printed beside both.
+both alike: `python -m verifier.cli package validate --course C` and the `tito` entry point, on an
+unchanged course (the whole output comes from the cache: checks/output_cache.py), and — the case of a
+hook after each commit — on a copy of the course where one module source gets a new comment before
+every run (only that file is read anew; the other per-file results come from the cache). One first
+run per command fills the caches and is reported apart ("first run"). The children get a bench-owned
+cache folder (TITO_CACHE) and a bench-owned bytecode folder (PYTHONPYCACHEPREFIX,
+PYTHONDONTWRITEBYTECODE unset): an installed tito has its modules compiled, and this keeps the
+user's cache and the source tree untouched. Wall time is what the caller waits; CPU time (user +
+system, from the child's rusage) moves less with the load of a shared machine, and the load average
+is printed beside both.
 """
 from __future__ import annotations
 
@@ -74,8 +77,25 @@ def _load() -> str:
         return "unknown"
 
 
-def _once(timing: ProcessTiming, cwd: Path, env: dict) -> Tuple[float, float]:
-    """One run: (wall seconds, CPU seconds). A usage or crash exit (2, 3) stops the bench with its line."""
+def _edited_copy(course: Path, work: Path) -> Tuple[Path, Path]:
+    """A copy of the course and the module source the edited runs change (never the user's course)."""
+    from ..course.discovery import load_course
+    from ..course.files import ignore_special_files
+
+    copy = work / "edited-course"
+    shutil.copytree(course, copy, ignore=ignore_special_files(".git", ".venv", "__pycache__", ".tito"))
+    sources = [m.source for m in load_course(copy).modules if m.source is not None]
+    if not sources:
+        raise VerifierError("the course has no module source to edit", course)
+    return copy, sources[0]
+
+
+def _once(timing: ProcessTiming, cwd: Path, env: dict, edit: Optional[Path] = None) -> Tuple[float, float]:
+    """One run: (wall seconds, CPU seconds). A usage or crash exit (2, 3) stops the bench with its line.
+    With `edit`, a comment is first appended to that source: the run then sees a changed course."""
+    if edit is not None:
+        with open(edit, "a", encoding="utf-8") as handle:
+            handle.write(f"\n# edited by tito bench --validate ({len(timing.wall)})\n")
     before = _children_cpu()
     done = run(timing.command, cwd=cwd, env=env, timeout=120)
     cpu = _children_cpu() - before
@@ -100,6 +120,10 @@ def time_validate(course: Path, runs: int = DEFAULT_RUNS) -> Tuple[List[ProcessT
     timings.append(entry)
     work = Path(tempfile.mkdtemp(prefix="tito-bench-validate-"))
     try:
+        copy, edited = _edited_copy(course, work)
+        after_edit = ProcessTiming("... after an edit of one module source",
+                                   [sys.executable, "-m", "verifier.cli", "package", "validate", "--course", str(copy)])
+        timings.append(after_edit)
         env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         env.update(TITO_CACHE=str(work / "cache"), PYTHONPYCACHEPREFIX=str(work / "pycache"), NO_COLOR="1")
         live = [t for t in timings if not t.missing]
@@ -108,7 +132,7 @@ def time_validate(course: Path, runs: int = DEFAULT_RUNS) -> Tuple[List[ProcessT
             timing.first = _once(timing, work, env)[0]
         for _ in range(runs):
             for timing in live:
-                wall, cpu = _once(timing, work, env)
+                wall, cpu = _once(timing, work, env, edited if timing is after_edit else None)
                 timing.wall.append(wall)
                 timing.cpu.append(cpu)
         return timings, load_before, _load()
