@@ -14,8 +14,8 @@ The library is laid out by concern, one folder each (imports point one way, top 
 
 The public API is what `__all__` names below; everything else is private to its package.
 """
-from .checks.validate import ValidationReport, validate
-from .course.discovery import Course, load_course
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BuildError,
     CourseError,
@@ -25,9 +25,35 @@ from .errors import (
     SourceError,
     VerifierError,
 )
-from .pipeline.gate import Decision, decide
-from .pipeline.verify import VerifyOptions, verify
-from .results import VerifyResult
+
+if TYPE_CHECKING:
+    from .checks.validate import ValidationReport, validate
+    from .course.discovery import Course, load_course
+    from .pipeline.gate import Decision, decide
+    from .pipeline.verify import VerifyOptions, verify
+    from .results import VerifyResult
+
+# The rest of the public API is imported when first used (PEP 562): `import verifier.cli` must not load
+# the verify pipeline, the checks and their libraries — `tito package validate` run by a pre-commit hook
+# or an editor pays only for what validation needs (tests/unit/test_import_graph.py holds it to that).
+_LAZY = {
+    "ValidationReport": "checks.validate", "validate": "checks.validate",
+    "Course": "course.discovery", "load_course": "course.discovery",
+    "Decision": "pipeline.gate", "decide": "pipeline.gate",
+    "VerifyOptions": "pipeline.verify", "verify": "pipeline.verify",
+    "VerifyResult": "results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -3,16 +3,22 @@ else `~/.cache`, then `tinytorch-verifier/`. What lives there can always be rebu
 split of a source, keyed by the text's hash; the quick check's dependency venvs), so a read-only or
 missing home only makes the verifier slower, never wrong. A cache setting that cannot hold a folder
 (XDG_CACHE_HOME naming a file, a read-only parent) is one warning line, and this run caches in a
-temporary folder of its own, removed when it ends."""
+temporary folder of its own, removed when it ends.
+
+Results computed from text alone are kept here too, by content hash (result_file / load_result /
+store_result below), so that a run over files that did not change imports no heavy library."""
 from __future__ import annotations
 
 import atexit
+import functools
+import hashlib
+import json
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 _session_folder: Optional[Path] = None  # the temporary stand-in, made at most once per process
 
@@ -52,3 +58,61 @@ def cache_dir() -> Path:
         print(f"tito: warning: cannot cache in {folder} (set by {source}): {reason} — caching in a temporary "
               f"folder for this run only; point TITO_CACHE or XDG_CACHE_HOME at a folder", file=sys.stderr)
     return _session_folder
+
+
+# ------------------------------------------------------------------ results kept by content hash
+# What a check computes from text alone (jupytext's cell split, validate-pyproject's verdict on a
+# [project] table) is kept as a small JSON file named by the hash of its inputs and of the library that
+# computed it. A hook or an editor runs `tito package validate` again and again on files that did not
+# change; a warm cache lets it skip importing those libraries at all (tests/unit/test_import_graph.py).
+
+
+@functools.lru_cache(maxsize=None)  # once per process: what is installed does not change under a run
+def installed_fingerprint(import_name: str) -> Optional[str]:
+    """Which installed copy of a top-level package this is, WITHOUT importing it (importing is the cost
+    the cache saves): where it lives, the names of its dist-info folders (they carry the version) and
+    the size and time of its __init__. None when it is not installed."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(import_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    origin = Path(spec.origin)
+    site = origin.parent.parent if origin.name == "__init__.py" else origin.parent
+    prefix = import_name.lower().replace("-", "_") + "-"
+    try:
+        dists = sorted(name for name in os.listdir(site)
+                       if name.lower().replace("-", "_").startswith(prefix) and name.endswith(".dist-info"))
+        info = origin.stat()
+    except OSError:
+        return None
+    return f"{origin}\0{','.join(dists)}\0{info.st_size}:{info.st_mtime_ns}"
+
+
+def result_file(kind: str, *inputs: str) -> Path:
+    """The cache file of one result: `kind/<sha256 of the inputs>.json` in the cache folder."""
+    digest = hashlib.sha256("\0".join(inputs).encode("utf-8", "surrogatepass")).hexdigest()
+    return cache_dir() / kind / f"{digest}.json"
+
+
+def load_result(path: Path) -> Optional[Any]:
+    """A cached result, or None when absent or unreadable (then it is computed again)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def store_result(path: Path, value: Any) -> None:
+    """Write a result atomically (a concurrent run reads the old file or the new one, never half);
+    a cache that cannot be written only costs time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(value), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        pass

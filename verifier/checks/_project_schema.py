@@ -6,6 +6,7 @@ line, before a build fails on them. Only [project] is checked ([tool.*] tables b
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -39,8 +40,38 @@ def _offending_key(name: str, message: str, project: Dict[str, Any]) -> Optional
     return extra[1] if extra and extra[1] in project else None
 
 
+SCHEMA_CACHE_FORMAT = 1  # bump when what project_schema_errors returns changes
+
+
+def _canonical(value: Any) -> str:
+    """The table as the schema sees it, as text: JSON with sorted keys; a TOML date or time keeps its
+    type in the text, so that it never shares a key with the string of the same digits."""
+    return json.dumps(value, sort_keys=True, default=lambda other: f"<{type(other).__name__}>{other}")
+
+
 def project_schema_errors(project: Dict[str, Any]) -> List[Tuple[Optional[str], str]]:
-    """(key or None, message) for every error validate-pyproject finds in a [project] table."""
+    """(key or None, message) for every error validate-pyproject finds in a [project] table.
+
+    Importing validate-pyproject and building its validator is most of this check's cost (0.1–0.3 s):
+    the answer depends only on the table and on the installed validate-pyproject and packaging (its
+    SPDX and version rules), so it is kept in the cache folder under their hash and a [project] that did
+    not change is never validated twice — a pre-commit hook or an editor pays the import once."""
+    from ..cache import installed_fingerprint, load_result, result_file, store_result
+
+    libraries = [installed_fingerprint(name) for name in ("validate_pyproject", "packaging")]
+    known = [fingerprint for fingerprint in libraries if fingerprint is not None]
+    cache = (result_file("project-schema", str(SCHEMA_CACHE_FORMAT), *known, _canonical(project))
+             if len(known) == len(libraries) else None)
+    cached = load_result(cache) if cache is not None else None
+    if isinstance(cached, list):
+        return [(key, message) for key, message in cached]
+    errors = _schema_errors(project)
+    if cache is not None:
+        store_result(cache, errors)
+    return errors
+
+
+def _schema_errors(project: Dict[str, Any]) -> List[Tuple[Optional[str], str]]:
     from validate_pyproject.error_reporting import ValidationError
 
     validator = _validator()

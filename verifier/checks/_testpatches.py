@@ -26,8 +26,10 @@ course-tests stage (the test-origin check), which sees what a path really resolv
 from __future__ import annotations
 
 import ast
+import sys
+from collections import deque
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Deque, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from ..course.analysis import relative
 from ..course.pyversions import is_stdlib
@@ -59,10 +61,22 @@ def _chain(node: ast.expr) -> Optional[List[str]]:
     return parts[::-1]
 
 
+def _walk_statements(tree: ast.Module) -> Iterator[ast.AST]:
+    """`ast.walk` restricted to the nodes that hold statements (an import is a statement, and no
+    expression holds one): the same nodes in the same breadth-first order, without visiting the
+    expressions that make up most of a test file."""
+    queue: Deque[ast.AST] = deque([tree])
+    while queue:
+        node = queue.popleft()
+        yield node
+        queue.extend(child for child in ast.iter_child_nodes(node)
+                     if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)))
+
+
 def _aliases(tree: ast.Module) -> Dict[str, str]:
     """Local name -> dotted name, from every absolute import of the file."""
     out: Dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in _walk_statements(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 out[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
@@ -71,6 +85,35 @@ def _aliases(tree: ast.Module) -> Dict[str, str]:
                 if alias.name != "*":
                     out[alias.asname or alias.name] = f"{node.module}.{alias.name}"
     return out
+
+
+class _Aliases(Mapping[str, str]):
+    """`_aliases(tree)`, computed on first use: walking a whole test file for its imports is most of
+    this check's time, and a test module whose module-level statements patch nothing never needs it."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self._tree = tree
+        self._names: Optional[Dict[str, str]] = None
+
+    @property
+    def _map(self) -> Dict[str, str]:
+        if self._names is None:
+            self._names = _aliases(self._tree)
+        return self._names
+
+    def __getitem__(self, name: str) -> str:
+        return self._map[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+
+def _shown(node: ast.AST) -> str:
+    """The statement as the finding quotes it (unparsed only for a statement that is reported)."""
+    return ast.unparse(node).splitlines()[0][:120]
 
 
 def _statements(tree: ast.Module, conftest: bool) -> Iterator[ast.AST]:
@@ -151,74 +194,36 @@ class _TestPatches:
         try:
             if path.stat().st_size > MAX_TEST_FILE:
                 return
-            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            candidates = _cached_candidates(path.read_text(encoding="utf-8"), path)
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
             return  # pytest reports an unreadable test file itself
         rel = relative(path, self.ctx.course.root)
-        aliases = _aliases(tree)
         conftest = path.name == "conftest.py"
         where = "conftest.py (runs for every test)" if conftest else "at module level (runs when pytest collects it)"
-        for node in _statements(tree, conftest):
-            for line, text, top, kind in self._patches(node, aliases, path):
-                code: Optional[str]
-                if kind == "sys.path":
-                    code, what = "TT260", top
-                elif kind == "sys.modules" and not top:
-                    code, what = "TT261", "sys.modules (an entry the verifier cannot name statically)"
-                else:
-                    code, what = self._kind(top)
-                if code is None:
+        for line, text, patched, kind in candidates:
+            top = patched or ""
+            if kind == "sys.path":  # what the added folder holds is looked at now, never cached
+                shadow = self._shadows(Path(patched)) if patched is not None else None
+                if not shadow:
                     continue
-                if code == "TT260":
-                    issue = (f"the course tests patch {what}: `{text}` {where} — they test the patched code, not "
-                             f"what a student installs")
-                else:
-                    issue = f"the course tests patch {what}: `{text}` {where}"
-                self.out.add(code, COURSE, rel, line, issue,
-                             "remove the patch and fix the package so its tests pass without it; a test that must "
-                             "replace something uses the `monkeypatch` fixture inside that test (undone after it)")
-
-    def _patches(self, node: ast.AST, aliases: Dict[str, str], path: Path) -> Iterator[Tuple[int, str, str, str]]:
-        """(line, statement, patched top-level module, kind) for each patch `node` makes."""
-        line = getattr(node, "lineno", 0)
-        if not isinstance(node, (ast.Assign, ast.Delete, ast.AugAssign, ast.AnnAssign, ast.Call)):
-            return
-        text = ast.unparse(node).splitlines()[0][:120]
-        targets: List[ast.expr] = []
-        if isinstance(node, (ast.Assign, ast.Delete)):
-            targets = list(node.targets)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-            targets = [node.target]
-        for target in targets:
-            for element in (target.elts if isinstance(target, ast.Tuple) else [target]):
-                if isinstance(element, ast.Attribute):
-                    parts = _chain(element)
-                    if parts and parts[0] in aliases and aliases[parts[0]].split(".")[0] != "sys":
-                        yield line, text, aliases[parts[0]].split(".")[0], "attribute"
-                elif isinstance(element, ast.Subscript) and self._is_sys(element.value, "modules", aliases):
-                    key = element.slice.value if isinstance(element.slice, ast.Constant) else None
-                    yield line, text, str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
-                parts = _chain(node.args[0])
-                if parts and parts[0] in aliases and aliases[parts[0]] != "sys":
-                    yield line, text, aliases[parts[0]].split(".")[0], "attribute"
-            elif isinstance(func, ast.Attribute) and self._is_sys(func.value, "modules", aliases) and \
-                    func.attr in ("update", "setdefault", "pop", "__setitem__", "clear"):
-                first = node.args[0] if node.args else None
-                key = first.value if isinstance(first, ast.Constant) else None
-                if isinstance(first, ast.Dict):
-                    keys = [k.value for k in first.keys if isinstance(k, ast.Constant)]
-                    key = keys[0] if keys else None
-                yield line, text, str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
-            elif isinstance(func, ast.Attribute) and self._is_sys(func.value, "path", aliases) and \
-                    func.attr in ("insert", "append", "extend") and node.args:
-                added = _resolve_path(node.args[-1], path)
-                shadow = self._shadows(added)
-                if shadow:
-                    yield line, text, f"{shadow} with a copy inside tests/ ({relative(added, self.ctx.course.root)})" \
-                        if added is not None else shadow, "sys.path"
+                top = f"{shadow} with a copy inside tests/ ({relative(Path(top), self.ctx.course.root)})"
+            code: Optional[str]
+            if kind == "sys.path":
+                code, what = "TT260", top
+            elif kind == "sys.modules" and not top:
+                code, what = "TT261", "sys.modules (an entry the verifier cannot name statically)"
+            else:
+                code, what = self._kind(top)
+            if code is None:
+                continue
+            if code == "TT260":
+                issue = (f"the course tests patch {what}: `{text}` {where} — they test the patched code, not "
+                         f"what a student installs")
+            else:
+                issue = f"the course tests patch {what}: `{text}` {where}"
+            self.out.add(code, COURSE, rel, line, issue,
+                         "remove the patch and fix the package so its tests pass without it; a test that must "
+                         "replace something uses the `monkeypatch` fixture inside that test (undone after it)")
 
     def _shadows(self, folder: Optional[Path]) -> Optional[str]:
         """The package or dependency a folder inside tests/ holds a copy of (it would shadow the wheel)."""
@@ -237,10 +242,77 @@ class _TestPatches:
                 return "the package" if name in self.own else f"{name}, a dependency the package uses"
         return None
 
-    @staticmethod
-    def _is_sys(node: ast.expr, attr: str, aliases: Dict[str, str]) -> bool:
-        parts = _chain(node)
-        return parts is not None and len(parts) == 2 and aliases.get(parts[0]) == "sys" and parts[1] == attr
+
+Candidate = Tuple[int, str, Optional[str], str]
+CANDIDATES_FORMAT = 1  # bump when what _candidates returns changes
+
+
+def _patches(node: ast.AST, aliases: Mapping[str, str], path: Path) -> Iterator[Candidate]:
+    """(line, statement, patched top-level module, kind) for each patch `node` makes; for a sys.path edit
+    the third item is the folder it adds (None when it cannot be resolved statically)."""
+    line = getattr(node, "lineno", 0)
+    if not isinstance(node, (ast.Assign, ast.Delete, ast.AugAssign, ast.AnnAssign, ast.Call)):
+        return
+    targets: List[ast.expr] = []
+    if isinstance(node, (ast.Assign, ast.Delete)):
+        targets = list(node.targets)
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        targets = [node.target]
+    for target in targets:
+        for element in (target.elts if isinstance(target, ast.Tuple) else [target]):
+            if isinstance(element, ast.Attribute):
+                parts = _chain(element)
+                if parts and parts[0] in aliases and aliases[parts[0]].split(".")[0] != "sys":
+                    yield line, _shown(node), aliases[parts[0]].split(".")[0], "attribute"
+            elif isinstance(element, ast.Subscript) and _is_sys(element.value, "modules", aliases):
+                key = element.slice.value if isinstance(element.slice, ast.Constant) else None
+                yield line, _shown(node), str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
+            parts = _chain(node.args[0])
+            if parts and parts[0] in aliases and aliases[parts[0]] != "sys":
+                yield line, _shown(node), aliases[parts[0]].split(".")[0], "attribute"
+        elif isinstance(func, ast.Attribute) and _is_sys(func.value, "modules", aliases) and \
+                func.attr in ("update", "setdefault", "pop", "__setitem__", "clear"):
+            first = node.args[0] if node.args else None
+            key = first.value if isinstance(first, ast.Constant) else None
+            if isinstance(first, ast.Dict):
+                keys = [k.value for k in first.keys if isinstance(k, ast.Constant)]
+                key = keys[0] if keys else None
+            yield line, _shown(node), str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
+        elif isinstance(func, ast.Attribute) and _is_sys(func.value, "path", aliases) and \
+                func.attr in ("insert", "append", "extend") and node.args:
+            added = _resolve_path(node.args[-1], path)
+            yield line, _shown(node), str(added) if added is not None else None, "sys.path"
+
+
+def _is_sys(node: ast.expr, attr: str, aliases: Mapping[str, str]) -> bool:
+    parts = _chain(node)
+    return parts is not None and len(parts) == 2 and aliases.get(parts[0]) == "sys" and parts[1] == attr
+
+
+def _candidates(text: str, path: Path) -> List[Candidate]:
+    """Every statement of a test file that runs when pytest loads it and patches something — read from
+    the text and the file's place alone (what it patches is judged against the course afterwards)."""
+    tree = ast.parse(text, str(path))
+    aliases = _Aliases(tree)
+    return [found for node in _statements(tree, path.name == "conftest.py") for found in _patches(node, aliases, path)]
+
+
+def _cached_candidates(text: str, path: Path) -> List[Candidate]:
+    """`_candidates`, kept in the cache folder by content hash: parsing the course's test files is most
+    of this check's time, and a hook or an editor validates the same unchanged tests again and again.
+    The key holds the path (sys.path edits resolve against it) and the running Python (its grammar)."""
+    from ..cache import load_result, result_file, store_result
+
+    cache = result_file("test-patches", str(CANDIDATES_FORMAT), sys.version, str(path), text)
+    cached = load_result(cache)
+    if isinstance(cached, list):
+        return [(line, shown, top, kind) for line, shown, top, kind in cached]
+    found = _candidates(text, path)  # a file that does not parse raises, and is parsed again next time
+    store_result(cache, found)
+    return found
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:

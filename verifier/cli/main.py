@@ -1,7 +1,8 @@
 """`tito`: the thin command line over the verifier's library API.
 
 User mistakes (VerifierError) print one line and exit 2 — never a traceback; a crash of the
-verifier itself exits 3 with the path of a log file (see _guard.py).
+verifier itself exits 3 with the path of a log file (see _guard.py). Longer than usual because every
+command's options are declared here, in one parser that imports no command (each imports its work).
 """
 from __future__ import annotations
 
@@ -202,9 +203,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ..checks.validate import run_validate
+    from ..checks.output_cache import validate_output  # an unchanged course: the last output, nothing parsed
 
-    text, code = run_validate(args.course or default_course(), args.module, args.format)
+    text, code = validate_output(args.course or default_course(), args.module, args.format)
     (sys.stderr if code == 2 else sys.stdout).write(text)
     return code
 
@@ -365,6 +366,9 @@ def _verify_args(parser: argparse.ArgumentParser) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
+    if args.validate:  # `tito package validate` timed as a whole process: no wheel, no torch
+        from ..bench.process import print_validate_timing
+        return print_validate_timing(args.course or default_course(), args.runs, args.fail_on_miss)
     from ..bench import render_table, run_bench
     from ..course.discovery import load_course
     from ..render.terminal import write_atomic
@@ -452,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="instead: tito verify's per-Python work beside tox and tox-uv on the same wheel")
     bench.add_argument("--python", action="append", metavar="X.Y", help="with --pipelines: only this Python")
     bench.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="with --pipelines: Pythons at once")
+    bench.add_argument("--validate", action="store_true", help="instead: `tito package validate` as a whole process")
+    bench.add_argument("--runs", type=int, default=15, help="with --validate: timed runs per command (default 15)")
     bench.add_argument("--reports", type=Path, default=Path("reports"))
     bench.set_defaults(func=cmd_bench)
 

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple, cast
 
-import tomlkit
-import tomlkit.exceptions
 import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -221,6 +219,24 @@ def check_pyproject(data: Dict[str, Any], text: str, path: Path) -> None:
 
 
 def parse_pyproject(text: str, path: Path) -> Dict[str, Any]:
+    # tomllib (3.11+) is the parser pip and setuptools read pyproject.toml with, and it is quick to
+    # import and to run; tomlkit (slow to import, slower to parse) is asked only where tomllib is
+    # missing or refuses the text — then for its error message, which names the line and column
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        pass
+    else:
+        try:
+            data = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError):
+            pass
+        else:
+            check_pyproject(data, text, path)
+            return data
+    import tomlkit
+    import tomlkit.exceptions
+
     try:
         document = tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:

@@ -14,9 +14,7 @@ keeps Quarto options (`#| label: x`) and cell magics of that block; `Cell.body` 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,14 +239,15 @@ SPLIT_CACHE_FORMAT = 1  # bump when what `_jupytext_split` records changes
 
 
 def _split_cache_file(text: str) -> Optional[Path]:
-    try:
-        import jupytext
+    """Where jupytext's split of `text` is kept. Keyed by which jupytext is installed, found WITHOUT
+    importing it: importing jupytext (nbformat, jsonschema, traitlets, markdown-it) costs more than a
+    whole validation on a warm cache. None when jupytext is not installed."""
+    from ..cache import installed_fingerprint, result_file
 
-        from ..cache import cache_dir
-    except ImportError:
+    fingerprint = installed_fingerprint("jupytext")
+    if fingerprint is None:
         return None
-    key = hashlib.sha256(f"{SPLIT_CACHE_FORMAT}\0{jupytext.__version__}\0{text}".encode("utf-8")).hexdigest()
-    return cache_dir() / "jupytext-cells" / f"{key}.json"
+    return result_file("jupytext-cells", str(SPLIT_CACHE_FORMAT), fingerprint, text)
 
 
 def _jupytext_cells_with_lines(text: str) -> List[Tuple[str, str, int, str]]:
@@ -258,20 +257,14 @@ def _jupytext_cells_with_lines(text: str) -> List[Tuple[str, str, int, str]]:
     its answer depends only on the text and jupytext's version, so it is kept on disk under that
     key (outside the course tree) and a source that did not change is never split twice."""
     cache = _split_cache_file(text)
-    if cache is not None:
-        try:
-            return [tuple(item) for item in json.loads(cache.read_text(encoding="utf-8"))]
-        except (OSError, ValueError):
-            pass  # not cached yet, or unreadable: split again
+    from ..cache import load_result, store_result
+
+    cached = load_result(cache) if cache is not None else None
+    if isinstance(cached, list):  # else not cached yet, or unreadable: split again
+        return [tuple(item) for item in cached]
     split = [(nb_cell.cell_type, nb_cell.source, start, header) for nb_cell, start, header in _jupytext_split(text)]
     if cache is not None:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps(split), encoding="utf-8")
-            os.replace(partial, cache)
-        except OSError:
-            pass  # a read-only cache only costs time
+        store_result(cache, split)  # a read-only cache only costs time
     return split
 
 
