@@ -2,6 +2,7 @@
 
   nox -s verify   export, validate, build and verify the course wheel on every Python of its matrix
   nox -s tests    the verifier's own tests
+  nox -s compat   the verifier's unit tests on its oldest and newest Python (3.9, 3.15)
   nox -s faults   the fault-injection corpus: every seeded fault must block the gate
   nox -s bench    course speed beside PyTorch and the matmul peak (ratios, fraction of peak, one run),
                   after `tito package validate` timed as a whole process (tito bench --validate)
@@ -10,7 +11,15 @@
   nox -s typecheck  mypy over verifier/
 Pass options after `--`, e.g. `nox -s verify -- --course ../TinyTorch --python 3.14`.
 """
+import os
+from pathlib import Path
+
 import nox
+
+# pyenv's Pythons (3.9–3.15 on these machines) are not on PATH as python3.X: appended, so that nox's own
+# discovery finds the `compat` session's interpreters while every other session keeps the first python.
+for _bin in sorted((Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions").glob("3.*/bin")):
+    os.environ["PATH"] += os.pathsep + str(_bin)
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -28,6 +37,14 @@ def tests(session: nox.Session) -> None:
     """The verifier's unit, integration and system tests."""
     session.install("-e", ".[test]")
     session.run("pytest", *(session.posargs or ["tests", "-m", "not faults"]))
+
+
+@nox.session(python=["3.9", "3.15"])
+def compat(session: nox.Session) -> None:
+    """The verifier's unit tests on the oldest and the newest Python it supports (nox finds pyenv and uv
+    installs; `../shared/tools/provision-pythons` provides 3.15 on these machines)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *(session.posargs or ["tests/unit", "-q", "-p", "no:cacheprovider"]))
 
 
 @nox.session
