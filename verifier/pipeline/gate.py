@@ -96,7 +96,8 @@ def decide(result: VerifyResult) -> Decision:
         if stage.status == FAILED and stage.name != "validate":
             category = {"api": "breaking API change", "editable": "editable install failed",
                         "baseline-api": "breaking API change since the baseline",
-                        "baseline-speed": "slower than the baseline"}.get(stage.name, "pipeline broken")
+                        "baseline-speed": "slower than the baseline",
+                        "baseline-behaviour": "behaviour changed since the baseline"}.get(stage.name, "pipeline broken")
             where = f" ({stage.attribution.describe()})" if stage.attribution else ""
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}",
                                     stage.attribution.module if stage.attribution else None, fix=stage.fix,
