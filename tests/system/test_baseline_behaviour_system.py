@@ -98,5 +98,5 @@ def test_generate_cropping_is_blamed_on_the_changed_executed_line(repo: Path) ->
                            f"(transformer.py:{line}"), text
     assert "GPT.generate" in text
     blockers = [b for b in decide(result).blockers if b.module == "12_transformer"]
-    assert blockers and "changed since v0.1.0" in blockers[0].detail
+    assert blockers and "changed since v0.1.0" in blockers[0].message
     print("blame:", text)

@@ -125,7 +125,11 @@ def decide(result: VerifyResult) -> Decision:
             blame = stage.attribution
             module = blame.module if blame else None
             where = f" ({blame.describe()})" if blame else ""
-            if blame and blame.how == "spectrum":
+            if blame and blame.how == "changed":
+                fix = stage.fix or (f"compare {blame.evidence} with {blame.since} (changed since and executed by the "
+                                    f"failing test; `git diff {blame.since} -- {blame.path}`), then re-run "
+                                    f"`tito package test --module {blame.module}`")
+            elif blame and blame.how == "spectrum":
                 fix = stage.fix or (f"look first at {blame.path}:{blame.line} ({blame.function}; suspected from "
                                     f"coverage of failing vs passing tests), then the next suspects; re-run "
                                     f"`tito package test --module {blame.module}`")

@@ -27,13 +27,10 @@ Cost is bounded: at most MAX_FAILING failing and MAX_PASSING passing tests, at m
 passing scenarios when no passing test is available, one timeout for the rerun, and the verify run
 asks for it at most once per run, on the first Python whose failures need it.
 
-Blame by change (`tito verify --baseline REF` with a git ref): the student lines changed since the
-baseline (`ChangedLines`, computed by pipeline/baseline.py) that a failing run executed are the first
-suspects — a release that passed before and fails now most likely fails in what changed. They are grouped
-per module file into the changed hunks holding an executed line and ranked by the Ochiai score of their
-best line, then by how many failing runs executed them. With such lines the blame names them
-(how "changed"), before the spectrum ranking; without (no changed line ran, or module-level code changed,
-which coverage per run cannot see) the spectrum blame stands. Without a baseline nothing here changes.
+Blame by change (`--baseline` a git ref): student lines changed since the baseline (pipeline/baseline.py)
+that a failing run executed are the first suspects, per module file as the changed hunks holding such a
+line, ranked by their best line's Ochiai, then by failing runs. None ran (or only module-level code
+changed, which per-run coverage cannot see): the spectrum blame stands. No baseline: nothing changes.
 """
 from __future__ import annotations
 
