@@ -302,6 +302,9 @@ class Verification:
         """The scenarios' numbers against the baseline's (pipeline/behaviour.py), on the newest Python."""
         if self.cancelled.is_set() or result.baseline is None:
             return
+        if self.baseline is not None and self.baseline.wheel is not None:
+            result.baseline.notes.append("blame by change needs a git ref as --baseline (a wheel has no sources): "
+                                         "failures without a traceback are ranked by coverage only")
         stage = behaviour_since(course, result.baseline, self.baseline_sides.venv, self.baseline_sides.wheel,
                                 result.pythons[-1] if result.pythons else None, scenarios,
                                 self.work / "baseline-behaviour", self.options.baseline_strict,
