@@ -8,6 +8,9 @@ one still learns its task.
   with the same update computed by hand in NumPy (float64) from the gradients the course computed -- so
   only the optimizer is under test, to a tolerance far below any real mistake (a wrong Adam bias
   correction is off by tens of percent; float32 rounding is ~1e-7 relative).
+* `checksum`: the sum and the sum of squares of a model's output on a fixed batch -- two numbers that change
+  when anything in the forward pass changes. Scenarios report them under "behaviour" in their TITO_RESULT
+  line, beside their accuracy and final loss; `tito verify --baseline REF` compares them with the release.
 
 Failure messages name the course module that defines the misbehaving class (`tinytorch.core.layers`),
 which the verifier uses to blame the right module. Copied beside each scenario by the verifier.
@@ -36,6 +39,12 @@ def check_eval_is_deterministic(model, forward, dropout):
     assert train_difference > 0, "in train mode dropout changed nothing: two forward passes are identical (%s)" % where
     model.train(was_training)
     return train_difference
+
+
+def checksum(output):
+    """{"sum", "sum_sq"} of `output` in float64: a fingerprint of one forward pass."""
+    values = _array(output).astype(np.float64)
+    return {"sum": float("%.12g" % values.sum()), "sum_sq": float("%.12g" % (values * values).sum())}
 
 
 def _sgd_reference(lr, momentum):

@@ -6,7 +6,8 @@ network equal the same updates computed by hand in NumPy.
 
 Runs from any directory with only tinytorch and NumPy installed:  python -I cnn.py
 Fixed seeds. Fails with an AssertionError when an expectation is not met. The last line of output is
-`TITO_RESULT {json}` with the key figures (accuracy, loss, epochs, training time).
+`TITO_RESULT {json}` with the key figures (accuracy, loss, epochs, training time, and under
+"behaviour" the numbers compared with the previous release).
 """
 # scenario-modules: tensor, autograd, activations, layers, losses, optimizers, dataloader, training, spatial
 # scenario-timeout: 300
@@ -18,7 +19,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # `python -I` leaves this folder off sys.path
-from _checks import check_eval_is_deterministic, check_optimizer_steps  # noqa: E402
+from _checks import check_eval_is_deterministic, check_optimizer_steps, checksum  # noqa: E402
 from _roles import roles  # noqa: E402
 
 (Adam, SGD, Conv2d, CrossEntropyLoss, DataLoader, Dropout, Flatten, Linear, MaxPool2d, ReLU, Sequential,
@@ -52,6 +53,9 @@ print("parameters:", n_params)
 # 3. Checks a learning curve cannot make: eval mode is deterministic, and the optimizers step exactly as
 #    written in the textbook (the model is restored afterwards, so training starts from the same weights).
 probe = Tensor(X_test[:32])
+model.eval()
+initial_output = checksum(model(probe))   # the untrained network on a fixed batch: its "behaviour" fingerprint
+model.train()
 train_mode_difference = check_eval_is_deterministic(model, lambda: model(probe), dropout)
 optimizer_errors = check_optimizer_steps(model, lambda: CrossEntropyLoss()(model(Tensor(X_train[:64])), y_train[:64]),
                                          SGD, Adam)
@@ -92,4 +96,7 @@ print("TITO_RESULT " + json.dumps({
     "parameters": int(n_params),
     "train_mode_dropout_difference": round(train_mode_difference, 4),
     "optimizer_error_vs_allowed": optimizer_errors,
+    # what `tito verify --baseline REF` compares with the previous release, per model
+    "behaviour": {"cnn": {"accuracy": round(after["accuracy"], 6), "final_loss": round(history["loss"][-1], 6),
+                          "forward": initial_output, "optimizer_error": optimizer_errors}},
 }))

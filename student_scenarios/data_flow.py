@@ -46,6 +46,9 @@ assert hidden.shape == (300, 16), f"Linear(2, 16) produced shape {hidden.shape}"
 model = Sequential(layer, ReLU(), Linear(16, 3))
 logits = model(X)
 assert logits.shape == (300, 3), f"the model produced shape {logits.shape}, expected (300, 3)"
+# the untrained model's output, summed: a fingerprint `tito verify --baseline REF` compares with the release
+initial_output = {"sum": float(np.sum(logits.data, dtype=np.float64)),
+                  "sum_sq": float(np.sum(np.square(logits.data, dtype=np.float64)))}
 loss_fn = CrossEntropyLoss()
 initial_loss = loss_fn(logits, labels).item()
 
@@ -83,4 +86,6 @@ print("TITO_RESULT " + json.dumps({
     "steps": steps,
     "accuracy": round(report["accuracy"], 4),
     "seconds": round(seconds, 3),
+    "behaviour": {"mlp": {"accuracy": round(report["accuracy"], 6), "final_loss": round(final_loss, 6),
+                          "forward": initial_output}},
 }))

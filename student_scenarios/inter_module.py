@@ -31,7 +31,11 @@ loss_fn = CrossEntropyLoss()
 
 # ---- 1. Gradients reach every parameter --------------------------------------------------------
 model = build_model()
-loss = loss_fn(model(x), y)
+output = model(x)
+# the untrained model's output, summed: a fingerprint `tito verify --baseline REF` compares with the release
+initial_output = {"sum": float(np.sum(output.data, dtype=np.float64)),
+                  "sum_sq": float(np.sum(np.square(output.data, dtype=np.float64)))}
+loss = loss_fn(output, y)
 initial_loss = loss.item()
 assert np.isfinite(initial_loss), f"the initial loss is not finite: {initial_loss}"
 loss.backward()
@@ -94,4 +98,6 @@ print("TITO_RESULT " + json.dumps({
     "sgd_final_loss": round(final_losses["SGD"], 5),
     "adam_final_loss": round(final_losses["Adam"], 5),
     "seconds": round(seconds, 3),
+    "behaviour": {"mlp": {"final_loss": {name: round(value, 6) for name, value in final_losses.items()},
+                          "forward": initial_output}},
 }))

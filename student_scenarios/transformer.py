@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # `python -I` leaves this folder off sys.path
+from _checks import checksum  # noqa: E402
 from _roles import home_of, roles  # noqa: E402
 
 (Adam, CrossEntropyLoss, Embedding, LayerNorm, Linear, Module, ModuleList, MultiHeadAttention,
@@ -89,6 +90,7 @@ def first_leak(before, after, changed_at):
 
 model = ReversalGPT(VOCAB, max_len=2 * LENGTH)
 model.eval()                       # no dropout may blur the comparison
+initial_output = checksum(outputs(model, test_in[:8]))   # the untrained model: its "behaviour" fingerprint
 assert all(isinstance(block.attn, MultiHeadAttention) for block in model.blocks)
 n_params = sum(p.size for p in model.parameters())
 print("parameters:", n_params)
@@ -179,4 +181,7 @@ print("TITO_RESULT " + json.dumps({
     "n_test": int(len(test_in)),
     "parameters": int(n_params),
     "causal_checks": 2,
+    # what `tito verify --baseline REF` compares with the previous release, per model
+    "behaviour": {"gpt": {"accuracy": round(generated_token_acc, 6),
+                          "final_loss": round(float(np.mean(losses[-10:])), 6), "forward": initial_output}},
 }))

@@ -24,11 +24,19 @@ class Attribution:
     # how == "spectrum": `suspects` the top three modules, `evidence` the next two suspects described
     # how == "inferred": every suspect module, lowest-numbered first (`module` is the first), those whose
     # own unit tests passed (`cleared`, listed last), and the test's names that implicate them
+    # how == "changed" (`--baseline`: student lines changed since `since` that the failing runs executed):
+    # `evidence` the lines ("transformer.py:301–305"), `suspects` every module with such lines
     suspects: List[str] = field(default_factory=list)
     cleared: List[str] = field(default_factory=list)
     evidence: str = ""
+    since: str = ""
 
     def describe(self) -> str:
+        if self.how == "changed":
+            others = [m for m in self.suspects if m != self.module]
+            also = f"; also changed and executed: {', '.join(others)}" if others else ""
+            return f"changed since {self.since} and executed by the failing test: {self.module} " \
+                   f"({self.evidence}{', in ' + self.function if self.function else ''}){also}"
         if self.how == "spectrum":  # evidence: the next two suspects, described
             following = f"; next: {self.evidence}" if self.evidence else ""
             return f"suspected (coverage of failing vs passing tests): {self.module} ({self.path}:{self.line}, " \
@@ -103,6 +111,18 @@ class SpeedRow:
 
 
 @dataclass
+class BehaviourRow:
+    """One number a student scenario computes (its "behaviour" figures), in the baseline and the candidate."""
+    scenario: str                # "cnn"
+    model: str                   # "cnn", "gpt", "mlp": the scenario's model
+    measure: str                 # "accuracy", "final_loss", "forward.sum", "optimizer_error.Adam"
+    baseline: float
+    candidate: float
+    tolerance: str               # "0.5 points", "5% relative", "1e-06 relative"
+    changed: bool = False        # beyond the tolerance
+
+
+@dataclass
 class BaselineComparison:
     """The candidate against an earlier release: its exported API and its speed per operation."""
     ref: str                     # what the user named: a git ref or a wheel path
@@ -117,6 +137,9 @@ class BaselineComparison:
     speed: List[SpeedRow] = field(default_factory=list)
     speed_skipped: Dict[str, str] = field(default_factory=dict)  # operation -> why it was not compared
     notes: List[str] = field(default_factory=list)              # e.g. why the speed was not measured
+    behaviour: List[BehaviourRow] = field(default_factory=list)  # scenario numbers, same seeds, same Python
+    behaviour_skipped: Dict[str, str] = field(default_factory=dict)  # scenario -> why it was not compared
+    behaviour_strict: bool = False  # --baseline-strict: a behaviour change blocks (else advisory)
 
 
 @dataclass
@@ -189,9 +212,12 @@ def result_from_json(data: Dict[str, Any]) -> VerifyResult:
     result.pythons = pythons
     raw_baseline = data.get("baseline")
     if isinstance(raw_baseline, dict):
-        known = {f.name for f in dataclasses.fields(BaselineComparison)} - {"speed"}
+        known = {f.name for f in dataclasses.fields(BaselineComparison)} - {"speed", "behaviour"}
         result.baseline = BaselineComparison(**{k: v for k, v in raw_baseline.items() if k in known})
         row_fields = {f.name for f in dataclasses.fields(SpeedRow)}
         result.baseline.speed = [SpeedRow(**{k: v for k, v in row.items() if k in row_fields})
                                  for row in raw_baseline.get("speed", []) if isinstance(row, dict)]
+        behaviour_fields = {f.name for f in dataclasses.fields(BehaviourRow)}
+        result.baseline.behaviour = [BehaviourRow(**{k: v for k, v in row.items() if k in behaviour_fields})
+                                     for row in raw_baseline.get("behaviour", []) if isinstance(row, dict)]
     return result

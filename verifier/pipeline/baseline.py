@@ -19,9 +19,16 @@ Two comparisons, each a course-wide stage of the run:
   operation whose whole min–max spread is above the threshold (default 1.5×, `[tool.tinytorch]
   baseline-slowdown`) blocks and names the course module of the operation's class; a spread wholly
   below 1/threshold is reported as a speed-up.
+
+A third leg, `baseline-behaviour` (pipeline/behaviour.py), reruns the scenarios against the baseline wheel
+in the speed comparison's venv. And the lines of the student sources changed since a git baseline
+(`changed_lines`: the module sources of `git archive REF` against the working tree, difflib per file)
+let the coverage rerun of runner/spectrum.py blame a failure without a traceback on the changed lines
+the failing test executed.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import shutil
@@ -41,10 +48,11 @@ from ..package.export import plan_export
 from ..package.locks import constraints_for
 from ..results import FAILED, NOT_RUN, PASSED, Attribution, BaselineComparison, SpeedRow, StageResult
 from ..runner.attribution import attribute_api
-from ..runner.envs import choose_installer, create_venv
+from ..runner.envs import Venv, choose_installer, create_venv
 from ..runner.interleave import Measurement, Side, run_interleaved
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import DEFAULT_MEMORY_MB, run
+from ..runner.spectrum import ChangedLines
 
 DEFAULT_SLOWDOWN = 1.5
 DEFAULT_ROUNDS = 3
@@ -66,6 +74,14 @@ class BaselineSource:
     commit: str = ""
     prefix: str = ""                # the course folder inside the repository ("" at its top)
     tree: str = ""                  # git's id of that folder at `commit`: the content key of the cache
+
+
+@dataclass
+class BaselineSides:
+    """What the behaviour leg reuses from the speed comparison: its venv (the candidate installed) and
+    the baseline wheel; None when they could not be made."""
+    venv: Optional[Venv] = None
+    wheel: Optional[Path] = None
 
 
 def _git(repository: Path, *args: str) -> Tuple[bool, str]:
@@ -266,20 +282,21 @@ def describe_ratio(row: SpeedRow, label: str) -> str:
 def speed_since(course: Course, comparison: BaselineComparison, sides: Sequence[Side], candidate_wheel: Path,
                 version: str, work: Path, targets: Dict[str, str], rounds: int = DEFAULT_ROUNDS,
                 latest: bool = False, memory_mb: int = DEFAULT_MEMORY_MB, installer: str = "uv",
-                op_seconds: Optional[float] = None) -> StageResult:
+                op_seconds: Optional[float] = None) -> Tuple[StageResult, Optional[Venv]]:
+    """The speed comparison, and its venv (the candidate installed; None when it could not be made)."""
     stage = StageResult("baseline-speed", PASSED)
     comparison.python = version
     lookup = find_interpreter(version)
     if lookup.interpreter is None:
         stage.status, stage.detail = NOT_RUN, f"not run: {lookup.describe_missing()}"
-        return stage
+        return stage, None
     venv = create_venv(lookup.interpreter.path, work / "bench-venv")
     lock = constraints_for(course, version, latest)
     used, _ = choose_installer(installer)
     install = venv.install([str(candidate_wheel)], constraints=lock.pins if lock else None, installer=used)
     if not install.ok:
         stage.status, stage.detail = NOT_RUN, "not run: the candidate wheel did not install (see the install stage)"
-        return stage
+        return stage, None
     arguments = ["--op-seconds", str(op_seconds)] if op_seconds else []
     measurements = run_interleaved(venv, BENCH_SCRIPT, sides, rounds, work, BENCH_PREFIX, arguments,
                                    memory_mb=memory_mb)
@@ -315,14 +332,16 @@ def speed_since(course: Course, comparison: BaselineComparison, sides: Sequence[
         stage.detail = f"{len(rows)} operations on Python {version}, {rounds} rounds: none slower than " \
                        f"{comparison.threshold}× {comparison.label}" + \
                        (f"; faster: {', '.join(r.operation for r in faster)}" if faster else "")
-    return stage
+    return stage, venv
 
 
 def baseline_stages(course: Course, source: BaselineSource, candidate_wheel: Path, version: str, work: Path,
                     targets: Dict[str, str], rounds: int = DEFAULT_ROUNDS, latest: bool = False,
                     memory_mb: int = DEFAULT_MEMORY_MB, installer: str = "uv",
-                    op_seconds: Optional[float] = None) -> Tuple[List[StageResult], BaselineComparison]:
-    """Both comparisons with the baseline, as course-wide stages, and their figures for the reports."""
+                    op_seconds: Optional[float] = None
+                    ) -> Tuple[List[StageResult], BaselineComparison, BaselineSides]:
+    """Both comparisons with the baseline, as course-wide stages, their figures for the reports, and the
+    venv and wheel the behaviour leg reuses."""
     comparison = BaselineComparison(source.ref, source.label, threshold=slowdown_threshold(course),
                                     candidate_sha256=sha256(candidate_wheel))
     try:
@@ -332,12 +351,68 @@ def baseline_stages(course: Course, source: BaselineSource, candidate_wheel: Pat
         comparison.notes.append(why)
         return [StageResult(name, FAILED, detail=why, fix="pass another --baseline (a ref whose course builds, or "
                                                           "the release's wheel)")
-                for name in ("baseline-api", "baseline-speed")], comparison
+                for name in ("baseline-api", "baseline-speed")], comparison, BaselineSides()
     comparison.baseline_sha256 = sha256(old_wheel)
     comparison.notes.append(f"baseline wheel {old_wheel.name} ({'cached' if cached else 'built now'})")
     old_dir = unpack_wheel(old_wheel, work / "baseline-wheel")
     new_dir = unpack_wheel(candidate_wheel, work / "candidate-wheel")
     api = api_since(course, comparison, old_dir, new_dir, targets)
-    speed = speed_since(course, comparison, [Side("baseline", old_dir), Side("candidate", new_dir)], candidate_wheel,
-                        version, work, targets, rounds, latest, memory_mb, installer, op_seconds)
-    return [api, speed], comparison
+    speed, venv = speed_since(course, comparison, [Side("baseline", old_dir), Side("candidate", new_dir)],
+                              candidate_wheel, version, work, targets, rounds, latest, memory_mb, installer, op_seconds)
+    return [api, speed], comparison, BaselineSides(venv, old_wheel)
+
+
+# ------------------------------------------------------------------------- lines changed since a git baseline
+
+def _changed_in(old: Sequence[str], new: Sequence[str]) -> List[int]:
+    """Lines of `new` (1-based) that differ from `old`: replaced and inserted lines, and for a deletion
+    the lines on both sides of the gap (the code that now runs where the deleted lines ran)."""
+    changed: set = set()
+    for tag, _, _, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag in ("replace", "insert"):
+            changed.update(range(j1 + 1, j2 + 1))
+        elif tag == "delete":
+            changed.update(n for n in (j1, j1 + 1) if 1 <= n <= len(new))
+    return sorted(changed)
+
+
+def changed_lines(source: BaselineSource, course: Course, work: Path) -> ChangedLines:
+    """The student source lines changed since a git baseline, per course-relative path (a module added
+    since counts whole). A wheel baseline has no sources: the result says so and holds no lines."""
+    found = ChangedLines(source.label)
+    if source.wheel is not None or source.repository is None:
+        found.problem = f"blame by change needs a git ref as --baseline ({source.label} is a wheel: no sources)"
+        return found
+    folder = course.modules_dir.resolve().relative_to(course.root.resolve()).as_posix()
+    inside = f"{source.prefix}/{folder}" if source.prefix else folder
+    work.mkdir(parents=True, exist_ok=True)
+    archive = work / "baseline-modules.tar"
+    ok, why = _git(source.repository, "archive", "--format=tar", "-o", str(archive), source.commit, "--", inside)
+    if not ok:
+        found.problem = f"git archive {source.label} -- {inside} failed: {why}"
+        return found
+    tree = work / "baseline-modules"
+    try:
+        tree.mkdir()
+        _extract_tar(archive, tree)
+    except (OSError, tarfile.TarError) as exc:
+        found.problem = f"could not unpack the baseline's modules: {exc}"
+        return found
+    old_root = tree / source.prefix if source.prefix else tree
+    for module in course.modules:
+        if module.source is None:
+            continue
+        relative = module.source.resolve().relative_to(course.root.resolve())
+        try:
+            new = module.source.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        before = old_root / relative
+        try:
+            old = before.read_text(encoding="utf-8").splitlines() if before.is_file() else []
+        except (OSError, UnicodeDecodeError):
+            old = []
+        lines = _changed_in(old, new)
+        if lines:
+            found.lines[relative.as_posix()] = lines
+    return found

@@ -96,7 +96,8 @@ def decide(result: VerifyResult) -> Decision:
         if stage.status == FAILED and stage.name != "validate":
             category = {"api": "breaking API change", "editable": "editable install failed",
                         "baseline-api": "breaking API change since the baseline",
-                        "baseline-speed": "slower than the baseline"}.get(stage.name, "pipeline broken")
+                        "baseline-speed": "slower than the baseline",
+                        "baseline-behaviour": "behaviour changed since the baseline"}.get(stage.name, "pipeline broken")
             where = f" ({stage.attribution.describe()})" if stage.attribution else ""
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}",
                                     stage.attribution.module if stage.attribution else None, fix=stage.fix,
@@ -124,7 +125,11 @@ def decide(result: VerifyResult) -> Decision:
             blame = stage.attribution
             module = blame.module if blame else None
             where = f" ({blame.describe()})" if blame else ""
-            if blame and blame.how == "spectrum":
+            if blame and blame.how == "changed":
+                fix = stage.fix or (f"compare {blame.evidence} with {blame.since} (changed since and executed by the "
+                                    f"failing test; `git diff {blame.since} -- {blame.path}`), then re-run "
+                                    f"`tito package test --module {blame.module}`")
+            elif blame and blame.how == "spectrum":
                 fix = stage.fix or (f"look first at {blame.path}:{blame.line} ({blame.function}; suspected from "
                                     f"coverage of failing vs passing tests), then the next suspects; re-run "
                                     f"`tito package test --module {blame.module}`")

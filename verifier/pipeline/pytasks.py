@@ -233,7 +233,7 @@ class PythonTasks:
         roles = {ROLE_MAP_VARIABLE: json.dumps(api_roles(self.course), sort_keys=True)}
         localise(state.venv, self.course, state.result, state.home, self.scenarios, stages,
                  installer=self.options.installer, memory_mb=self.options.memory_mb, roles_env=roles,
-                 helpers=shared_helpers())
+                 helpers=shared_helpers(), changes=self.v.changed_lines(self.course))
 
 
 def blame_marker_gap(stage: StageResult, python: str, findings: List[Dict[str, object]]) -> None:

@@ -31,6 +31,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from ..course.discovery import Course, load_course
 from ..course.matrix import python_matrix, version_key
+from ..errors import BaselineError
 from ..package.build import Artifacts
 from ..package.locks import check_install_sources
 from ..package.metrics import module_metrics
@@ -40,8 +41,11 @@ from ..runner.depapi import STAGE as DEPENDENCY_API
 from ..runner.entrypoints import EntryPoint
 from ..runner.processes import DEFAULT_MEMORY_MB, allow_new, kill_all, stop_all
 from ..runner.scenarios import Scenario, discover_scenarios
+from ..runner.spectrum import ChangedLines
 from ..runner.workdirs import ensure_free_space, keep_work_dir, make_work_dir, remove_work_dir
-from .baseline import BaselineSource, baseline_stages, resolve_baseline
+from .baseline import BaselineSides, BaselineSource, baseline_stages, changed_lines, resolve_baseline
+from .behaviour import STAGE as BEHAVIOUR
+from .behaviour import behaviour_since
 from .pytasks import PythonTasks, estimate, previous_durations
 from .schedule import Cancelled, Task, run_tasks
 from .stages import api_stage, build_stage, export_stage, not_run, validation_stage
@@ -73,6 +77,7 @@ class VerifyOptions:
     fail_fast: bool = False                      # stop at the first blocking stage
     baseline: Optional[str] = None               # an earlier release (git ref or wheel) to compare with
     baseline_rounds: int = 3                     # interleaved timing rounds of that comparison
+    baseline_strict: bool = False                # a scenario's numbers changed since the baseline: blocks
 
 
 @dataclass
@@ -104,6 +109,9 @@ class Verification:
         self.targets: Dict[str, str] = {}  # exported module (tinytorch.core.x) -> course module key
         self.findings: List[Dict[str, object]] = []  # validation's findings (the per-Python stages read them)
         self.baseline: Optional[BaselineSource] = None
+        self.baseline_sides = BaselineSides()    # the speed leg's venv and the baseline wheel, for the behaviour leg
+        self._changes: Optional[ChangedLines] = None
+        self._changes_lock = threading.Lock()
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -141,6 +149,8 @@ class Verification:
                     matrix.append(extra)
             matrix.sort(key=version_key)
             check_install_sources(course, matrix, self.options.latest)  # a lock that names a server: refused now
+            if self.options.baseline_strict and self.options.baseline is None:
+                raise BaselineError("--baseline-strict needs --baseline REF", hint="name the release to compare with")
             if self.options.baseline is not None:  # a REF that names nothing: one line, exit 2, before any work
                 self.baseline = resolve_baseline(self.options.baseline, course.root)
             result = VerifyResult(str(course.root), course.version, matrix, self.options.strict,
@@ -246,6 +256,10 @@ class Verification:
         if self.baseline is not None and built.artifacts is not None and not built.stopped:
             tasks.append(Task("course/baseline", lambda: self._baseline(course, built, matrix, result), (),
                               estimate(history, "course", "baseline-speed")))
+            # the candidate's numbers come from its own scenarios on the newest Python: after them
+            tasks.append(Task("course/baseline-behaviour", lambda: self._behaviour(course, scenarios, result),
+                              ("course/baseline", *(f"{matrix[-1]}/{s.name}" for s in scenarios)),
+                              estimate(history, "course", BEHAVIOUR)))
         if self.options.scenarios is None and not self.options.cached_envs:
             tasks.append(Task("course/editable", lambda: self._editable(course, matrix, result), (),
                               estimate(history, "course", "editable")))
@@ -274,7 +288,7 @@ class Verification:
         if self.cancelled.is_set() or self.baseline is None or built.artifacts is None:
             return
         began = time.monotonic()
-        stages, result.baseline = baseline_stages(
+        stages, result.baseline, self.baseline_sides = baseline_stages(
             course, self.baseline, built.artifacts.wheel, matrix[-1], self.work / "baseline", self.targets,
             self.options.baseline_rounds, self.options.latest, self.options.memory_mb, self.options.installer)
         stages[-1].seconds = round(time.monotonic() - began, 2)  # the whole comparison, build included
@@ -282,6 +296,31 @@ class Verification:
             if self.cancelled.is_set() and stage.status == FAILED:
                 stage = not_run(stage.name, INTERRUPTED)
             result.stages.append(self._stage("course", stage))
+
+
+    def _behaviour(self, course: Course, scenarios: Sequence[Scenario], result: VerifyResult) -> None:
+        """The scenarios' numbers against the baseline's (pipeline/behaviour.py), on the newest Python."""
+        if self.cancelled.is_set() or result.baseline is None:
+            return
+        if self.baseline is not None and self.baseline.wheel is not None:
+            result.baseline.notes.append("blame by change needs a git ref as --baseline (a wheel has no sources): "
+                                         "failures without a traceback are ranked by coverage only")
+        stage = behaviour_since(course, result.baseline, self.baseline_sides.venv, self.baseline_sides.wheel,
+                                result.pythons[-1] if result.pythons else None, scenarios,
+                                self.work / "baseline-behaviour", self.options.baseline_strict,
+                                self.options.memory_mb, self.options.installer)
+        if self.cancelled.is_set() and stage.status == FAILED:
+            stage = not_run(stage.name, INTERRUPTED)
+        result.stages.append(self._stage("course", stage))
+
+    def changed_lines(self, course: Course) -> Optional[ChangedLines]:
+        """With --baseline: the student lines changed since it (once per run, for the blame by change)."""
+        if self.baseline is None:
+            return None
+        with self._changes_lock:
+            if self._changes is None:
+                self._changes = changed_lines(self.baseline, course, self.work / "baseline-changes")
+            return self._changes
 
 
 def utilisation(result: VerifyResult) -> Optional[float]:

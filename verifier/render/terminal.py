@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..atomic import write_atomic  # noqa: F401 (reports are written atomically)
+from ..pipeline.behaviour import describe as describe_behaviour
 from ..results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, BaselineComparison, VerifyResult
 
 STYLE = {PASSED: "green", FAILED: "bold red", NOT_RUN: "dim", NOT_VERIFIED: "bold yellow"}
@@ -118,5 +119,13 @@ def since_lines(since: BaselineComparison) -> List[str]:
                    ", ".join(f"{row.operation} {_times(row.ratio)}" for row in same))
     for name, why in since.speed_skipped.items():
         out.append(f"    not compared: {name} ({why})")
+    if since.behaviour or since.behaviour_skipped:
+        changed = describe_behaviour(since.behaviour)
+        word = "BLOCKING" if since.behaviour_strict else "advisory"
+        out += [f"    behaviour {word}: {line}" for line in changed]
+        if not changed and since.behaviour:
+            out.append(f"    behaviour: {len(since.behaviour)} numbers of "
+                       f"{', '.join(sorted({r.scenario for r in since.behaviour}))} unchanged within tolerance")
+        out += [f"    behaviour not compared: {name} ({why})" for name, why in since.behaviour_skipped.items()]
     out += [f"    note: {note}" for note in since.notes]
     return out

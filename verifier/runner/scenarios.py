@@ -2,7 +2,8 @@
 
 Each scenario is a plain script from `student_scenarios/`, copied into an empty temporary
 directory and run there with the venv's interpreter in isolated mode (`python -I`), with a
-timeout and a memory limit. Its last `TITO_RESULT {json}` line carries its key figures.
+timeout and a memory limit. Its last `TITO_RESULT {json}` line carries its key figures (a scenario
+with a model adds a "behaviour" object, compared with a --baseline by pipeline/behaviour.py).
 Shared helpers (`student_scenarios/_*.py`, e.g. `_roles.py`, which finds the course's class for a
 role such as "conv2d") are copied beside it, and the course's own role table (`[tool.tinytorch.api]`
 of its pyproject.toml) reaches it as JSON in the environment variable `TINYTORCH_API_ROLES`.

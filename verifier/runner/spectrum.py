@@ -26,6 +26,11 @@ package in a bad state runs before that test and passes; outcomes are those of t
 Cost is bounded: at most MAX_FAILING failing and MAX_PASSING passing tests, at most MAX_SCENARIOS
 passing scenarios when no passing test is available, one timeout for the rerun, and the verify run
 asks for it at most once per run, on the first Python whose failures need it.
+
+Blame by change (`--baseline` a git ref): student lines changed since the baseline (pipeline/baseline.py)
+that a failing run executed are the first suspects, per module file as the changed hunks holding such a
+line, ranked by their best line's Ochiai, then by failing runs. None ran (or only module-level code
+changed, which per-run coverage cannot see): the spectrum blame stands. No baseline: nothing changes.
 """
 from __future__ import annotations
 
@@ -83,6 +88,10 @@ class Spectrum:
     flipped: List[str] = field(default_factory=list)   # failed before, passed in the rerun (order-dependent)
     seconds: float = 0.0
     problem: str = ""                                  # why no ranking could be made
+    # what the ranking was computed from, for the blame by change (not in the report)
+    coverage: Dict[Line, Set[str]] = field(default_factory=dict, repr=False)
+    failing: Set[str] = field(default_factory=set, repr=False)
+    passing: Set[str] = field(default_factory=set, repr=False)
 
     def figures(self) -> Dict[str, object]:
         return {"suspects": [asdict(s) for s in self.suspects[:5]], "failing_runs": self.failing_runs,
@@ -96,6 +105,68 @@ class Spectrum:
         following = [s.describe() for s in self.suspects[1:3]]
         return Attribution(top.module, top.path, top.line, top.function, how=HOW,
                            suspects=[s.module for s in self.suspects[:3]], evidence="; ".join(following))
+
+
+@dataclass
+class ChangedLines:
+    """Student source lines changed since the baseline: course-relative path -> candidate line numbers."""
+    label: str                                          # "v0.1.0"
+    lines: Dict[str, List[int]] = field(default_factory=dict)
+    problem: str = ""                                   # why there are none to use (a wheel baseline)
+
+
+@dataclass(frozen=True)
+class ChangedSuspect:
+    """The changed lines of one module file that failing runs executed."""
+    module: str
+    path: str
+    hunks: Tuple[Tuple[int, int], ...]   # (first, last) changed hunks holding an executed line
+    line: int                            # the most suspicious executed changed line
+    function: str
+    score: float                         # Ochiai of that line
+    failed: int                          # failing runs that executed a changed line here
+
+    def where(self) -> str:
+        spans = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in self.hunks)
+        return f"{Path(self.path).name}:{spans}"
+
+
+def _hunks(lines: Sequence[int]) -> List[Tuple[int, int]]:
+    spans: List[Tuple[int, int]] = []
+    for line in sorted(lines):
+        if spans and line == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], line)
+        else:
+            spans.append((line, line))
+    return spans
+
+
+def rank_changed(coverage: Mapping[Line, Set[str]], failing: Set[str], passing: Set[str], changes: ChangedLines,
+                 order: Mapping[str, int]) -> List[ChangedSuspect]:
+    """Module files whose changed lines a failing run executed, most suspicious first."""
+    executed: Dict[Tuple[str, str], List[Tuple[float, int, int, str]]] = {}
+    for (module, path, line, function), runs in coverage.items():
+        if line not in set(changes.lines.get(path, ())):
+            continue
+        ef = len(runs & failing)
+        if ef:
+            score = ochiai(ef, len(runs & passing), len(failing))
+            executed.setdefault((module, path), []).append((score, ef, line, function))
+    found = []
+    for (module, path), hits in executed.items():
+        best = max(hits, key=lambda h: (h[0], h[1], -h[2]))
+        lines = {h[2] for h in hits}
+        hunks = tuple(h for h in _hunks(changes.lines[path]) if any(h[0] <= n <= h[1] for n in lines))
+        found.append(ChangedSuspect(module, path, hunks, best[2], best[3], round(best[0], 4), max(h[1] for h in hits)))
+    return sorted(found, key=lambda s: (-s.score, -s.failed, -order.get(s.module, 0), s.path))
+
+
+def changed_attribution(suspects: Sequence[ChangedSuspect], label: str) -> Optional[Attribution]:
+    if not suspects:
+        return None
+    top = suspects[0]
+    return Attribution(top.module, top.path, top.line, top.function, how="changed",
+                       suspects=[s.module for s in suspects], evidence=top.where(), since=label)
 
 
 def ochiai(failed: int, passed: int, total_failed: int) -> float:
@@ -380,7 +451,8 @@ def measure(venv: Venv, course: Course, workdir: Path, site_packages: str, faili
     spectrum.flipped = sorted(r for r in passing_runs if before.get(r))
     spectrum.failing_runs, spectrum.passing_runs = len(failing_runs), len(passing_runs)
     by_key = {m.key: m.number for m in course.modules}
-    spectrum.suspects = rank(map_coverage(files), failing_runs, passing_runs, by_key)
+    spectrum.coverage, spectrum.failing, spectrum.passing = map_coverage(files), failing_runs, passing_runs
+    spectrum.suspects = rank(spectrum.coverage, failing_runs, passing_runs, by_key)
     if not spectrum.suspects and not spectrum.problem:
         spectrum.problem = "no failing run executed the package" if failing_runs else "no run failed again"
     spectrum.seconds = time.monotonic() - began
@@ -401,9 +473,12 @@ def needs_spectrum(python: PythonResult, scenarios: Sequence[Scenario]) -> List[
 
 def localise(venv: Venv, course: Course, python: PythonResult, home: Path, scenarios: Sequence[Scenario],
              stages: Sequence[StageResult], installer: str = "pip", memory_mb: int = DEFAULT_MEMORY_MB,
-             roles_env: Optional[Dict[str, str]] = None, helpers: Sequence[Path] = ()) -> Spectrum:
+             roles_env: Optional[Dict[str, str]] = None, helpers: Sequence[Path] = (),
+             changes: Optional[ChangedLines] = None) -> Spectrum:
     """Rank the package's functions for `stages` (see needs_spectrum) and, when there are enough passing
-    runs to compare with, blame the top one on each stage; the ranking goes into each stage's figures."""
+    runs to compare with, blame the top one on each stage; the ranking goes into each stage's figures.
+    `changes` (a --baseline): changed lines a failing run executed take the blame first."""
+    by_change = changes is not None and bool(changes.lines)
     by_name = {s.name: s for s in scenarios}
     cases = junit_cases(home / COURSE_TESTS / "junit.xml")
     failing = [c for c in cases if c.failed][:MAX_FAILING] if any(s.name == "course-tests" for s in stages) else []
@@ -416,15 +491,27 @@ def localise(venv: Venv, course: Course, python: PythonResult, home: Path, scena
         runs += [(by_name[s.name].script, False) for s in done[:MAX_SCENARIOS]]
     if not failing and not failing_scenarios:
         return Spectrum(problem="no failing test or scenario to rerun")
-    if not passing and len(runs) == len(failing_scenarios):
+    if not passing and len(runs) == len(failing_scenarios) and not by_change:
         return Spectrum(problem="no passing test or scenario to compare with")
     spectrum = measure(venv, course, home, python.site_packages or "", failing, passing, runs, installer=installer,
                        memory_mb=memory_mb, roles_env=roles_env, helpers=helpers)
     if spectrum.passing_runs < MIN_PASSING and not spectrum.problem:
         spectrum.problem = f"only {spectrum.passing_runs} passing runs to compare with"
     blame = spectrum.attribution() if not spectrum.problem else None
+    changed: Dict[str, object] = {}
+    if changes is not None:
+        order = {m.key: m.number for m in course.modules}
+        ranked = rank_changed(spectrum.coverage, spectrum.failing, spectrum.passing, changes, order)
+        changed = {"since": changes.label, "files": len(changes.lines),
+                   "executed": [{"module": s.module, "where": s.where(), "function": s.function, "score": s.score,
+                                 "failing_runs": s.failed} for s in ranked[:5]]}
+        if changes.problem:
+            changed["problem"] = changes.problem
+        blame = changed_attribution(ranked, changes.label) or blame
     for stage in stages:
         figures = spectrum.figures()
+        if changed:
+            figures["changed"] = changed
         if blame is not None:
             if stage.attribution is not None:
                 figures["replaced"] = stage.attribution.describe()
