@@ -143,7 +143,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
         scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
         latest=args.latest, artifacts_dir=args.reports / "dist", fail_fast=args.fail_fast,
-        installer=args.installer, history=args.reports / "verify.json", baseline=args.baseline))
+        installer=args.installer, history=args.reports / "verify.json", baseline=args.baseline, canary=args.canary))
 
 
 def _install_pythons(args: argparse.Namespace) -> None:
@@ -406,6 +406,9 @@ def _release_verify_args(verify: argparse.ArgumentParser) -> None:
     verify.add_argument("--baseline", metavar="REF",
                         help="compare with an earlier release: a git tag/branch/commit of the course's repository "
                              "or a release wheel (.whl); its API and speed per operation")
+    verify.add_argument("--canary", nargs="?", const="warn", choices=("warn", "block"),
+                        help="one more leg: newest Python and NumPy (pre-releases), -X dev, the package's "
+                             "deprecation warnings as errors; advisory unless --canary=block")
     verify.add_argument("--sandbox", action="store_true",
                         help="run every child (student code) under bubblewrap: no network, only the work folder")
     verify.add_argument("--sandbox-writable", action="append", type=Path, default=[], help=argparse.SUPPRESS)
