@@ -61,7 +61,7 @@ def origin(attributed: str, stack: Sequence[str], package_dirs: Sequence[str]) -
         return None
     library = library_of(attributed)
     if library_of(stack[0]) != library:
-        return None  # the warning names a frame the innermost code is not in: a library calling another
+        return None  # named past the code that warned: a library calling another, or the package warning its caller
     for index, path in enumerate(stack):
         if library_of(path) == library:
             continue
