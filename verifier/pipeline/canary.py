@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
@@ -227,10 +227,14 @@ class CanaryTasks(PythonTasks):
             self.report.full_version = python.full_version or ""
             self.report.numpy_version = python.numpy_version or ""
             self.report.findings = read_findings(state.home / RECORD, state.home, python.site_packages)
-            # a stage failed by a finding's own error is said by the finding (its "seen in"): only the rest here
+            # only what breaks here and not on the matrix's leg of this Python (that one is reported already),
+            # and not by a finding's own error (the finding says it, with where it was seen)
             said = {f"{f.category}: {f.message}" for f in self.report.findings}
+            normal = next((p for p in self.result.pythons if p.version == python.version), None)
+            known = {s.name for s in normal.stages if s.status == FAILED} if normal is not None else set()
             self.report.failed_stages = [f"{s.name}: {s.detail}" for s in python.stages
-                                         if s.status == FAILED and not any(m in s.detail for m in said)]
+                                         if s.status == FAILED and s.name not in known
+                                         and not any(m in s.detail for m in said)]
             self.report.seconds = round(time.monotonic() - self.began, 2)
             if self.report.mode == "block":
                 self.result.stages.append(self.v._stage("course", blocking_stage(self.report)))
@@ -268,4 +272,8 @@ def canary_tasks(verification: "Verification", course: Course, built: "Built", s
             result.stages.append(StageResult(STAGE, FAILED, detail=f"the canary did not run: {why}"))
         return []
     leg = CanaryTasks(verification, course, built, scenarios, history, report, result)
-    return leg.tasks(PythonResult(version), stage_names)
+    tasks = leg.tasks(PythonResult(version), stage_names)
+    # the canary's findings are read after the matrix leg of the same Python ended (compared with it)
+    matrix_leg = f"{version}/clean-up"
+    tasks[-1] = replace(tasks[-1], after=tasks[-1].after + (matrix_leg,))
+    return tasks
