@@ -229,7 +229,7 @@ class CanaryTasks(PythonTasks):
             self.report.findings = read_findings(state.home / RECORD, state.home, python.site_packages)
             # only what breaks here and not on the matrix's leg of this Python (that one is reported already),
             # and not by a finding's own error (the finding says it, with where it was seen)
-            said = {f"{f.category}: {f.message}" for f in self.report.findings}
+            said = {f"{f.category}: {f.message[:80]}" for f in self.report.findings}  # test details cut messages
             normal = next((p for p in self.result.pythons if p.version == python.version), None)
             known = {s.name for s in normal.stages if s.status == FAILED} if normal is not None else set()
             self.report.failed_stages = [f"{s.name}: {s.detail}" for s in python.stages
