@@ -202,3 +202,23 @@ def test_blocking_canary_is_a_failed_stage_naming_the_line() -> None:
     assert blocked.status == FAILED and "modules/16_mlops/mlops.py:161" in blocked.detail
     assert blocked.attribution is not None and blocked.attribution.module == "16_mlops"
     assert blocking_stage(CanaryReport("block", "3.13", numpy_version="2.5.5")).status == PASSED
+
+
+def test_canary_report_survives_verify_json_and_shows_in_the_summary() -> None:
+    from rich.console import Console
+
+    from verifier.render.terminal import print_summary
+    from verifier.results import VerifyResult, result_from_json
+
+    finding = CanaryFinding("FutureWarning", "x will change", "modules/05_dense/dense.py", 40, "05_dense", "Dense",
+                            "through numpy", "numpy/lib/a.py:9", ["import tinytorch.core.dense"])
+    result = VerifyResult("/c", "0.1.0", ["3.13"], False, "now")
+    result.canary = CanaryReport("warn", "3.13", "3.13.0", "2.5.5", 12.0, [finding], ["cnn: boom"])
+    back = result_from_json(json.loads(json.dumps(result.to_json())))
+    assert back.canary == result.canary
+    console = Console(record=True, width=300, no_color=True)
+    print_summary(back, console)
+    text = console.export_text()
+    assert "modules/05_dense/dense.py:40: FutureWarning: x will change (raised in numpy/lib/a.py:9, through numpy) " \
+           "— seen in import tinytorch.core.dense" in text
+    assert "canary stage failed: cnn: boom" in text
