@@ -143,6 +143,38 @@ class BaselineComparison:
 
 
 @dataclass
+class CanaryFinding:
+    """A deprecation the package's own code causes on the newest Python and NumPy (`tito verify --canary`)."""
+    category: str                # "DeprecationWarning", "PendingDeprecationWarning", "FutureWarning"
+    message: str                 # the warning's own words: what will break
+    path: str                    # the student's source ("modules/01_tensor/tensor.py"), else the installed file
+    line: Optional[int]
+    module: str = ""             # course module ("01_tensor"), "" when the line has no export marker
+    function: str = ""
+    how: str = "attributed"      # "attributed" (the warning names the package's line) or "through <library>"
+    raised_in: str = ""          # with "through": the library's file:line that warned
+    seen_in: List[str] = field(default_factory=list)   # "scenario cnn", "course test tests/…::test_x", "import …"
+
+
+@dataclass
+class CanaryReport:
+    """The canary leg: the newest Python of the matrix with the newest NumPy (pre-releases included),
+    no lock, `-X dev`, the package's deprecation warnings as errors. Advisory unless `mode` is "block"."""
+    mode: str = "warn"           # "warn" or "block"
+    python: str = ""             # "3.13" (full version below)
+    full_version: str = ""
+    numpy_version: str = ""
+    seconds: float = 0.0
+    findings: List[CanaryFinding] = field(default_factory=list)
+    failed_stages: List[str] = field(default_factory=list)  # "cnn: DeprecationWarning: …" (what else broke)
+    missing: str = ""            # why the canary did not run ("" when it ran)
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings and not self.failed_stages and not self.missing
+
+
+@dataclass
 class VerifyResult:
     course: str
     course_version: str
@@ -168,6 +200,7 @@ class VerifyResult:
     latest: bool = False         # a --latest run (lock files ignored)
     aggregated: bool = False     # written by `tito package aggregate`: never read back as a job's report
     baseline: Optional[BaselineComparison] = None  # `--baseline REF`: the comparison with an earlier release
+    canary: Optional[CanaryReport] = None  # `--canary`: what the newest Python and NumPy will break
 
     @property
     def ok(self) -> bool:
@@ -206,7 +239,7 @@ def result_from_json(data: Dict[str, Any]) -> VerifyResult:
         python = PythonResult(**{k: v for k, v in raw.items() if k in known})
         python.stages = [stage(s) for s in raw.get("stages", [])]
         pythons.append(python)
-    known = {f.name for f in dataclasses.fields(VerifyResult)} - {"stages", "pythons", "baseline"}
+    known = {f.name for f in dataclasses.fields(VerifyResult)} - {"stages", "pythons", "baseline", "canary"}
     result = VerifyResult(**{k: v for k, v in data.items() if k in known})
     result.stages = [stage(s) for s in data.get("stages", [])]
     result.pythons = pythons
@@ -220,4 +253,11 @@ def result_from_json(data: Dict[str, Any]) -> VerifyResult:
         behaviour_fields = {f.name for f in dataclasses.fields(BehaviourRow)}
         result.baseline.behaviour = [BehaviourRow(**{k: v for k, v in row.items() if k in behaviour_fields})
                                      for row in raw_baseline.get("behaviour", []) if isinstance(row, dict)]
+    raw_canary = data.get("canary")
+    if isinstance(raw_canary, dict):
+        known = {f.name for f in dataclasses.fields(CanaryReport)} - {"findings"}
+        result.canary = CanaryReport(**{k: v for k, v in raw_canary.items() if k in known})
+        finding_fields = {f.name for f in dataclasses.fields(CanaryFinding)}
+        result.canary.findings = [CanaryFinding(**{k: v for k, v in raw.items() if k in finding_fields})
+                                  for raw in raw_canary.get("findings", []) if isinstance(raw, dict)]
     return result

@@ -145,7 +145,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         scenarios=args.scenario or None, run_tests=not args.no_tests, jobs=args.jobs, keep_work=args.keep_work,
         latest=args.latest, artifacts_dir=args.reports / "dist", fail_fast=args.fail_fast,
         installer=args.installer, history=args.reports / "verify.json", baseline=args.baseline,
-        baseline_strict=args.baseline_strict))
+        baseline_strict=args.baseline_strict, canary=args.canary))
 
 
 def _install_pythons(args: argparse.Namespace) -> None:
@@ -414,6 +414,9 @@ def _release_verify_args(verify: argparse.ArgumentParser) -> None:
     verify.add_argument("--baseline-strict", action="store_true",
                         help="with --baseline: a scenario's numbers (accuracy, loss, forward checksum) changed beyond "
                              "tolerance block the release (default: reported, advisory)")
+    verify.add_argument("--canary", nargs="?", const="warn", choices=("warn", "block"),
+                        help="one more leg: newest Python and NumPy (pre-releases), -X dev, the package's "
+                             "deprecation warnings as errors; advisory unless --canary=block")
     verify.add_argument("--sandbox", action="store_true",
                         help="run every child (student code) under bubblewrap: no network, only the work folder")
     verify.add_argument("--sandbox-writable", action="append", type=Path, default=[], help=argparse.SUPPRESS)

@@ -76,6 +76,7 @@ class PythonRun:
 
 class PythonTasks:
     """Builds the task graph of every Python; the tasks write into `result.pythons`."""
+    scope_prefix = ""   # before the version in task keys, work folders and progress ("canary-": pipeline/canary.py)
 
     def __init__(self, verification: "Verification", course: Course, built: "Built", scenarios: List[Scenario],
                  history: Dict[Tuple[str, str], float]) -> None:
@@ -88,7 +89,7 @@ class PythonTasks:
         self.spectrum_taken = threading.Lock()   # the coverage rerun: once per run, on the first Python needing it
 
     def tasks(self, python: PythonResult, stage_names: List[str]) -> List[Task]:
-        scope = python.version
+        scope = self.scope_prefix + python.version
         state = PythonRun(python, self.v.work / f"py{scope}")
         python.stages = [StageResult(n) for n in stage_names]
         w = lambda name: estimate(self.history, scope, name)  # noqa: E731
@@ -126,7 +127,7 @@ class PythonTasks:
             state.result.stages = [stage if s.name == stage.name else s for s in state.result.stages]
             if stage.status == FAILED and self.options.fail_fast and not state.stopped:
                 state.stopped = stage.name
-        self.v.progress(state.result.version, stage)
+        self.v.progress(self.scope_prefix + state.result.version, stage)
 
     def _check_cancel(self) -> None:
         if self.v.cancelled.is_set():
@@ -152,8 +153,9 @@ class PythonTasks:
         if lookup.interpreter is None:
             python.missing = lookup.describe_missing()
             python.stages = []
-            self.v.progress(python.version, StageResult("interpreter", FAILED if self.options.strict else NOT_RUN,
-                                                        detail=python.missing))
+            status = FAILED if self.options.strict else NOT_RUN
+            self.v.progress(self.scope_prefix + python.version,
+                            StageResult("interpreter", status, detail=python.missing))
             return
         python.interpreter = str(lookup.interpreter.path)
         python.full_version = lookup.interpreter.full_version

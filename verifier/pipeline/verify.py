@@ -36,7 +36,7 @@ from ..package.build import Artifacts
 from ..package.locks import check_install_sources
 from ..package.metrics import module_metrics
 from ..package.wheelcheck import wheel_digest, wheel_entry_points, wheel_modules
-from ..results import FAILED, PythonResult, StageResult, VerifyResult
+from ..results import FAILED, CanaryReport, PythonResult, StageResult, VerifyResult
 from ..runner.depapi import STAGE as DEPENDENCY_API
 from ..runner.entrypoints import EntryPoint
 from ..runner.processes import DEFAULT_MEMORY_MB, allow_new, kill_all, stop_all
@@ -78,6 +78,7 @@ class VerifyOptions:
     baseline: Optional[str] = None               # an earlier release (git ref or wheel) to compare with
     baseline_rounds: int = 3                     # interleaved timing rounds of that comparison
     baseline_strict: bool = False                # a scenario's numbers changed since the baseline: blocks
+    canary: Optional[str] = None                 # "warn" / "block": the canary leg (pipeline/canary.py)
 
 
 @dataclass
@@ -249,10 +250,16 @@ class Verification:
             reason = f"--fail-fast stopped the run after {built.stopped} failed" if built.stopped else built.missing
             for python in result.pythons:
                 python.stages = [not_run(n, reason) for n in self._stage_names(scenarios)]
+            if self.options.canary:
+                result.canary = CanaryReport(self.options.canary, missing=reason)
         else:
             graph = PythonTasks(self, course, built, scenarios, history)
             for python in result.pythons:
                 tasks += graph.tasks(python, self._stage_names(scenarios))
+            if self.options.canary:
+                from .canary import canary_tasks
+                tasks += canary_tasks(self, course, built, scenarios, history, self._stage_names(scenarios), matrix,
+                                      result, self.options.canary)
         if self.baseline is not None and built.artifacts is not None and not built.stopped:
             tasks.append(Task("course/baseline", lambda: self._baseline(course, built, matrix, result), (),
                               estimate(history, "course", "baseline-speed")))

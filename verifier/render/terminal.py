@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..atomic import write_atomic  # noqa: F401 (reports are written atomically)
 from ..pipeline.behaviour import describe as describe_behaviour
-from ..results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, BaselineComparison, VerifyResult
+from ..results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, BaselineComparison, CanaryReport, VerifyResult
 
 STYLE = {PASSED: "green", FAILED: "bold red", NOT_RUN: "dim", NOT_VERIFIED: "bold yellow"}
 
@@ -73,6 +73,9 @@ def print_summary(result: VerifyResult, console: Console, failures_list: bool = 
     if result.baseline is not None:
         for line in since_lines(result.baseline):
             console.print(line, markup=False, highlight=False)
+    if result.canary is not None:
+        for line in canary_lines(result.canary):
+            console.print(line, markup=False, highlight=False)
     per_stage: Dict[str, float] = {}
     for python in result.pythons:
         for stage in python.stages:
@@ -128,4 +131,23 @@ def since_lines(since: BaselineComparison) -> List[str]:
                        f"{', '.join(sorted({r.scenario for r in since.behaviour}))} unchanged within tolerance")
         out += [f"    behaviour not compared: {name} ({why})" for name, why in since.behaviour_skipped.items()]
     out += [f"    note: {note}" for note in since.notes]
+    return out
+
+
+def canary_lines(canary: CanaryReport) -> List[str]:
+    """The `--canary` section: what the newest Python and NumPy will break, at the student's file:line."""
+    effect = "blocks the release" if canary.mode == "block" else "advisory"
+    if canary.missing:
+        return [f"  canary ({effect}): not run — {canary.missing}"]
+    out = [f"  canary ({effect}): Python {canary.full_version or canary.python}, numpy {canary.numpy_version or '?'} "
+           f"(newest, pre-releases allowed, no lock, -X dev), {canary.seconds:.0f} s: "
+           + (f"{len(canary.findings)} deprecation(s) from the package" if canary.findings else
+              "no deprecation from the package")]
+    for finding in canary.findings:
+        where = f"{finding.path}:{finding.line}" if finding.line else finding.path
+        via = f" (raised in {finding.raised_in}, {finding.how})" if finding.raised_in else ""
+        more = len(finding.seen_in) - 3
+        seen = ", ".join(finding.seen_in[:3]) + (f" +{more} more" if more > 0 else "")
+        out.append(f"    {where}: {finding.category}: {finding.message}{via} — seen in {seen}")
+    out += [f"    canary stage failed: {line}" for line in canary.failed_stages]
     return out
