@@ -109,6 +109,9 @@ def preflight(args: argparse.Namespace) -> None:
             and not getattr(args, "install_pythons", False):
         check_pythons(args.python if isinstance(args.python, list) else [args.python])
     if name in WRITES_REPORTS and getattr(args, "reports", None) is not None:
+        if hasattr(args, "course") and args.course is None:
+            from .commands import default_course
+            default_course()  # no course to work on: said before a reports folder is made for nothing
         check_reports_target(Path(args.reports))
     if name == "report" and getattr(args, "output", None) is not None:
         check_output_file(Path(args.output))

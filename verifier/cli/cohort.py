@@ -10,7 +10,7 @@ def cmd_cohort_verify(args: argparse.Namespace) -> int:
     from ..pipeline.cohort import CohortOptions, run_cohort
     from ..render.cohort import print_summary, student_line, write_cohort_html, write_gradebook
     from ._preflight import check_pythons, check_reports_target
-    from .main import _console
+    from .commands import _console
 
     check_reports_target(args.reports)
     check_pythons(args.python)
