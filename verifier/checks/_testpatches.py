@@ -61,6 +61,10 @@ def _chain(node: ast.expr) -> Optional[List[str]]:
     return parts[::-1]
 
 
+# the nodes that hold statements; `match` cases exist from Python 3.10 (the verifier runs on 3.9 too)
+_STATEMENT_HOLDERS = tuple(getattr(ast, name) for name in ("stmt", "excepthandler", "match_case") if hasattr(ast, name))
+
+
 def _walk_statements(tree: ast.Module) -> Iterator[ast.AST]:
     """`ast.walk` restricted to the nodes that hold statements (an import is a statement, and no
     expression holds one): the same nodes in the same breadth-first order, without visiting the
@@ -70,7 +74,7 @@ def _walk_statements(tree: ast.Module) -> Iterator[ast.AST]:
         node = queue.popleft()
         yield node
         queue.extend(child for child in ast.iter_child_nodes(node)
-                     if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)))
+                     if isinstance(child, _STATEMENT_HOLDERS))
 
 
 def _aliases(tree: ast.Module) -> Dict[str, str]:
