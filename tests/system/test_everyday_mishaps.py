@@ -246,4 +246,4 @@ def test_status_with_non_ascii_failures_prints_on_an_ascii_terminal(tmp_path):
                 env={"PYTHONIOENCODING": "ascii"})
     out = done.stdout.decode("ascii")
     assert done.returncode == 1, done.stderr.decode("utf-8", "replace")
-    assert "modules to fix: 01_caf?" in out and "Ready for release: NO" in out, out
+    assert "Next: fix 01_caf?" in out and "Ready for release: NO" in out, out

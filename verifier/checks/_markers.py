@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
@@ -131,6 +131,25 @@ def _version_guards(ctx: CheckContext, key: str) -> Dict[Tuple[str, int, Optiona
     return found
 
 
+def _handler_imports(ctx: CheckContext, key: str) -> Set[Tuple[str, int, Optional[int]]]:
+    """Imports inside an `except` handler (`try: import tomllib` / `except ImportError: import tomli`):
+    they run only where the try failed, which no marker evaluation can tell — never a finding."""
+    found: Set[Tuple[str, int, Optional[int]]] = set()
+    entry = next((e for e in ctx.analysis.modules if e.key == key), None)
+    item = entry.dev if entry is not None else None
+    if item is None or item.source is None:
+        return found
+    for parsed in item.exported:
+        if parsed.tree is None or "except" not in parsed.code:
+            continue
+        for node in ast.walk(parsed.tree):
+            if isinstance(node, ast.ExceptHandler):
+                for inner in ast.walk(node):
+                    if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                        found.add((item.rel, *item.place(parsed.cell, inner.lineno)))
+    return found
+
+
 def _runs_on(guards: Sequence[Tuple[Version, bool]], version: str) -> bool:
     major, minor = (int(p) for p in version.split(".")[:2])
     return all(((major, minor) < bound) == below for bound, below in guards)
@@ -158,7 +177,7 @@ def check_markers(ctx: CheckContext, out: Emitter) -> None:
     # distribution -> [(module key, import ref, Pythons it breaks on)]
     imports: Dict[str, List[Tuple[str, ImportRef, List[str]]]] = {}
     for key, refs in ctx.graph.refs.items():
-        guards = None
+        guards, handled = None, None
         for ref in refs:
             resolution = ctx.graph.resolutions.get(ref)
             if resolution is None or resolution.kind != "thirdparty" or ref.fallback or ref.guarded or \
@@ -168,7 +187,9 @@ def check_markers(ctx: CheckContext, out: Emitter) -> None:
                 if not _provides(dist, ref.top):
                     continue
                 if guards is None:
-                    guards = _version_guards(ctx, key)
+                    guards, handled = _version_guards(ctx, key), _handler_imports(ctx, key)
+                if (ref.path, ref.line, ref.cell) in (handled or set()):
+                    continue
                 guarded_by = guards.get((ref.path, ref.line, ref.cell), [])
                 breaks = [v for v in pythons if _runs_on(guarded_by, v)]
                 if breaks:

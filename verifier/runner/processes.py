@@ -175,6 +175,8 @@ def forget_child_temp(folder: Path) -> None:
 
 
 def _with_child_temp(env: Dict[str, str]) -> Dict[str, str]:
+    if any(env.get(name) != os.environ.get(name) for name in TEMP_VARIABLES):
+        return env  # the caller chose the child's temporary folder (a cohort student's own): kept
     with _live_lock:
         folder = _child_temps[-1] if _child_temps else None
     if folder is None:
