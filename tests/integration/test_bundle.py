@@ -114,3 +114,20 @@ def test_bundle_index_renders_in_headless_chromium(tmp_path, result):
     assert shot.is_file(), done.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_bundle_of_a_baseline_run_writes_release_notes_from_the_changes(tmp_path, result):
+    """verify.json with a `baseline` (read back from the reports folder): RELEASE_NOTES.md has the four
+    sections measured against that release, the index links it, and report.html has the ratio chart."""
+    from since_results import blocked_result
+    reports = _reports(tmp_path, blocked_result(result))
+    out = tmp_path / "b"
+    assert main(["package", "report", "--reports", str(reports), "--bundle", str(out)]) == 0
+    notes = (out / "RELEASE_NOTES.md").read_text()
+    headings = [line for line in notes.splitlines() if line.startswith("## ")]
+    assert headings[:4] == ["## Breaking changes", "## Additions", "## Behaviour changes", "## Performance"]
+    assert "10_spatial: Conv2d forward 190× slower than v0.1.0" in notes
+    page = (out / "index.html").read_text()
+    assert "RELEASE_NOTES.md" in _hrefs(page) and "release notes since v0.1.0" in page
+    assert "id='speed-ratios'" in (out / "reports/report.html").read_text()
+    assert "## Since v0.1.0" in (out / "reports/status.md").read_text()

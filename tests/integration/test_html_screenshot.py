@@ -56,3 +56,23 @@ def test_first_screen_is_above_the_fold_at_1400x900(tmp_path, result):
                     f"--user-data-dir={tmp_path / 'profile2'}", f"--screenshot={shot}", "--window-size=1400,900",
                     (tmp_path / "probe.html").as_uri()], capture_output=True, text=True, timeout=120)
     assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium on this machine (.ci/run installs it)")
+def test_since_and_canary_sections_render_in_headless_chromium(tmp_path, result):
+    """With `--baseline` and `--canary` the page (ratio chart included) still lays out: the speed chart is
+    drawn at its SVG width, the sections come after the first screen."""
+    from since_results import blocked_result
+    r = blocked_result(result)
+    page = render_html(r, decide(r))
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", "<script>var c=document.querySelector('#speed-ratios svg')"
+                                  ".getBoundingClientRect(),f=document.getElementById('first-screen')"
+                                  ".getBoundingClientRect(),s=document.getElementById('since').getBoundingClientRect();"
+                                  "document.title=[Math.round(c.width),Math.round(c.height),s.top>f.bottom].join(',');"
+                                  "</script></body>"), encoding="utf-8")
+    done = subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900", "--dump-dom",
+                           probe.as_uri()], capture_output=True, text=True, timeout=120)
+    width, height, below = done.stdout.split("<title>")[1].split("</title>")[0].split(",")
+    assert int(width) > 600 and int(height) > 3 * 24 and below == "true"

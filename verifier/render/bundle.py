@@ -9,7 +9,9 @@ verify, with an `index.html` linking every file.
     installation.md            installation verification per Python (and the editable install)
     usability.md / .json       student usability: the CNN and Transformer scenarios' figures
     api.md                     the public API surface, read from the verified wheel
-    RELEASE_NOTES.md           the course's release notes and the API changes verify found
+    RELEASE_NOTES.md           the course's release notes and the API changes verify found; with
+                               `--baseline`, the changes since that release: breaking changes,
+                               additions, behaviour changes, performance
     examples/                  the student scenarios, as integration examples
 
 Nothing here runs student code: the API surface is read from the wheel's files as AST.
@@ -28,11 +30,13 @@ from typing import Dict, List, Tuple
 from ..errors import VerifierError
 from ..package.api import RELEASE_NOTES, package_surface
 from ..package.build import sha256
+from ..pipeline.baseline import describe_ratio
+from ..pipeline.behaviour import describe as describe_behaviour
 from ..pipeline.gate import decide
 from ..pipeline.triage import triage
-from ..results import NOT_RUN, VerifyResult
+from ..results import NOT_RUN, BaselineComparison, VerifyResult
 from ..runner.scenarios import discover_scenarios
-from .formats import FIRST_SCREEN_CSS, USABILITY, html_blockers, html_first_screen, render_graph_svg
+from .formats import FIRST_SCREEN_CSS, USABILITY, api_split, html_blockers, html_first_screen, render_graph_svg
 from .status import REPORT_FILES, render
 from .terminal import write_atomic
 
@@ -168,6 +172,8 @@ def _api(wheel: Path) -> str:
 
 
 def _release_notes(result: VerifyResult) -> str:
+    if result.baseline is not None:
+        return _release_notes_since(result, result.baseline)
     out = [f"# Release notes — tinytorch {result.course_version}", ""]
     notes = Path(result.course) / RELEASE_NOTES
     if notes.is_file():
@@ -179,6 +185,47 @@ def _release_notes(result: VerifyResult) -> str:
     else:
         out += [f"- added `{n}`" for n in api.figures.get("added", [])]
         out += [f"- **breaking** {c}" for c in api.figures.get("breaking", [])]
+    return "\n".join(out) + "\n"
+
+
+def _release_notes_since(result: VerifyResult, since: BaselineComparison) -> str:
+    """The changes since the release `--baseline` named, as verify measured them (the course's own notes
+    follow: they are where a breaking change is acknowledged)."""
+    out = [f"# Release notes — tinytorch {result.course_version} (since {since.label})", "",
+           f"Measured by `tito verify --baseline {since.ref}`: the public API of both wheels, the student "
+           f"scenarios' numbers with the same seeds and the speed per operation on Python {since.python or '?'}.", ""]
+    removed, changed = api_split(since)
+    out += ["## Breaking changes", ""]
+    out += [f"- `{c[:-len(' removed')]}` removed" + ("" if c not in since.api_blocking else
+                                                    " (not yet acknowledged in the course's release notes)")
+            for c in removed]
+    out += [f"- {c}" + ("" if c not in since.api_blocking else " (not yet acknowledged in the course's release notes)")
+            for c in changed]
+    if not since.api_breaking:
+        out.append("None.")
+    out += ["", "## Additions", ""]
+    out += [f"- `{name}`" for name in since.api_added] or ["None."]
+    out += ["", "## Behaviour changes", ""]
+    lines = describe_behaviour(since.behaviour)
+    if lines:
+        out += [f"- {line}" for line in lines]
+    elif since.behaviour:
+        out.append(f"None: {len(since.behaviour)} numbers of "
+                   f"{', '.join(sorted({r.scenario for r in since.behaviour}))} unchanged within tolerance.")
+    else:
+        out.append("Not measured.")
+    out += [f"- not compared: {name} ({why})" for name, why in since.behaviour_skipped.items()]
+    out += ["", "## Performance", ""]
+    moved = [row for row in since.speed if row.verdict in ("slower", "faster")]
+    out += [f"- {describe_ratio(row, since.label)}" for row in sorted(moved, key=lambda r: r.verdict != "slower")]
+    same = [row for row in since.speed if row.verdict not in ("slower", "faster")]
+    if same:
+        out.append(f"- unchanged within the noise ({since.threshold:g}×): " + ", ".join(r.operation for r in same))
+    if not since.speed:
+        out.append("Not measured" + (f": {'; '.join(since.notes)}" if since.notes else "."))
+    notes = Path(result.course) / RELEASE_NOTES
+    if notes.is_file():
+        out += ["", f"## From the course's {RELEASE_NOTES}", "", notes.read_text(encoding="utf-8").rstrip()]
     return "\n".join(out) + "\n"
 
 
@@ -233,7 +280,9 @@ def make_bundle(result: VerifyResult, reports_dir: Path, out: Path) -> Bundle:
     write_atomic(out / "api.md", _api(wheel))
     files.append(("api.md", "public API surface, from the verified wheel"))
     write_atomic(out / "RELEASE_NOTES.md", _release_notes(result))
-    files.append(("RELEASE_NOTES.md", "release notes and the API changes verify found"))
+    files.append(("RELEASE_NOTES.md", f"release notes since {result.baseline.label}: breaking changes, additions, "
+                  "behaviour changes, performance" if result.baseline is not None else
+                  "release notes and the API changes verify found"))
     (out / "examples").mkdir()
     for scenario in discover_scenarios():
         shutil.copy2(scenario.script, out / "examples" / scenario.script.name)

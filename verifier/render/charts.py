@@ -4,14 +4,17 @@
 - time per stage as a horizontal bar chart (course-wide stages, and each per-Python stage
   summed over the Pythons);
 - per module, in course order, the size and complexity of the exported code (lines and
-  cyclomatic complexity as paired bars), flagged modules marked.
+  cyclomatic complexity as paired bars), flagged modules marked;
+- with `--baseline`, the speed ratio per operation against the earlier release (log scale, bars
+  from the 1× line, the blocking threshold marked).
 """
 from __future__ import annotations
 
 import html
+import math
 from typing import Any, Dict, List, Sequence, Tuple
 
-from ..results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, VerifyResult
+from ..results import FAILED, NOT_RUN, NOT_VERIFIED, PASSED, SpeedRow, VerifyResult
 
 FILL = {PASSED: "#3fa34d", FAILED: "#d64545", NOT_RUN: "#c8c8c8", NOT_VERIFIED: "#e8b730"}
 FONT = "font-family='system-ui,sans-serif' font-size='12'"
@@ -123,3 +126,56 @@ def complexity_chart(metrics: Sequence[Dict[str, Any]]) -> str:
                 f"<rect x='480' y='{legend - 10}' width='12' height='12' fill='#d64545'/>"
                 f"<text x='496' y='{legend}'>flagged: &gt;1.5× every later module</text>")
     return _svg(max(760, 70 + len(metrics) * slot), top + height + bottom, "module size and complexity", body)
+
+
+SPEED_FILL = {"slower": FILL[FAILED], "faster": FILL[PASSED], "same": FILL[NOT_RUN]}
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.0f}×" if ratio >= 10 else (f"{ratio:.2g}×" if ratio < 1 else f"{ratio:.1f}×")
+
+
+def speed_ratio_chart(rows: Sequence[SpeedRow], threshold: float, label: str = "") -> str:
+    """One horizontal bar per operation, from the 1× line to its ratio (candidate / baseline time) on a
+    log scale, so a 190× slowdown and a 2× speed-up both stay readable; the round-to-round spread as a
+    whisker. Red: slower beyond the threshold (blocks), green: faster, grey: within the noise."""
+    if not rows:
+        return ""
+    left, bar_h, width, top = 230, 18, 420, 24
+    values = [v for row in rows for v in (row.ratio, row.ratio_min, row.ratio_max) if v > 0]
+    low = math.log10(min(values + [1 / threshold]) / 2.5)   # room left of a speed-up's bar for its label
+    high = math.log10(max(values + [threshold]) * 1.3)
+
+    def x(ratio: float) -> float:
+        return left + width * (math.log10(max(ratio, 1e-12)) - low) / (high - low)
+
+    bottom = top + len(rows) * (bar_h + 6)
+    body: List[str] = []
+    for power in range(math.ceil(low), math.floor(high) + 1):   # decades as faint grid lines
+        if power != 0:
+            body.append(f"<line x1='{x(10.0 ** power):.1f}' y1='{top - 4}' x2='{x(10.0 ** power):.1f}' y2='{bottom}' "
+                        f"stroke='#e4e4e4'/><text x='{x(10.0 ** power):.1f}' y='{bottom + 14}' "
+                        f"text-anchor='middle' fill='#777'>{_times(10.0 ** power)}</text>")
+    for index, row in enumerate(rows):
+        y = top + index * (bar_h + 6)
+        start, end = sorted((x(1.0), x(row.ratio)))
+        word = {"slower": "slower, blocks", "faster": "faster"}.get(row.verdict, "within the noise")
+        tip = (f"{row.module}: {row.operation} {_times(row.ratio)} ({word}; {row.rounds} rounds, "
+               f"{_times(row.ratio_min)}–{_times(row.ratio_max)}; {row.baseline_ms:.3g} → {row.candidate_ms:.3g} ms)")
+        fill = SPEED_FILL.get(row.verdict, FILL[NOT_RUN])
+        body.append(f"<text x='{left - 8}' y='{y + 13}' text-anchor='end'>{html.escape(row.operation)}</text>"
+                    f"<rect class='ratio' data-verdict='{html.escape(row.verdict)}' x='{start:.1f}' y='{y}' "
+                    f"width='{max(1.0, end - start):.1f}' height='{bar_h}' fill='{fill}'>"
+                    f"<title>{html.escape(tip)}</title></rect>"
+                    f"<line x1='{x(row.ratio_min):.1f}' y1='{y + bar_h / 2}' x2='{x(row.ratio_max):.1f}' "
+                    f"y2='{y + bar_h / 2}' stroke='#333'/>"
+                    + (f"<text x='{min(start, x(row.ratio_min)) - 4:.1f}' y='{y + 13}' text-anchor='end'>"
+                       if row.ratio < 1 else f"<text x='{max(end, x(row.ratio_max)) + 6:.1f}' y='{y + 13}'>")
+                    + f"{_times(row.ratio)}</text>")
+    body.append(f"<line class='one' x1='{x(1.0):.1f}' y1='{top - 8}' x2='{x(1.0):.1f}' y2='{bottom}' stroke='#222'/>"
+                f"<text x='{x(1.0):.1f}' y='{bottom + 14}' text-anchor='middle'>1×</text>"
+                f"<line class='threshold' x1='{x(threshold):.1f}' y1='{top - 8}' x2='{x(threshold):.1f}' y2='{bottom}' "
+                f"stroke='{FILL[FAILED]}' stroke-dasharray='4 3'/>"
+                f"<text x='{x(threshold) + 4:.1f}' y='{top - 10}' fill='{FILL[FAILED]}'>blocks above "
+                f"{threshold:g}×</text>")
+    return _svg(left + width + 70, bottom + 24, label or "speed ratio per operation", body)
