@@ -97,7 +97,8 @@ def decide(result: VerifyResult) -> Decision:
             category = {"api": "breaking API change", "editable": "editable install failed",
                         "baseline-api": "breaking API change since the baseline",
                         "baseline-speed": "slower than the baseline",
-                        "baseline-behaviour": "behaviour changed since the baseline"}.get(stage.name, "pipeline broken")
+                        "baseline-behaviour": "behaviour changed since the baseline",
+                        "canary": "deprecated on the newest Python or NumPy"}.get(stage.name, "pipeline broken")
             where = f" ({stage.attribution.describe()})" if stage.attribution else ""
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}",
                                     stage.attribution.module if stage.attribution else None, fix=stage.fix,
