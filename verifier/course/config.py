@@ -17,6 +17,7 @@ from __future__ import annotations
 import configparser
 import datetime
 import json
+import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +187,7 @@ def _check_relative_inside(value: str, what: str, root: Path, path: Path, line: 
 
 def _check_package_name(value: str, what: str, root: Path, path: Path, line: Optional[int]) -> None:
     name = value.strip("/")
-    if not IMPORT_NAME.match(name):
+    if not IMPORT_NAME.match(name) or keyword.iskeyword(name):  # `import class` is a SyntaxError
         raise ConfigError(f"{what} {value!r} is not a Python package name inside the course", path, line,
                           hint='use the import name of the library, e.g. "tinytorch"')
     _check_relative_inside(name, what, root, path, line)
@@ -213,9 +214,21 @@ def check_pyproject(data: Dict[str, Any], text: str, path: Path) -> None:
     if "modules" in tool:
         _check_relative_inside(tool["modules"], "[tool.tinytorch] modules", root, path,
                                toml_key_line(text, "tool.tinytorch", "modules"))
-    if "location" in tool and not DOTTED_NAME.match(tool["location"]):
+    if "location" in tool and (not DOTTED_NAME.match(tool["location"])
+                               or any(keyword.iskeyword(part) for part in tool["location"].split("."))):
         raise ConfigError(f"[tool.tinytorch] location {tool['location']!r} is not a dotted module path", path,
                           toml_key_line(text, "tool.tinytorch", "location"), hint='e.g. location = "core"')
+
+
+LONG_DIGITS = re.compile(r"[0-9_]{4000,}")
+
+
+def _huge_integer_error(text: str, path: Path) -> ConfigError:
+    """The one ValueError the TOML parsers let through: an integer too long for Python's int()."""
+    match = LONG_DIGITS.search(text)
+    line = text.count("\n", 0, match.start()) + 1 if match else None
+    return ConfigError("not valid TOML: a number with thousands of digits (Python refuses to read it)", path,
+                       line, hint="shorten the number, or quote it if it is meant as text")
 
 
 def parse_pyproject(text: str, path: Path) -> Dict[str, Any]:
@@ -231,6 +244,8 @@ def parse_pyproject(text: str, path: Path) -> Dict[str, Any]:
             data = tomllib.loads(text)
         except (tomllib.TOMLDecodeError, RecursionError):
             pass
+        except ValueError:  # an integer past Python's int-from-string digit limit (sys.get_int_max_str_digits)
+            raise _huge_integer_error(text, path) from None
         else:
             check_pyproject(data, text, path)
             return data
@@ -244,6 +259,8 @@ def parse_pyproject(text: str, path: Path) -> Dict[str, Any]:
                           path, exc.line, hint="fix the TOML syntax") from None
     except RecursionError:
         raise ConfigError("not valid TOML: nested too deeply", path, hint="flatten the nesting") from None
+    except ValueError:
+        raise _huge_integer_error(text, path) from None
     data = document.unwrap()
     check_pyproject(data, text, path)
     return data

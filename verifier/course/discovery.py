@@ -14,6 +14,7 @@ from settings.ini.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,9 +218,21 @@ def _find_modules_folder(root: Path, nbs_path: Optional[str]) -> str:
 def load_course(root: Path) -> Course:
     """Read a course tree. Raises CourseError for anything that makes the course unusable."""
     root = Path(root).resolve()
+    try:
+        return _load_course(root)
+    except PermissionError as exc:
+        # a folder of the tree without read/search permission: Path.exists()/is_dir()/iterdir()
+        # raise (only "not found" is swallowed by pathlib), so the walk names the folder here
+        where = Path(exc.filename) if exc.filename else root
+        raise CourseError("cannot be read: permission denied", where,
+                          hint="make it readable for you (chmod u+rx for a folder, u+r for a file)") from None
+
+
+def _load_course(root: Path) -> Course:
     if not root.is_dir():
         raise CourseError("no course at this path (not a directory)", root,
                           hint="pass the path of a TinyTorch checkout with --course")
+    os.scandir(root).close()  # a root that can be searched but not listed: refused here, not in a later stage
     pyproject_path = root / "pyproject.toml"
     pyproject = read_pyproject(pyproject_path) if pyproject_path.exists() else {}
     settings_path = root / "settings.ini"

@@ -23,6 +23,7 @@ Subpackage `__init__.py` files are nbdev's: empty, created only where missing.
 from __future__ import annotations
 
 import ast
+import keyword
 import os
 import re
 from dataclasses import dataclass, field
@@ -38,6 +39,14 @@ from ..errors import ExportError, VerifierError
 from ..ownership import check_package_target
 
 TARGET_SYNTAX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+MAX_PART_LENGTH = 100  # a part becomes a file name (<part>.py): far below the file system's 255 bytes
+
+
+def is_module_path(key: str) -> bool:
+    """A dotted path Python can import and the file system can hold: no keyword (`core.class` would
+    export a file no import statement can name), no part longer than MAX_PART_LENGTH (ENAMETOOLONG)."""
+    return bool(TARGET_SYNTAX.match(key)) and not any(
+        keyword.iskeyword(part) or len(part) > MAX_PART_LENGTH for part in key.split("."))
 DEFAULT_TARGET = "#"  # nbdev's key for "the file's `#| default_exp` target"
 
 
@@ -248,15 +257,16 @@ def _plan_module(course: Course, module: CourseModule, source: SourceFile,
                     raise ExportError(f"`#| default_exp` needs exactly one module path, got {len(args)}",
                                       source.path, directive.line, hint="use e.g. `#| default_exp core.tensor`")
                 default, default_line = normalise_target(args[0], course.package), directive.line
-                if not TARGET_SYNTAX.match(default):
-                    raise ExportError(f"`#| default_exp {directive.args}` is not a dotted module path",
+                if not is_module_path(default):
+                    raise ExportError(f"`#| default_exp {directive.args}` is not a dotted module path"
+                                      " (parts: identifiers, no keyword, at most 100 characters)",
                                       source.path, directive.line, hint="use e.g. `#| default_exp core.tensor`")
             elif name in EXPORT_DIRECTIVES:
                 if len(args) > 1:
                     raise ExportError(f"`#| {name} {directive.args}` names more than one module",
                                       source.path, directive.line, hint=f"use `#| {name}` or `#| {name} core.<name>`")
                 key = normalise_target(args[0], course.package) if args else DEFAULT_TARGET
-                if key != DEFAULT_TARGET and not TARGET_SYNTAX.match(key):
+                if key != DEFAULT_TARGET and not is_module_path(key):
                     raise ExportError(f"`#| {name} {directive.args}` is not a dotted module path",
                                       source.path, directive.line)
                 collected.setdefault(key, []).append(ExportedCell(module, source, cell, public=name != "exporti"))
