@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,9 +44,24 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    """tcp://127.0.0.1:PORT of a scheduler with two single-thread workers, stopped afterwards."""
+def _work_folders_of(pids) -> list:
+    """The cohort work folders the workers' tasks still hold (their marker names the owner pid)."""
+    found = []
+    for marker in Path(tempfile.gettempdir()).glob("tito-cohort-*/.tito-owner"):
+        try:
+            owner = marker.read_text().split()[1]
+        except (OSError, IndexError):
+            continue
+        if owner in pids:
+            found.append(marker.parent)
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """tcp://127.0.0.1:PORT of a scheduler with two single-thread workers, stopped afterwards (once no task
+    runs: a worker killed mid-task would leave its student's verify child and work folder behind)."""
+    tmp_path = tmp_path_factory.mktemp("cluster")
     scheduler_file = tmp_path / "scheduler.json"
     logs = tmp_path / "cluster-logs"
     logs.mkdir()
@@ -75,9 +91,14 @@ def cluster(tmp_path):
         client = distributed.Client(address, timeout=30)
         try:
             client.wait_for_workers(2, timeout=60)
+            yield address
+            # a task whose client left (Ctrl-C) still runs in its worker's thread until its verify ends
+            worker_pids = {str(pid) for pid in client.run(os.getpid).values()}
+            deadline = time.monotonic() + 300
+            while _work_folders_of(worker_pids) and time.monotonic() < deadline:
+                time.sleep(1)
         finally:
             client.close()
-        yield address
     finally:
         for proc in reversed(started):
             _stop(proc)
@@ -114,6 +135,27 @@ def test_a_class_on_a_dask_cluster_gives_the_local_gradebook(tmp_path, cluster):
     data = json.loads((tmp_path / "remote" / "cohort.json").read_text())
     assert {s["student"]: s["report"] for s in data["students"]}["bob"] == \
         str(tmp_path / "remote" / "students" / "bob")
+
+
+@needs_distributed
+def test_ctrl_c_cancels_the_students_not_started_and_writes_a_partial_gradebook(tmp_path, cluster):
+    submissions = tmp_path / "submissions"
+    for name in ("erin", "frank", "grace"):   # three students, two single-thread workers: one waits
+        _student(submissions / name)
+    reports = tmp_path / "reports"
+    tito = subprocess.Popen([*TITO, "cohort", "verify", str(submissions), "--reports", str(reports), "--python",
+                             PYTHON, "--scenario", "imports", "--no-tests", "--scheduler", cluster],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)   # connected and submitted (a student's verify takes far longer than this)
+    tito.send_signal(signal.SIGINT)
+    out, err = tito.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert tito.returncode == 1, err + out
+    lines = (reports / "gradebook.csv").read_text().splitlines()
+    rows = list(csv.reader([ln for ln in lines if not ln.startswith("#")]))
+    assert [r[0] for r in rows[1:]] == ["erin", "frank", "grace"]
+    assert "NOT RUN" in {r[1] for r in rows[1:]}, rows
+    assert json.loads((reports / "cohort.json").read_text())["interrupted"] is True
 
 
 @needs_distributed

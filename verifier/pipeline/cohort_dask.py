@@ -178,6 +178,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Any:
 
 def _job(sub: Submission, plan: _Plan, base: Path) -> Tuple[Optional[StudentJob], Optional[StudentRow]]:
     """(the task, None), or (None, the row saying why there is no task)."""
+    base.mkdir(parents=True)
     tree, why = _fetch(sub, plan, base)
     if tree is None:
         return None, StudentRow(sub.student, CLONE_FAILED, note=why)
@@ -226,15 +227,14 @@ def run_cohort_on_cluster(options: CohortOptions, students: List[Submission],
             on_student(row, len(rows), len(students))
 
     try:
-        for sub in students:
-            job, refused = _job(sub, plan, work / sub.student)
-            if refused is not None:
-                finish(refused)
-                continue
-            future = client.submit(verify_on_worker, job, key=f"tito-cohort-{sub.student}-{os.urandom(4).hex()}",
-                                   pure=False, retries=0)
-            futures[future] = sub.student
         try:
+            for sub in students:
+                job, refused = _job(sub, plan, work / sub.student)
+                if refused is not None:
+                    finish(refused)
+                    continue
+                key = f"tito-cohort-{sub.student}-{os.urandom(4).hex()}"
+                futures[client.submit(verify_on_worker, job, key=key, pure=False, retries=0)] = sub.student
             for future in distributed.as_completed(list(futures), loop=client.loop):
                 student = futures[future]
                 try:
@@ -246,7 +246,7 @@ def run_cohort_on_cluster(options: CohortOptions, students: List[Submission],
                 if outcome.sandbox_warning and said not in warnings:
                     warnings.append(said)
                 finish(_write_reports(outcome, options.reports))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # students not started never start; the gradebook has what finished
             interrupted = True
             client.cancel([f for f, s in futures.items() if s not in rows])
     finally:
