@@ -17,7 +17,7 @@ def cmd_cohort_verify(args: argparse.Namespace) -> int:
     console = _console(args)
     options = CohortOptions(args.submissions, args.reports, args.python or None, args.scenario or None,
                             not args.no_tests, args.jobs, args.timeout, args.rerun, args.assignment,
-                            keep_work=args.keep_work)
+                            keep_work=args.keep_work, scheduler=args.scheduler)
     result = run_cohort(options, lambda row, done, total: console.print(student_line(row, done, total),
                                                                         markup=False))
     paths = [*write_gradebook(result, args.reports), write_cohort_html(result, args.reports)]
@@ -41,4 +41,6 @@ def add_cohort_parser(sub) -> None:
     run.add_argument("--rerun", action="store_true", help="verify again students whose tree did not change")
     run.add_argument("--assignment", default="", help="nbgrader assignment folder / Classroom name prefix")
     run.add_argument("--keep-work", action="store_true", help="keep the work folder (students' copies)")
+    run.add_argument("--scheduler", default="", metavar="tcp://HOST:PORT",
+                     help="send each student to this Dask scheduler's workers (needs the [cluster] extra)")
     run.set_defaults(func=cmd_cohort_verify)

@@ -106,6 +106,7 @@ class CohortOptions:
     assignment: str = ""                         # nbgrader assignment folder / Classroom prefix
     sandbox: bool = True
     keep_work: bool = False
+    scheduler: str = ""                          # tcp://HOST:PORT of a Dask scheduler (cohort_dask.py)
 
     def students_at_once(self) -> int:
         return max(1, self.jobs or (os.cpu_count() or 2) // 2)
@@ -421,6 +422,9 @@ def run_cohort(options: CohortOptions, on_student: Optional[OnStudent] = None,
                submissions: Optional[List[Submission]] = None) -> CohortResult:
     started = time.monotonic()
     students = submissions if submissions is not None else discover(options.submissions, options.assignment)
+    if options.scheduler:  # one task per student on a Dask cluster: the same verify_student, on the workers
+        from .cohort_dask import run_cohort_on_cluster
+        return run_cohort_on_cluster(options, students, on_student)
     warning = ""
     if options.sandbox:
         bwrap, why = sandbox.probe()
