@@ -104,7 +104,7 @@ def test_hostile_tree_is_one_line_and_untouched(make, command, code, phrase, tmp
                               env={**os.environ, "PYTHONPATH": str(REPO), "TITO_LOG_DIR": str(tmp_path)})
         after = _tree_digest(root)
     finally:
-        for folder, dirs, _ in os.walk(tmp_path):  # let pytest clean up
+        for folder, _dirs, _ in os.walk(tmp_path):  # let pytest clean up
             os.chmod(folder, 0o755)
         root.chmod(0o755)
         for path in root.rglob("*"):

@@ -11,6 +11,9 @@ a list of strings, found a string"). Every file has a size cap; YAML is composed
 counts alias uses, nodes and depth and refuses an alias bomb before expanding it; deeply nested
 YAML or JSON is refused with one line instead of a RecursionError. `requires_python_spec` is the one
 definition of a valid `requires-python`, used for every command that loads a course.
+
+Longer than usual because each of the four file kinds is read here with its own schema, size cap and
+line numbers, so that every configuration mistake of a course is said in one place, one way.
 """
 from __future__ import annotations
 

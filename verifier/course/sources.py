@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,17 @@ class SourceFile:
             return f"{self.path} (cell {cell.index + 1}, line {line})"
         line = numbers[line_in_body] if line_in_body < len(numbers) else cell.body_first_line + line_in_body
         return f"{self.path}:{line}"
+
+
+MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+MAX_PART_LENGTH = 100  # a part becomes a file name (<part>.py): far below the file system's 255 bytes
+
+
+def is_module_path(key: str) -> bool:
+    """A dotted path Python can import and the file system can hold: no keyword (`core.class` would
+    export a file no import statement can name), no part longer than MAX_PART_LENGTH (ENAMETOOLONG)."""
+    return bool(MODULE_PATH.match(key)) and not any(
+        keyword.iskeyword(part) or len(part) > MAX_PART_LENGTH for part in key.split("."))
 
 
 def normalise_target(raw: str, package: str) -> str:

@@ -17,13 +17,11 @@ installed line maps back to the student's file and line (see runner/attribution.
 
 A module that cannot be exported becomes a ModuleProblem of the plan; the others are exported.
 The package `__init__.py` is what Course.package_init names: the course's own committed file,
-nbdev's (`__version__` only) or the star-import one assembled from the modules' metadata.
-Subpackage `__init__.py` files are nbdev's: empty, created only where missing.
-"""
+nbdev's (`__version__` only) or the star-import one assembled from the modules' metadata;
+subpackage `__init__.py` files are nbdev's: empty, created only where missing."""
 from __future__ import annotations
 
 import ast
-import keyword
 import os
 import re
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from ..atomic import atomic_tree
+from ..course import sources as course_sources
 from ..course.budget import ParseBudget
 from ..course.discovery import Course, CourseModule
 from ..course.files import TEXT_LIMIT, read_course_bytes, read_course_text_or_none, refuse_special_files
@@ -38,15 +37,6 @@ from ..course.sources import EXPORT_DIRECTIVES, GENERATED_MARK, Cell, SourceFile
 from ..errors import ExportError, VerifierError
 from ..ownership import check_package_target
 
-TARGET_SYNTAX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-MAX_PART_LENGTH = 100  # a part becomes a file name (<part>.py): far below the file system's 255 bytes
-
-
-def is_module_path(key: str) -> bool:
-    """A dotted path Python can import and the file system can hold: no keyword (`core.class` would
-    export a file no import statement can name), no part longer than MAX_PART_LENGTH (ENAMETOOLONG)."""
-    return bool(TARGET_SYNTAX.match(key)) and not any(
-        keyword.iskeyword(part) or len(part) > MAX_PART_LENGTH for part in key.split("."))
 DEFAULT_TARGET = "#"  # nbdev's key for "the file's `#| default_exp` target"
 
 
@@ -257,16 +247,16 @@ def _plan_module(course: Course, module: CourseModule, source: SourceFile,
                     raise ExportError(f"`#| default_exp` needs exactly one module path, got {len(args)}",
                                       source.path, directive.line, hint="use e.g. `#| default_exp core.tensor`")
                 default, default_line = normalise_target(args[0], course.package), directive.line
-                if not is_module_path(default):
-                    raise ExportError(f"`#| default_exp {directive.args}` is not a dotted module path"
-                                      " (parts: identifiers, no keyword, at most 100 characters)",
-                                      source.path, directive.line, hint="use e.g. `#| default_exp core.tensor`")
+                if not course_sources.is_module_path(default):
+                    raise ExportError(f"`#| default_exp {directive.args}` is not a dotted module path (parts: "
+                                      "identifiers, no keyword, ≤ 100 characters)", source.path, directive.line,
+                                      hint="use e.g. `#| default_exp core.tensor`")
             elif name in EXPORT_DIRECTIVES:
                 if len(args) > 1:
                     raise ExportError(f"`#| {name} {directive.args}` names more than one module",
                                       source.path, directive.line, hint=f"use `#| {name}` or `#| {name} core.<name>`")
                 key = normalise_target(args[0], course.package) if args else DEFAULT_TARGET
-                if key != DEFAULT_TARGET and not is_module_path(key):
+                if key != DEFAULT_TARGET and not course_sources.is_module_path(key):
                     raise ExportError(f"`#| {name} {directive.args}` is not a dotted module path",
                                       source.path, directive.line)
                 collected.setdefault(key, []).append(ExportedCell(module, source, cell, public=name != "exporti"))

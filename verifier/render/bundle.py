@@ -36,7 +36,8 @@ from ..pipeline.gate import decide
 from ..pipeline.triage import triage
 from ..results import NOT_RUN, BaselineComparison, VerifyResult
 from ..runner.scenarios import discover_scenarios
-from .formats import FIRST_SCREEN_CSS, USABILITY, api_split, html_blockers, html_first_screen, render_graph_svg
+from .formats import FIRST_SCREEN_CSS, USABILITY, html_blockers, html_first_screen, render_graph_svg
+from .since import api_split
 from .status import REPORT_FILES, render
 from .terminal import write_atomic
 
