@@ -66,3 +66,10 @@ def test_modules_and_classes_stay_readable():
 def test_every_module_says_what_it_is_for():
     missing = [str(p.relative_to(REPO)) for p in _modules() if not ast.get_docstring(ast.parse(p.read_text("utf-8")))]
     assert missing == []
+
+
+def test_test_files_have_unique_basenames():
+    """pytest imports test modules by basename (rootdir-less `prepend` mode): two test files with one name
+    in different folders stop the whole collection ("import file mismatch")."""
+    names = [path.name for path in (REPO / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
