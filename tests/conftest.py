@@ -1,13 +1,26 @@
 """Shared helpers for the verifier's tests: small fixture courses written into tmp_path."""
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import tarfile
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Dict
 
 import pytest
 from helpers import CORPUS, CORPUS_SNAPSHOTS, MINI_MODULE, MINI_PYPROJECT, NO_CORPUS, write_course
+
+# One temporary folder per test session, for the tests and every tito they start: the work directories,
+# the sweep of dead runs and the "nothing left behind" checks then see only this session's runs — not a
+# test run beside it on the machine, nor the folders of runs killed before it (which a sweep would rightly
+# report in a line of its own, before the one line a bad-input test expects).
+SESSION_TMP = tempfile.mkdtemp(prefix="tinytorch-verifier-tests-")
+os.environ["TMPDIR"] = SESSION_TMP
+tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+atexit.register(shutil.rmtree, SESSION_TMP, True)
 
 
 @pytest.fixture
