@@ -33,6 +33,7 @@ from typing import Deque, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from ..course.analysis import relative
 from ..course.pyversions import is_stdlib
+from ..deps.imports import attribute_chain
 from ._thirdparty import IMPORT_TO_DIST, declared_dists, norm_dist, own_top_levels
 from .context import CheckContext, Emitter
 from .findings import COURSE, Finding
@@ -48,17 +49,6 @@ def test_files(tests: Path) -> Iterator[Path]:
         name = path.name
         if name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py"):
             yield path
-
-
-def _chain(node: ast.expr) -> Optional[List[str]]:
-    parts: List[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return parts[::-1]
 
 
 # the nodes that hold statements; `match` cases exist from Python 3.10 (the verifier runs on 3.9 too)
@@ -145,7 +135,7 @@ def _resolve_path(node: ast.expr, here: Path) -> Optional[Path]:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return Path(node.value)
     if isinstance(node, ast.Call):
-        func = _chain(node.func) if isinstance(node.func, (ast.Attribute, ast.Name)) else None
+        func = attribute_chain(node.func) if isinstance(node.func, (ast.Attribute, ast.Name)) else None
         name = ".".join(func) if func else ""
         args = [_resolve_path(a, here) for a in node.args]
         if name in ("str", "Path", "pathlib.Path", "os.path.abspath", "os.path.realpath", "os.path.normpath") \
@@ -265,7 +255,7 @@ def _patches(node: ast.AST, aliases: Mapping[str, str], path: Path) -> Iterator[
     for target in targets:
         for element in (target.elts if isinstance(target, ast.Tuple) else [target]):
             if isinstance(element, ast.Attribute):
-                parts = _chain(element)
+                parts = attribute_chain(element)
                 if parts and parts[0] in aliases and aliases[parts[0]].split(".")[0] != "sys":
                     yield line, _shown(node), aliases[parts[0]].split(".")[0], "attribute"
             elif isinstance(element, ast.Subscript) and _is_sys(element.value, "modules", aliases):
@@ -274,7 +264,7 @@ def _patches(node: ast.AST, aliases: Mapping[str, str], path: Path) -> Iterator[
     if isinstance(node, ast.Call):
         func = node.func
         if isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args:
-            parts = _chain(node.args[0])
+            parts = attribute_chain(node.args[0])
             if parts and parts[0] in aliases and aliases[parts[0]] != "sys":
                 yield line, _shown(node), aliases[parts[0]].split(".")[0], "attribute"
         elif isinstance(func, ast.Attribute) and _is_sys(func.value, "modules", aliases) and \
@@ -292,7 +282,7 @@ def _patches(node: ast.AST, aliases: Mapping[str, str], path: Path) -> Iterator[
 
 
 def _is_sys(node: ast.expr, attr: str, aliases: Mapping[str, str]) -> bool:
-    parts = _chain(node)
+    parts = attribute_chain(node)
     return parts is not None and len(parts) == 2 and aliases.get(parts[0]) == "sys" and parts[1] == attr
 
 

@@ -26,6 +26,18 @@ class RawImport:
     fallback: bool = False    # in the except-ImportError handler of a try that imports the package itself:
     #                           runs only when the package import fails, i.e. never once the package is installed
 
+def attribute_chain(node: ast.expr) -> Optional[List[str]]:
+    """`np.linalg.norm` -> ["np", "linalg", "norm"]; None when the chain does not end at a name."""
+    parts: List[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return parts[::-1]
+
+
 def handlers_catch(handlers: Sequence[ast.ExceptHandler], names: Set[str]) -> bool:
     """Whether one of a `try`'s handlers catches an exception named in `names` (a bare except does)."""
     for handler in handlers:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..course.pyversions import is_stdlib
+from ..deps.imports import attribute_chain, handlers_catch
 from ..results import FAILED, PASSED, Attribution, StageResult
 from .attribution import map_line, module_of_source
 from .envs import Venv, clean_env
@@ -136,28 +137,6 @@ _GUARDING_ERRORS = {"AttributeError", "Exception", "BaseException"}
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 
 
-def _caught(handlers: Sequence[ast.ExceptHandler], names: Set[str]) -> bool:
-    for handler in handlers:
-        if handler.type is None:
-            return True
-        types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-        if any(isinstance(t, ast.Name) and t.id in names for t in types):
-            return True
-    return False
-
-
-def _chain(node: ast.expr) -> Optional[List[str]]:
-    """`np.linalg.norm` -> ["np", "linalg", "norm"]; None when the chain does not end at a name."""
-    parts: List[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return parts[::-1]
-
-
 def _probed_names(node: ast.AST, aliases: Dict[str, str]) -> Set[str]:
     """Dotted names a `hasattr(np, "x")` / `getattr(np.linalg, "y", None)` in `node` asks about."""
     asked: Set[str] = set()
@@ -165,7 +144,7 @@ def _probed_names(node: ast.AST, aliases: Dict[str, str]) -> Set[str]:
         if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and \
                 sub.func.id in ("hasattr", "getattr") and len(sub.args) >= 2 and \
                 isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str):
-            parts = _chain(sub.args[0])
+            parts = attribute_chain(sub.args[0])
             if parts and parts[0] in aliases:
                 asked.add(".".join([aliases[parts[0]]] + parts[1:] + [sub.args[1].value]))
     return asked
@@ -182,11 +161,11 @@ def _assigned(tree: ast.Module, aliases: Dict[str, str]) -> Set[str]:
             targets = [node.target]
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" and \
                 len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
-            parts = _chain(node.args[0])
+            parts = attribute_chain(node.args[0])
             if parts and parts[0] in aliases:
                 out.add(".".join([aliases[parts[0]]] + parts[1:] + [node.args[1].value]))
         for target in targets:
-            parts = _chain(target) if isinstance(target, ast.Attribute) else None
+            parts = attribute_chain(target) if isinstance(target, ast.Attribute) else None
             if parts and parts[0] in aliases:
                 out.add(".".join([aliases[parts[0]]] + parts[1:]))
     return out
@@ -280,8 +259,8 @@ class _Collector:
             return
         if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
             handlers = stmt.handlers  # type: ignore[attr-defined]
-            catches_attribute = _caught(handlers, _GUARDING_ERRORS)
-            catches_import = catches_attribute or _caught(handlers, _IMPORT_ERRORS)
+            catches_attribute = handlers_catch(handlers, _GUARDING_ERRORS)
+            catches_import = catches_attribute or handlers_catch(handlers, _IMPORT_ERRORS)
             inside = guarded | ({"*"} if catches_attribute else {"*import"} if catches_import else set())
             self._body(stmt.body, aliases, inside)  # type: ignore[attr-defined]
             for handler in handlers:
@@ -325,7 +304,7 @@ class _Collector:
                 continue
             if isinstance(node.ctx, (ast.Store, ast.Del)):
                 continue
-            parts = _chain(node)
+            parts = attribute_chain(node)
             if not parts or parts[0] not in aliases or parts[0] in shadowed or \
                     aliases[parts[0]].split(".")[0] in guarded:
                 continue
