@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
+from verifier.findingmodel import Finding, Location, When
 from verifier.results import Attribution, PythonResult, StageResult, VerifyResult
 
 PASS = "passed"
@@ -22,8 +23,11 @@ def job_report(pythons: Sequence[str] = ("3.12",), course_name: str = "tinytorch
                           started="2026-12-06T00:00:00+00:00", seconds=42.0)
     result.stages = [StageResult("export", PASS), StageResult("validate", PASS, figures={"modules": 2}),
                      StageResult("build", PASS)]
-    result.findings = [{"code": "TT206", "severity": "warning", "module": "01_café", "path": "modules/01_café/café.py",
-                        "line": 3, "issue": "naïve import of tinytorch.core.模块"}]
+    # a warning (TT208: the installed package runs on a fallback), so it does not block the release
+    result.findings = [Finding("TT208", "01_café", "modules/01_café/café.py", 3, "naïve import of tinytorch.core.模块",
+                               "make the import resolve in the installed package", locations=(
+                                   Location("01_café", "modules/01_café/café.py", 3, what="import 模块",
+                                            when=When.IMPORT, target="tinytorch.core.café"),))]
     result.artifacts = [{"file": "tinytorch-0.1.0-py3-none-any.whl", "bytes": 100, "sha256": "0" * 64}]
     for version_ in pythons:
         stages = [StageResult(name, PASS, 1.0, detail="ok") for name in ("venv", "install", "imports")]

@@ -1,13 +1,17 @@
 """The result model of a verify run, shared by the runner (stage results), the pipeline, the reports
 and the gate: the bottom layer beside errors.py, so every concern above can speak it.
 
-Plain dataclasses that serialise to the JSON report; nothing here runs anything.
+Plain dataclasses that serialise to the JSON report; nothing here runs anything. Findings are typed
+(findingmodel.Finding) from the checks to the renderers: `to_json` is where they become JSON, and
+`result_from_json` turns them back into Findings when a report file is read.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
+
+from .findingmodel import Finding, finding_from_json
 
 PASSED, FAILED, NOT_RUN, NOT_VERIFIED = "passed", "failed", "not run", "NOT VERIFIED"
 
@@ -185,7 +189,7 @@ class VerifyResult:
     stages: List[StageResult] = field(default_factory=list)      # course-wide: export, validate, build
     pythons: List[PythonResult] = field(default_factory=list)
     artifacts: List[Dict[str, Any]] = field(default_factory=list)
-    findings: List[Dict[str, Any]] = field(default_factory=list)
+    findings: List[Finding] = field(default_factory=list)    # validation's, typed; JSON only in to_json
     graph: Dict[str, List[str]] = field(default_factory=dict)   # module key -> modules it depends on
     interrupted: bool = False
     partial: str = ""            # why this run is not a full release check ("" for a full run)
@@ -217,6 +221,9 @@ class VerifyResult:
     def to_json(self) -> Dict[str, Any]:
         data = dataclasses.asdict(self)
         data["ok"] = self.ok
+        for finding in data["findings"]:   # the one place a finding becomes JSON: enums by their value
+            for location in finding["locations"]:
+                location["when"] = location["when"].value if location["when"] is not None else None
         for python, raw in zip(self.pythons, data["pythons"]):
             raw["status"] = python.status
         return data
@@ -239,9 +246,11 @@ def result_from_json(data: Dict[str, Any]) -> VerifyResult:
         python = PythonResult(**{k: v for k, v in raw.items() if k in known})
         python.stages = [stage(s) for s in raw.get("stages", [])]
         pythons.append(python)
-    known = {f.name for f in dataclasses.fields(VerifyResult)} - {"stages", "pythons", "baseline", "canary"}
+    known = {f.name for f in dataclasses.fields(VerifyResult)} - {"stages", "pythons", "baseline", "canary",
+                                                                   "findings"}
     result = VerifyResult(**{k: v for k, v in data.items() if k in known})
     result.stages = [stage(s) for s in data.get("stages", [])]
+    result.findings = [finding_from_json(raw) for raw in data.get("findings", [])]
     result.pythons = pythons
     raw_baseline = data.get("baseline")
     if isinstance(raw_baseline, dict):

@@ -33,8 +33,8 @@ def test_first_screen_is_above_the_fold_at_1400x900(tmp_path, result):
     """The verdict and the root causes fit in a 1400×900 window: Chromium lays the page out and a probe
     (added to a copy; the report itself has no script) writes the first screen's bottom into the title."""
     r = result()
-    r.findings = [{"code": "TT118", "severity": "error", "module": "01_tensor", "path": "m.yaml", "line": n,
-                   "issue": "component missing", "fix": "x", "waived": None, "locations": []} for n in range(60)]
+    from verifier.findingmodel import Finding
+    r.findings = [Finding("TT118", "01_tensor", "m.yaml", n, "component missing", "x") for n in range(60)]
     cnn = r.pythons[1].stage("cnn")
     cnn.status, cnn.detail = "failed", "cannot import tinytorch"
     from verifier.results import Attribution

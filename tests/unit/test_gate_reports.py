@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ElementTree
 
+from verifier.findingmodel import Finding
 from verifier.pipeline.gate import decide
 from verifier.render.formats import render_html, render_junit, render_markdown
 from verifier.render.status import render
@@ -30,9 +31,9 @@ def test_failed_scenario_blocks_naming_module_and_python(result):
 def test_missing_python_and_cycles_and_breaking_api_block(result):
     r = result()
     r.pythons[0].missing = "no interpreter for 3.9 found; looked in: PATH"
-    r.findings = [{"code": "TT204", "severity": "error", "module": "03_activations",
-                   "issue": "dependency cycle 03_activations -> 09_autograd -> 03_activations", "fix": "x"},
-                  {"code": "TT900", "severity": "warning", "module": "05_dense", "issue": "unused", "fix": ""}]
+    r.findings = [Finding("TT204", "03_activations", None, None,
+                          "dependency cycle 03_activations -> 09_autograd -> 03_activations", "x"),
+                  Finding("TT202", "05_dense", None, None, "unused", "")]   # a warning: never blocks
     api = r.stages[1]
     api.status, api.detail = "failed", "breaking change: tinytorch.core.dense.Sequential removed"
     categories = sorted(b.category for b in decide(r).blockers)

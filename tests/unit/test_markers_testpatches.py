@@ -46,7 +46,7 @@ def test_marker_excluding_the_oldest_python_fires_at_the_requirement_line(tmp_pa
 def decide_on(finding):
     from verifier.results import VerifyResult
     r = VerifyResult("/c", "0.1", ["3.9"], strict=True, started="now")
-    r.findings = [finding.to_dict()]
+    r.findings = [finding]
     return decide(r).blockers
 
 
@@ -139,8 +139,9 @@ def test_real_upstream_snapshots_have_none_of_these_findings(tmp_path, commit):
 def test_import_failures_on_a_python_the_marker_excludes_are_blamed_on_the_course():
     from verifier.pipeline.pytasks import blame_marker_gap
     from verifier.results import FAILED, Attribution, StageResult
-    finding = {"code": "TT223", "path": "pyproject.toml", "line": 14, "pythons": ["3.10"], "waived": None,
-               "fix": "make the marker admit Python 3.10"}
+    from verifier.findingmodel import Finding
+    finding = Finding("TT223", "course", "pyproject.toml", 14, "numpy is not installed on Python 3.10",
+                      "make the marker admit Python 3.10", pythons=("3.10",))
 
     def failed(name="module-imports", error="ModuleNotFoundError: No module named 'numpy'"):
         stage = StageResult(name, FAILED, detail=error, attribution=Attribution("01_tensor", "x.py", 1))
@@ -150,7 +151,7 @@ def test_import_failures_on_a_python_the_marker_excludes_are_blamed_on_the_cours
     stage = failed()
     blame_marker_gap(stage, "3.10", [finding])
     assert stage.attribution is not None and (stage.attribution.module, stage.attribution.line) == ("course", 14)
-    assert stage.fix == finding["fix"]
+    assert stage.fix == finding.fix
     scenario = failed("cnn")
     blame_marker_gap(scenario, "3.10", [finding])
     assert scenario.attribution is not None and scenario.attribution.module == "course"

@@ -111,7 +111,7 @@ def test_end_of_life_pythons_in_the_matrix_give_one_advisory_at_the_newest_ones_
     assert finding.path == "pyproject.toml" and finding.line == 10   # the 3.10 classifier's line
     assert 'requires-python to ">=3.11" (pyproject.toml:4)' in finding.fix
     r = result()
-    r.findings = [finding.to_dict()]
+    r.findings = [finding]
     assert decide(r).blockers == []   # advisory: never blocks the release
 
 
@@ -170,10 +170,11 @@ def test_real_upstream_trees(tmp_path, make_course, corpus_trees, commit, droppe
 
 def test_gate_blocks_a_dropped_python_by_code_naming_it(result):
     r = result()
-    r.findings = [{"code": "TT235", "severity": "error", "module": "course", "path": "pyproject.toml", "line": 13,
-                   "issue": "the classifier ... is excluded", "fix": "x", "pythons": ["3.13"], "waived": None}]
+    from verifier.findingmodel import Finding
+    r.findings = [Finding("TT235", "course", "pyproject.toml", 13, "the classifier ... is excluded", "x",
+                          pythons=("3.13",))]
     (blocker,) = decide(r).blockers
     assert blocker.category == "Python dropped from the matrix" and blocker.python == "3.13"
     assert "pyproject.toml:13" in blocker.describe()
-    r.findings[0]["waived"] = "fixture: oldest and newest only"
+    r.findings[0].waived = "fixture: oldest and newest only"
     assert decide(r).blockers == []

@@ -2,16 +2,16 @@
 failures under the module that takes them down, nothing dropped; a clean run's report keeps its substance."""
 from __future__ import annotations
 
+from verifier.findingmodel import Finding
 from verifier.pipeline.gate import decide
 from verifier.pipeline.triage import Tier, triage
 from verifier.render.formats import first_screen, render_html, render_markdown
 from verifier.results import Attribution
 
 
-def _metadata(module: str, line: int) -> dict:
-    return {"code": "TT118", "severity": "error", "module": module, "path": f"modules/{module}/module.yaml",
-            "line": line, "issue": f"component x{line} is not defined", "fix": "define it", "waived": None,
-            "locations": []}
+def _metadata(module: str, line: int) -> Finding:
+    return Finding("TT118", module, f"modules/{module}/module.yaml", line, f"component x{line} is not defined",
+                   "define it")
 
 
 def _broken(result):

@@ -15,8 +15,9 @@ partial run (a subset of Pythons, scenarios or tests) is no release verdict: it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
+from ..findingmodel import Finding
 from ..results import FAILED, VerifyResult
 
 # the gate decides by finding code (typed, from the catalogue in checks/findings.py), never by message text
@@ -37,7 +38,7 @@ class Blocker:
     # typed origin, for ordering the reports (pipeline/triage.py): the finding's code or the stage's name
     code: str = ""
     stage: str = ""
-    finding: Optional[Dict[str, Any]] = None
+    finding: Optional[Finding] = None
 
     def describe(self) -> str:
         where = " ".join(p for p in (f"[{self.python}]" if self.python else "", self.module or "") if p)
@@ -68,8 +69,8 @@ class Decision:
         return sorted({b.module for b in self.blockers if b.module})
 
 
-def _finding_category(finding: Dict[str, Any]) -> str:
-    code = finding.get("code", "")
+def _finding_category(finding: Finding) -> str:
+    code = finding.code
     if code in CYCLE_CODES:
         return "circular dependency"
     if code in CONFLICT_CODES:
@@ -86,12 +87,11 @@ def _finding_category(finding: Dict[str, Any]) -> str:
 def decide(result: VerifyResult) -> Decision:
     blockers: List[Blocker] = []
     for finding in result.findings:
-        if finding.get("severity") == "error" and not finding.get("waived"):  # waived: the reason is shown
-            where = f"{finding.get('path')}:{finding.get('line')}" if finding.get("line") else finding.get("path")
-            pythons = ", ".join(finding.get("pythons") or ()) or None
-            blockers.append(Blocker(_finding_category(finding), f"{where}: {finding.get('issue', '')}",
-                                    finding.get("module"), python=pythons, fix=str(finding.get("fix", "")),
-                                    code=str(finding.get("code", "")), finding=finding))
+        if finding.is_error:  # an error no waiver covers (a waived one is shown with its reason)
+            where = f"{finding.path}:{finding.line}" if finding.line else finding.path
+            pythons = ", ".join(finding.pythons) or None
+            blockers.append(Blocker(_finding_category(finding), f"{where}: {finding.issue}", finding.module,
+                                    python=pythons, fix=finding.fix, code=finding.code, finding=finding))
     for stage in result.stages:
         if stage.status == FAILED and stage.name != "validate":
             category = {"api": "breaking API change", "editable": "editable install failed",
@@ -104,8 +104,7 @@ def decide(result: VerifyResult) -> Decision:
                                     stage.attribution.module if stage.attribution else None, fix=stage.fix,
                                     stage=stage.name))
     validate = next((s for s in result.stages if s.name == "validate"), None)
-    if validate is not None and validate.status == FAILED and not any(
-            f.get("severity") == "error" and not f.get("waived") for f in result.findings):
+    if validate is not None and validate.status == FAILED and not any(f.is_error for f in result.findings):
         blockers.append(Blocker("pipeline broken", f"validate: {validate.detail}", stage="validate"))
     if result.stages and not result.pythons and all(s.status != FAILED for s in result.stages):
         blockers.append(Blocker("pipeline broken", "no Python was verified"))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from ..checks._thirdparty import own_top_levels
 from ..course.discovery import Course
+from ..findingmodel import Finding
 from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult
 from ..runner.attribution import attribute_message
 from ..runner.depapi import STAGE as DEPENDENCY_API
@@ -238,7 +239,7 @@ class PythonTasks:
                  helpers=shared_helpers(), changes=self.v.changed_lines(self.course))
 
 
-def blame_marker_gap(stage: StageResult, python: str, findings: List[Dict[str, object]]) -> None:
+def blame_marker_gap(stage: StageResult, python: str, findings: List[Finding]) -> None:
     """Modules that fail to import only because a dependency's marker leaves this Python without it (TT223)
     are not the modules' fault: the blame goes to the requirement's line of pyproject.toml, on the course."""
     if stage.status != FAILED or stage.figures.get("side_effects"):
@@ -247,15 +248,11 @@ def blame_marker_gap(stage: StageResult, python: str, findings: List[Dict[str, o
     failures = list((stage.figures.get("failed_modules") or {}).values()) if stage.name == "module-imports" \
         else [stage.detail + "\n" + stage.log]
     for finding in findings:
-        pythons = finding.get("pythons") or []
-        if finding.get("code") != "TT223" or finding.get("waived") or not isinstance(pythons, list) or \
-                python not in pythons:
+        if finding.code != "TT223" or finding.waived is not None or python not in finding.pythons:
             continue
         if failures and all("No module named" in str(f) for f in failures):
-            line = finding.get("line")
-            stage.attribution = Attribution("course", str(finding.get("path")), line if isinstance(line, int) else None,
-                                            how="marker")
-            stage.fix = str(finding.get("fix") or stage.fix)
+            stage.attribution = Attribution("course", str(finding.path), finding.line, how="marker")
+            stage.fix = finding.fix or stage.fix
             return
 
 

@@ -3,14 +3,14 @@ its inputs to a timed StageResult (and what the later stages need), so the run i
 them. `timed` is the one place a stage's duration is measured."""
 from __future__ import annotations
 
-import dataclasses
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from ..course.discovery import Course
 from ..errors import VerifierError
+from ..findingmodel import Finding
 from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
 from ..package.build import Artifacts, build_distributions, build_wheel_only, check_build, keep_artifacts, stage_course
 from ..package.export import ExportPlan, plan_export
@@ -171,14 +171,13 @@ def _compare_api(course: Course, package_dir: Path, targets: Optional[Dict[str, 
             stage.detail = f"{len(diff.added)} names added, {len(diff.breaking)} acknowledged breaking changes"
 
 
-def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]], Dict[str, List[str]]]:
+def validation_stage(course: Course) -> Tuple[StageResult, List[Finding], Dict[str, List[str]]]:
     """Static validation (AST only, no student code runs); errors block the release, and with
     fail_fast stop the run before exporting."""
     from ..checks.validate import validate
 
     with timed(StageResult("validate")) as stage:
         report = validate(course)
-    findings = [dataclasses.asdict(f) for f in report.findings]
     errors = [f for f in report.findings if f.is_error]  # a waived finding never blocks
     stage.status = PASSED if not errors else FAILED
     warnings = len(report.findings) - len(errors)
@@ -189,4 +188,4 @@ def validation_stage(course: Course) -> Tuple[StageResult, List[Dict[str, Any]],
         where = f"{first.path}:{first.line}" if first.line else str(first.path)
         stage.detail += f"; first: {first.module} ({where}): {first.issue}"
         stage.fix = first.fix
-    return stage, findings, (report.graph.edges() if report.graph is not None else {})
+    return stage, list(report.findings), (report.graph.edges() if report.graph is not None else {})

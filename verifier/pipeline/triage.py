@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..checks.findings import CATALOGUE, COURSE, Impact
+from ..findingmodel import COURSE, ERROR, Finding, Impact
 from ..results import FAILED, NOT_RUN, PASSED, VerifyResult
 from .gate import Blocker, Decision
 
@@ -156,7 +156,7 @@ def course_order(result: VerifyResult) -> List[str]:
     """Module keys in course order: NN_name sorts by number."""
     keys = set(result.graph)
     keys |= {str(m.get("module")) for m in result.code_metrics if m.get("module")}
-    keys |= {str(f.get("module")) for f in result.findings if f.get("module") and f.get("module") != COURSE}
+    keys |= {f.module for f in result.findings if f.module and f.module != COURSE}
     return sorted(keys)
 
 
@@ -168,22 +168,13 @@ def _rank(order: Dict[str, int], module: Optional[str]) -> int:
     return order.get(module, len(order))
 
 
-def _impact(finding: Dict[str, Any]) -> Impact:
-    code = CATALOGUE.get(str(finding.get("code")))
-    return code.impact if code is not None else Impact.POLICY
+def _where(finding: Finding) -> str:
+    return f"{finding.path}:{finding.line}" if finding.path and finding.line else finding.path or ""
 
 
-def _where(finding: Dict[str, Any]) -> str:
-    path, line = finding.get("path"), finding.get("line")
-    return f"{path}:{line}" if path and line else str(path or "")
-
-
-def _finding_headline(finding: Dict[str, Any]) -> str:
-    code = str(finding.get("code"))
-    entry = CATALOGUE.get(code)
-    statements = [str(loc.get("what")) for loc in finding.get("locations") or () if loc.get("what")]
-    title = entry.title if entry else str(finding.get("issue", ""))
-    return f"{code} {title}" + (f": `{statements[0]}`" if statements else "")
+def _finding_headline(finding: Finding) -> str:
+    statements = [loc.what for loc in finding.locations if loc.what]
+    return f"{finding.code} {finding.title}" + (f": `{statements[0]}`" if statements else "")
 
 
 def _import_failures(result: VerifyResult) -> List[Tuple[str, Dict[str, Any]]]:
@@ -214,13 +205,13 @@ def triage(result: VerifyResult, decision: Decision) -> Triage:
         return causes[key]
 
     # the static findings that explain a runtime import failure: one statement, one cause
-    breaking_at: Dict[Tuple[str, int], Dict[str, Any]] = {}
+    breaking_at: Dict[Tuple[str, int], Finding] = {}
     for static in result.findings:
-        if static.get("waived") or _impact(static) is not Impact.INSTALL_BREAKING:
+        if static.waived is not None or static.impact is not Impact.INSTALL_BREAKING:
             continue
-        for loc in static.get("locations") or ():
-            if loc.get("path") and loc.get("line"):
-                breaking_at.setdefault((str(loc["path"]), int(loc["line"])), static)
+        for loc in static.locations:
+            if loc.path and loc.line:
+                breaking_at.setdefault((loc.path, loc.line), static)
 
     # 1. modules that fail to import alone, grouped by the statement (or the module) that raised
     failed_module_cause: Dict[str, Cause] = {}   # course module whose import failed -> its cause
@@ -229,10 +220,9 @@ def triage(result: VerifyResult, decision: Decision) -> Triage:
         place = (str(rec.get("path")), int(rec["line"])) if rec.get("path") and rec.get("line") else None
         finding = breaking_at.get(place) if place else None
         if finding is not None:
-            key: Tuple[Any, ...] = ("finding", finding.get("code"), finding.get("path"), finding.get("line"))
-            c = cause(key, tier=Tier.STUDENT, module=finding.get("module"), code=str(finding.get("code")),
-                      headline=_finding_headline(finding),
-                      where=_where(finding), fix=str(finding.get("fix", "")))
+            key: Tuple[Any, ...] = ("finding", finding.code, finding.path, finding.line)
+            c = cause(key, tier=Tier.STUDENT, module=finding.module, code=finding.code,
+                      headline=_finding_headline(finding), where=_where(finding), fix=finding.fix)
             absorbed_findings.add(id(finding))
         else:
             blamed = rec.get("blamed") or rec.get("module")
@@ -275,19 +265,19 @@ def _place(blocker: Blocker, cause, import_cause, absorbed_findings: set) -> Non
     key: Tuple[Any, ...]
     if blocker.finding is not None:
         finding = blocker.finding
-        key = ("finding", finding.get("code"), finding.get("path"), finding.get("line"))
+        key = ("finding", finding.code, finding.path, finding.line)
         if id(finding) in absorbed_findings:
-            c = cause(key, tier=Tier.STUDENT, module=finding.get("module"), headline="")
+            c = cause(key, tier=Tier.STUDENT, module=finding.module, headline="")
         else:
-            tier = IMPACT_TIER[_impact(finding)]
+            tier = IMPACT_TIER[finding.impact]
             if tier == Tier.METADATA:   # one line per module and code: `01_setup TT118 ×4`
-                key = ("code", finding.get("module"), finding.get("code"))
-                c = cause(key, tier=tier, module=finding.get("module"), code=str(finding.get("code")),
+                key = ("code", finding.module, finding.code)
+                c = cause(key, tier=tier, module=finding.module, code=finding.code,
                           headline=_finding_headline(finding).split(": `")[0], where=_where(finding),
-                          fix=str(finding.get("fix", "")))
+                          fix=finding.fix)
             else:
-                c = cause(key, tier=tier, module=finding.get("module"), code=str(finding.get("code")),
-                          headline=_finding_headline(finding), where=_where(finding), fix=str(finding.get("fix", "")))
+                c = cause(key, tier=tier, module=finding.module, code=finding.code,
+                          headline=_finding_headline(finding), where=_where(finding), fix=finding.fix)
         _add_python(c, blocker.python)
         c.items.append(text)
         return
@@ -403,12 +393,11 @@ def _module_rows(result: VerifyResult, modules: Sequence[str], causes: Sequence[
     loose_scenarios = sum(1 for c in loose if c.stage and c.stage not in NOT_SCENARIOS | STUDENT_COURSE_STAGES)
     loose_tests = any(c.stage == "course-tests" for c in loose)
     for key in modules:
-        findings = [f for f in result.findings if f.get("module") == key and not f.get("waived")]
-        impacts = [_impact(f) for f in findings]
+        findings = [f for f in result.findings if f.module == key and f.waived is None]
+        impacts = [f.impact for f in findings]
         counts = [(impact, impacts.count(impact)) for impact in Impact if impact in impacts]
         validate = ", ".join(f"{impact.value} {n}" for impact, n in counts) or "ok"
-        export_errors = [f for f in findings if str(f.get("code", "")).startswith(("TT0", "TT1"))
-                         and f.get("severity") == "error"]
+        export_errors = [f for f in findings if f.code.startswith(("TT0", "TT1")) and f.severity == ERROR]
         if export is not None and export.status == FAILED and export.attribution is not None \
                 and export.attribution.module == key:
             exports = "not exported"

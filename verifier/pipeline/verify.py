@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from ..course.discovery import Course, load_course
 from ..course.matrix import python_matrix, version_key
 from ..errors import BaselineError
+from ..findingmodel import Finding
 from ..package.build import Artifacts
 from ..package.locks import check_install_sources
 from ..package.metrics import module_metrics
@@ -108,7 +109,7 @@ class Verification:
         self.cancelled = threading.Event()
         self.work = Path(tempfile.gettempdir()) / "tito-verify-unset"  # made in run(), inside its guard
         self.targets: Dict[str, str] = {}  # exported module (tinytorch.core.x) -> course module key
-        self.findings: List[Dict[str, object]] = []  # validation's findings (the per-Python stages read them)
+        self.findings: List[Finding] = []  # validation's findings (the per-Python stages read them)
         self.baseline: Optional[BaselineSource] = None
         self.baseline_sides = BaselineSides()    # the speed leg's venv and the baseline wheel, for the behaviour leg
         self._changes: Optional[ChangedLines] = None

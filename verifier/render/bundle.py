@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..errors import VerifierError
+from ..findingmodel import ERROR
 from ..package.api import RELEASE_NOTES, package_surface
 from ..package.build import sha256
 from ..pipeline.baseline import describe_ratio
@@ -78,13 +79,12 @@ def _validation(result: VerifyResult) -> str:
     for stage in result.stages:
         if stage.name in ("validate", "export", "api", "build"):
             out.append(f"- **{stage.name}**: {stage.status} — {stage.detail}")
-    errors = [f for f in result.findings if f.get("severity") == "error"]
+    errors = [f for f in result.findings if f.severity == ERROR]
     out += ["", f"{len(result.findings)} findings, {len(errors)} errors.", ""]
     if result.findings:
         out += ["| code | severity | module | where | issue | fix |", "|---|---|---|---|---|---|"]
         for f in result.findings:
-            cells = [f.get("code"), f.get("severity"), f.get("module"), f"{f.get('path')}:{f.get('line')}",
-                     f.get("issue"), f.get("fix")]
+            cells = [f.code, f.severity, f.module, f"{f.path}:{f.line}", f.issue, f.fix]
             out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out) + "\n"
 

@@ -13,6 +13,7 @@ import html
 import xml.etree.ElementTree as ElementTree
 from typing import Dict, List, Tuple
 
+from ..findingmodel import ERROR
 from ..pipeline.gate import Decision
 from ..pipeline.triage import Cause, Tier, Triage, triage
 from ..results import (
@@ -115,8 +116,8 @@ def render_markdown(result: VerifyResult, decision: Decision) -> str:
     if result.findings:
         out += ["", f"<details><summary>{len(result.findings)} findings (every one)</summary>", ""]
         for finding in result.findings:
-            out.append(f"  - `{finding.get('code')}` {finding.get('severity')} {finding.get('module')} "
-                       f"{finding.get('path')}:{finding.get('line')} — {finding.get('issue')}")
+            out.append(f"  - `{finding.code}` {finding.severity} {finding.module} "
+                       f"{finding.path}:{finding.line} — {finding.issue}")
         out += ["", "</details>"]
     out += ["", "## Installation and integration per Python", ""]
     names: List[str] = []
@@ -171,9 +172,9 @@ def render_junit(result: VerifyResult) -> str:
     for stage in result.stages:
         case(course, "course", stage.name, stage.status, stage.seconds, stage.detail, stage.log)
     for finding in result.findings:
-        status = FAILED if finding.get("severity") == "error" else PASSED
-        case(course, f"validate.{finding.get('module')}", f"{finding.get('code')} line {finding.get('line')}",
-             status, 0.0, str(finding.get("issue", "")), str(finding.get("fix", "")))
+        status = FAILED if finding.severity == ERROR else PASSED
+        case(course, f"validate.{finding.module}", f"{finding.code} line {finding.line}",
+             status, 0.0, finding.issue, finding.fix)
     for python in result.pythons:
         parent = suite(f"python-{python.version}")
         if python.missing:
@@ -303,9 +304,9 @@ def render_html(result: VerifyResult, decision: Decision) -> str:
         parts.append("<h2>Findings</h2><table><tr><th>code</th><th>severity</th><th>module</th><th>where</th>"
                      "<th>issue</th><th>fix</th></tr>")
         for f in result.findings:
-            parts.append(f"<tr><td>{e(str(f.get('code')))}</td><td>{e(str(f.get('severity')))}</td>"
-                         f"<td>{e(str(f.get('module')))}</td><td>{e(str(f.get('path')))}:{e(str(f.get('line')))}</td>"
-                         f"<td>{e(str(f.get('issue')))}</td><td>{e(str(f.get('fix')))}</td></tr>")
+            parts.append(f"<tr><td>{e(f.code)}</td><td>{e(f.severity)}</td>"
+                         f"<td>{e(f.module)}</td><td>{e(str(f.path))}:{e(str(f.line))}</td>"
+                         f"<td>{e(f.issue)}</td><td>{e(f.fix)}</td></tr>")
         parts.append("</table>")
     parts.append("<h2>Student usability</h2><ul>")
     for python in result.pythons:

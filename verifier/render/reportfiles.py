@@ -10,11 +10,13 @@ import dataclasses
 import math
 import typing
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..course.config import load_json
 from ..errors import VerifierError
+from ..findingmodel import CATALOGUE, Finding
 from ..results import (
     FAILED,
     NOT_RUN,
@@ -73,10 +75,13 @@ def _type_problem(value: Any, hint: Any, where: str) -> Optional[str]:
         return None if any(p is None for p in problems) else problems[0]
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _object_problem(value, hint, where)
-    if origin is list:
+    if isinstance(hint, type) and issubclass(hint, Enum):   # stored by its value (a finding's `when`)
+        values = [member.value for member in hint]
+        return None if value in values else f"{where}: {value!r} is not one of {', '.join(map(str, values))}"
+    if origin in (list, tuple):   # JSON has lists only: a tuple field (Tuple[X, ...]) is stored as one
         if not isinstance(value, list):
             return f"{where}: expected a list, found {_kind(value)}"
-        (item,) = typing.get_args(hint) or (Any,)
+        (item, *_) = typing.get_args(hint) or (Any,)
         for index, element in enumerate(value):
             problem = _type_problem(element, item, f"{where}[{index}]")
             if problem:
@@ -116,6 +121,8 @@ def _object_problem(value: Any, cls: type, where: str) -> Optional[str]:
         problem = _type_problem(value[spec.name], hints[spec.name], f"{prefix}{spec.name}")
         if problem:
             return problem
+    if cls is Finding and value["code"] not in CATALOGUE:
+        return f"{prefix}code: {value['code']!r} is not a finding code this verifier knows (a newer verifier's?)"
     if cls is StageResult and value.get("status") not in STATUSES:
         return f"{prefix}status: {value.get('status')!r} is not one of {', '.join(STATUSES)}"
     if cls is StageResult:
