@@ -137,9 +137,9 @@ def test_real_upstream_snapshots_have_none_of_these_findings(tmp_path, commit):
 
 
 def test_import_failures_on_a_python_the_marker_excludes_are_blamed_on_the_course():
+    from verifier.findingmodel import Finding
     from verifier.pipeline.pytasks import blame_marker_gap
     from verifier.results import FAILED, Attribution, StageResult
-    from verifier.findingmodel import Finding
     finding = Finding("TT223", "course", "pyproject.toml", 14, "numpy is not installed on Python 3.10",
                       "make the marker admit Python 3.10", pythons=("3.10",))
 
