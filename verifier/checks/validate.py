@@ -5,7 +5,7 @@ Reads module sources and metadata only — text and `ast`, never importing or ex
 The course is parsed once into a `CheckContext`; every check in `registry.CHECKS` (one module per
 finding family: _exports, _imports, _pyversions, _metadata, _paths ...) reads it and yields findings
 for its own codes. Findings are then deduplicated (one statement, one finding), waived where the
-course says so ([tool.tinytorch] waive) and sorted. See findings.py for the catalogue and
+course says so ([tool.tinytorch] waive) and sorted. See ../findingmodel.py for the catalogue and
 docs/validation.md for users.
 """
 from __future__ import annotations

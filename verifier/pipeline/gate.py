@@ -20,7 +20,7 @@ from typing import List, Optional
 from ..findingmodel import Finding
 from ..results import FAILED, VerifyResult
 
-# the gate decides by finding code (typed, from the catalogue in checks/findings.py), never by message text
+# the gate decides by finding code (typed, from the catalogue in findingmodel.py), never by message text
 CYCLE_CODES = frozenset({"TT204"})
 CONFLICT_CODES = frozenset({"TT112", "TT114"})
 MATRIX_CODES = frozenset({"TT235"})   # a Python dropped from the matrix (classifiers vs requires-python)
