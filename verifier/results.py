@@ -56,11 +56,29 @@ class Attribution:
 
 
 @dataclass
+class ImportFailure:
+    """One package module that failed to import alone (the module-imports stage, runner/imports.py): the
+    package module, the course module that exports it, the course module (file:line) whose code raised or
+    printed, and the error. Kept in the stage's figures under IMPORT_FAILURES, read by the reports' triage."""
+    target: str                  # "tinytorch.core.activations"
+    module: Optional[str] = None  # "03_activations": the course module that exports it
+    blamed: Optional[str] = None  # "02_autograd": whose code raised (or printed)
+    path: Optional[str] = None
+    line: Optional[int] = None
+    error: str = ""
+    side_effect: bool = False    # it imported, but writing files or printing
+
+
+IMPORT_FAILURES = "import_failures"   # the key of the module-imports figures holding ImportFailure records
+
+
+@dataclass
 class StageResult:
     name: str
     status: str = NOT_RUN
     seconds: float = 0.0
     detail: str = ""                       # one line: why it failed, or a summary
+    # numbers and lists for the reports; JSON-shaped, except IMPORT_FAILURES (ImportFailure records)
     figures: Dict[str, Any] = field(default_factory=dict)
     attribution: Optional[Attribution] = None
     log: str = ""                          # tail of stdout/stderr for a failed stage
@@ -70,6 +88,11 @@ class StageResult:
     @property
     def ok(self) -> bool:
         return self.status == PASSED
+
+    @property
+    def import_failures(self) -> List[ImportFailure]:
+        """The typed import failures of a module-imports stage (none for another stage)."""
+        return [f for f in self.figures.get(IMPORT_FAILURES) or () if isinstance(f, ImportFailure)]
 
 
 @dataclass
@@ -232,12 +255,18 @@ class VerifyResult:
 def result_from_json(data: Dict[str, Any]) -> VerifyResult:
     """Rebuild a VerifyResult from its JSON report (for `tito package status` and `report`)."""
 
+    failure_fields = {f.name for f in dataclasses.fields(ImportFailure)}
+
     def stage(raw: Dict[str, Any]) -> StageResult:
         raw = dict(raw)
         blame = raw.pop("attribution", None)
         known = {f.name for f in dataclasses.fields(StageResult)}
         result = StageResult(**{k: v for k, v in raw.items() if k in known})
         result.attribution = Attribution(**blame) if blame else None
+        failures = result.figures.get(IMPORT_FAILURES)
+        if isinstance(failures, list):
+            result.figures[IMPORT_FAILURES] = [ImportFailure(**{k: v for k, v in rec.items() if k in failure_fields})
+                                               for rec in failures if isinstance(rec, dict)]
         return result
 
     pythons = []

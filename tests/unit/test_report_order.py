@@ -6,7 +6,7 @@ from verifier.findingmodel import Finding
 from verifier.pipeline.gate import decide
 from verifier.pipeline.triage import Tier, triage
 from verifier.render.formats import first_screen, render_html, render_markdown
-from verifier.results import Attribution
+from verifier.results import IMPORT_FAILURES, Attribution, ImportFailure
 
 
 def _metadata(module: str, line: int) -> Finding:
@@ -26,12 +26,12 @@ def _broken(result):
     cnn.attribution = Attribution("03_activations", "modules/02_autograd/autograd.py", 7)
     from verifier.results import StageResult
     r.pythons[1].stages.insert(2, StageResult("module-imports", "failed", figures={
-        "modules": 3, "failed": 2, "import_failures": [
-            {"target": "tinytorch.core.autograd", "module": "02_autograd", "blamed": "02_autograd",
-             "path": "modules/02_autograd/autograd.py", "line": 7, "error": "NameError: x", "side_effect": False},
-            {"target": "tinytorch.core.activations", "module": "03_activations", "blamed": "02_autograd",
-             "path": "modules/02_autograd/autograd.py", "line": 7, "error": "NameError: x",
-             "side_effect": False}]}, attribution=Attribution("02_autograd", "modules/02_autograd/autograd.py", 7)))
+        "modules": 3, "failed": 2, IMPORT_FAILURES: [
+            ImportFailure("tinytorch.core.autograd", "02_autograd", "02_autograd", "modules/02_autograd/autograd.py",
+                          7, "NameError: x"),
+            ImportFailure("tinytorch.core.activations", "03_activations", "02_autograd",
+                          "modules/02_autograd/autograd.py", 7, "NameError: x")]},
+        attribution=Attribution("02_autograd", "modules/02_autograd/autograd.py", 7)))
     return r
 
 

@@ -1,7 +1,8 @@
 """Findings are typed end to end: `Finding` objects (verifier/findingmodel.py) from the checks through the
 verify result, the gate and the renderers; JSON only at the edge. A mechanical check that no layer past the
 checks annotates findings as a dict, and the edge itself: a report file's findings read back as the same
-Finding objects, in the same bytes the report always had, and a wrong one is a one-line error."""
+Finding objects, in the same bytes the report always had, and a wrong one is a one-line error. The same
+for the one stage figure another layer reads field by field: module-imports' import failures."""
 from __future__ import annotations
 
 import ast
@@ -17,7 +18,7 @@ from verifier.course.discovery import load_course
 from verifier.findingmodel import Finding, Location, When
 from verifier.pipeline.gate import Blocker, decide
 from verifier.render.reportfiles import ReportFileError, read_report
-from verifier.results import VerifyResult, result_from_json
+from verifier.results import IMPORT_FAILURES, ImportFailure, PythonResult, StageResult, VerifyResult, result_from_json
 
 REPO = Path(__file__).resolve().parents[2]
 PAST_THE_CHECKS = ("pipeline", "render", "bench", "cli")
@@ -154,3 +155,39 @@ def test_a_wrong_finding_in_a_report_is_one_line_naming_the_place(tmp_path, chan
     with pytest.raises(ReportFileError) as raised:
         read_report(path)
     assert said in raised.value.message and "\n" not in raised.value.message
+
+
+# ---- the typed stage figure read across layers: module-imports' import failures (runner -> triage)
+
+def _imports_report(tmp_path, failures) -> Path:
+    result = VerifyResult("/c", "0.1.0", ["3.12"], strict=True, started="2026-12-06T00:00:00+00:00")
+    stage = StageResult("module-imports", "failed", figures={"modules": 2, "failed": 1, IMPORT_FAILURES: failures})
+    result.pythons = [PythonResult("3.12", stages=[stage])]
+    path = tmp_path / "verify.json"
+    path.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_failures_read_back_as_records_in_the_bytes_they_always_had(tmp_path):
+    failures = [ImportFailure("tinytorch.core.activations", "03_activations", "02_autograd",
+                              "modules/02_autograd/autograd.py", 7, "NameError: x"),
+                ImportFailure("tinytorch.core.losses", None, None, None, None, "printed 'hi'", side_effect=True)]
+    path = _imports_report(tmp_path, failures)
+    stage = read_report(path).result.pythons[0].stage("module-imports")
+    assert stage is not None and stage.import_failures == failures
+    stored = json.loads(path.read_text(encoding="utf-8"))["pythons"][0]["stages"][0]["figures"][IMPORT_FAILURES]
+    assert stored == [{"target": "tinytorch.core.activations", "module": "03_activations", "blamed": "02_autograd",
+                       "path": "modules/02_autograd/autograd.py", "line": 7, "error": "NameError: x",
+                       "side_effect": False},      # the keys runner/imports.py wrote as a dict before
+                      {"target": "tinytorch.core.losses", "module": None, "blamed": None, "path": None, "line": None,
+                       "error": "printed 'hi'", "side_effect": True}]
+
+
+def test_a_wrong_import_failure_in_a_report_is_one_line(tmp_path):
+    path = _imports_report(tmp_path, [ImportFailure("tinytorch.core.x", line=3)])
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["pythons"][0]["stages"][0]["figures"][IMPORT_FAILURES][0]["line"] = "three"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ReportFileError) as raised:
+        read_report(path)
+    assert "figures.import_failures[0].line: expected a number, found text" in raised.value.message

@@ -23,7 +23,7 @@ from enum import IntEnum
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..findingmodel import COURSE, ERROR, Finding, Impact
-from ..results import FAILED, NOT_RUN, PASSED, VerifyResult
+from ..results import FAILED, NOT_RUN, PASSED, ImportFailure, VerifyResult
 from .gate import Blocker, Decision
 
 # per-Python stages that are not scenarios (the rest of a Python's stages are the student scenarios)
@@ -177,14 +177,13 @@ def _finding_headline(finding: Finding) -> str:
     return f"{finding.code} {finding.title}" + (f": `{statements[0]}`" if statements else "")
 
 
-def _import_failures(result: VerifyResult) -> List[Tuple[str, Dict[str, Any]]]:
+def _import_failures(result: VerifyResult) -> List[Tuple[str, ImportFailure]]:
     """(Python, typed import failure) for every module that failed to import alone."""
     out = []
     for python in result.pythons:
         stage = python.stage("module-imports")
         if stage is not None and stage.status == FAILED:
-            out += [(python.version, rec) for rec in stage.figures.get("import_failures") or ()
-                    if isinstance(rec, dict)]
+            out += [(python.version, rec) for rec in stage.import_failures]
     return out
 
 
@@ -217,7 +216,7 @@ def triage(result: VerifyResult, decision: Decision) -> Triage:
     failed_module_cause: Dict[str, Cause] = {}   # course module whose import failed -> its cause
     absorbed_findings: set = set()
     for version, rec in _import_failures(result):
-        place = (str(rec.get("path")), int(rec["line"])) if rec.get("path") and rec.get("line") else None
+        place = (rec.path, rec.line) if rec.path and rec.line else None
         finding = breaking_at.get(place) if place else None
         if finding is not None:
             key: Tuple[Any, ...] = ("finding", finding.code, finding.path, finding.line)
@@ -225,22 +224,22 @@ def triage(result: VerifyResult, decision: Decision) -> Triage:
                       headline=_finding_headline(finding), where=_where(finding), fix=finding.fix)
             absorbed_findings.add(id(finding))
         else:
-            blamed = rec.get("blamed") or rec.get("module")
-            what = "an import-time side effect" if rec.get("side_effect") else "its import raises"
+            blamed = rec.blamed or rec.module
+            what = "an import-time side effect" if rec.side_effect else "its import raises"
             c = cause(("import", blamed), tier=Tier.STUDENT, module=blamed,
-                      headline=f"{what}: {_clip(str(rec.get('error', '')), 100)}",
-                      where=f"{rec.get('path')}:{rec.get('line')}" if rec.get("line") else str(rec.get("path") or ""),
+                      headline=f"{what}: {_clip(rec.error, 100)}",
+                      where=f"{rec.path}:{rec.line}" if rec.line else rec.path or "",
                       fix=f"fix it, then re-run `tito package test --module {blamed}`" if blamed else "")
         _add_python(c, version)
-        own = rec.get("module") or rec.get("target")
+        own = rec.module or rec.target
         if own and own not in c.takes_down:
-            c.takes_down.append(str(own))
-        c.evidence.append(f"[{version}] {rec.get('target')}: {rec.get('error')}"
-                       + (f" — {rec.get('blamed')} ({rec.get('path')}:{rec.get('line')})" if rec.get("blamed") else ""))
+            c.takes_down.append(own)
+        c.evidence.append(f"[{version}] {rec.target}: {rec.error}"
+                          + (f" — {rec.blamed} ({rec.path}:{rec.line})" if rec.blamed else ""))
         if own:
-            failed_module_cause.setdefault(str(own), c)
-        if rec.get("blamed"):
-            failed_module_cause.setdefault(str(rec["blamed"]), c)
+            failed_module_cause.setdefault(own, c)
+        if rec.blamed:
+            failed_module_cause.setdefault(rec.blamed, c)
     for c in causes.values():
         c.takes_down.sort(key=lambda m: _rank(order, m))
 
@@ -377,9 +376,9 @@ def _module_rows(result: VerifyResult, modules: Sequence[str], causes: Sequence[
     rows = []
     import_fail: Dict[str, Dict[str, str]] = {}     # module -> python -> "fails" / "fails via X"
     for version, rec in _import_failures(result):
-        own, blamed = rec.get("module"), rec.get("blamed")
+        own, blamed = rec.module, rec.blamed
         if own:
-            import_fail.setdefault(str(own), {})[version] = "fails" if not blamed or blamed == own else \
+            import_fail.setdefault(own, {})[version] = "fails" if not blamed or blamed == own else \
                 f"fails via {blamed}"
     ran_imports = [p.version for p in result.pythons if (s := p.stage("module-imports")) is not None
                    and s.status in (PASSED, FAILED)]

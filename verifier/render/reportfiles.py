@@ -19,10 +19,12 @@ from ..errors import VerifierError
 from ..findingmodel import CATALOGUE, Finding
 from ..results import (
     FAILED,
+    IMPORT_FAILURES,
     NOT_RUN,
     NOT_VERIFIED,
     PASSED,
     Attribution,
+    ImportFailure,
     PythonResult,
     StageResult,
     VerifyResult,
@@ -134,6 +136,10 @@ def _object_problem(value: Any, cls: type, where: str) -> Optional[str]:
 
 
 def _figures_problem(figures: Dict[str, Any], where: str) -> Optional[str]:
+    if IMPORT_FAILURES in figures:   # read back as ImportFailure records: each must fit one
+        problem = _type_problem(figures[IMPORT_FAILURES], List[ImportFailure], f"{where}.{IMPORT_FAILURES}")
+        if problem:
+            return problem
     if "modules" in figures and (not isinstance(figures["modules"], int) or isinstance(figures["modules"], bool)):
         return f"{where}.modules: expected a number, found {_kind(figures['modules'])}"
     for key in ("added", "breaking"):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..results import FAILED, PASSED, Attribution, StageResult
+from ..results import FAILED, IMPORT_FAILURES, PASSED, Attribution, ImportFailure, StageResult
 from .attribution import attribute_message, attribute_traceback
 from .envs import Venv, clean_env
 from .processes import DEFAULT_MEMORY_MB, run
@@ -253,14 +253,11 @@ def _side_effect_owners(outcomes: Sequence[ModuleImport], targets: Dict[str, str
     return sorted(owners, key=lambda o: o.module)
 
 
-def _failure_record(outcome: ModuleImport, targets: Dict[str, str]) -> Dict[str, object]:
-    """One failed import as data: the package module, the course module that exports it, the course
-    module (file:line) whose code raised or printed, and the error."""
+def _failure_record(outcome: ModuleImport, targets: Dict[str, str]) -> ImportFailure:
     blame = outcome.attribution
-    return {"target": outcome.module, "module": targets.get(outcome.module),
-            "blamed": blame.module if blame else None, "path": blame.path if blame else None,
-            "line": blame.line if blame else None, "error": outcome.error,
-            "side_effect": bool(outcome.side_effects)}
+    return ImportFailure(outcome.module, targets.get(outcome.module), blame.module if blame else None,
+                         blame.path if blame else None, blame.line if blame else None, outcome.error,
+                         bool(outcome.side_effects))
 
 
 def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict[str, str],
@@ -293,7 +290,7 @@ def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict
                      "side_effects": {o.module: o.describe() for o in effects},
                      "failed_modules": {o.module: o.describe() for o in raised},
                      # typed, for the reports' root causes: which course module's code raised
-                     "import_failures": [_failure_record(o, targets) for o in failed]}
+                     IMPORT_FAILURES: [_failure_record(o, targets) for o in failed]}
     if not failed:
         stage.status, stage.detail = PASSED, f"{len(outcomes)} modules import alone, without side effects"
         return stage
