@@ -11,6 +11,7 @@ The library is laid out by concern, one folder each (imports point one way, top 
     deps/       the module dependency graph
     course/     what a course is, read as text
     errors.py   the one exception hierarchy
+    results.py, findingmodel.py   the verify result and the findings (typed), spoken by every layer above
 
 The public API is what `__all__` names below; everything else is private to its package.
 """
