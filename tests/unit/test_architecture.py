@@ -73,3 +73,57 @@ def test_test_files_have_unique_basenames():
     in different folders stop the whole collection ("import file mismatch")."""
     names = [path.name for path in (REPO / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path) -> dict:
+    """module -> the modules of the package at `root` it imports, from every import statement of the
+    module (top level, inside functions, under `if TYPE_CHECKING:`: each can close a cycle)."""
+    paths = {_module_name(p, root): p for p in sorted(root.rglob("*.py"))}
+    edges: dict = {name: set() for name in paths}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join(anchor + ([node.module] if node.module else []))
+                # `from pkg import mod` imports the module pkg.mod; `from mod import name`, the module mod
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in node.names]
+            for target in targets:
+                while target and target not in paths:  # `import a.b.c` of a non-module name: its module
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    edges[name].add(target)
+    return edges
+
+
+def import_cycles(root: Path) -> list:
+    from verifier.deps.digraph import cycles
+
+    edges = import_graph(root)
+    return [" -> ".join(c) for c in cycles(edges, sorted(edges), rank=str)]
+
+
+def test_no_import_cycle_inside_the_verifier():
+    assert import_cycles(REPO / "verifier") == []
+
+
+def test_the_cycle_check_sees_a_cycle_through_a_function_level_import(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text('"""A package."""\n')
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "a.py").write_text("from .sub.b import thing\n")
+    (package / "sub" / "b.py").write_text("def thing():\n    from .. import a\n    return a\n")
+    (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import d\n")
+    (package / "d.py").write_text("import pkg.c\n")
+    assert import_cycles(package) == ["pkg.a -> pkg.sub.b -> pkg.a", "pkg.c -> pkg.d -> pkg.c"]
