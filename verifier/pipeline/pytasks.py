@@ -32,7 +32,7 @@ from ..runner.scenarios import ROLE_MAP_VARIABLE, Scenario, api_roles, run_cours
 from ..runner.spectrum import ChangedLines, localise, needs_spectrum
 from .options import Built, VerifyOptions
 from .schedule import Cancelled, Task
-from .stages import install_stage, not_run, venv_stage_for
+from .stages import cached_venv_stage, install_stage, not_run, venv_stage_for
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
 ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, DEPENDENCY_API: 0.5,
@@ -174,8 +174,7 @@ class PythonTasks:
         state.home.mkdir()
         self._check_cancel()
         if self.options.cached_envs:
-            from .quick import cached_venv_stage
-            stage, state.venv = cached_venv_stage(self.course, python.version, self.options.installer)
+            stage, state.venv = cached_venv_stage(self.course, lookup.interpreter, self.options.installer)
         else:
             stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv")
         if state.venv is None:
