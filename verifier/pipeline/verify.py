@@ -58,10 +58,6 @@ def _quiet(scope: str, stage: StageResult) -> None:
     return None
 
 
-class _Cancelled(Exception):
-    pass
-
-
 class Verification:
     """One verify run. `run()` returns the result; `cancel()` (from a signal handler) stops it."""
 
@@ -128,7 +124,7 @@ class Verification:
             try:
                 built = self._course_stages(course, result)
                 self._pythons(course, built, matrix, result)
-            except (KeyboardInterrupt, _Cancelled, Cancelled):
+            except (KeyboardInterrupt, Cancelled):  # Cancelled: pipeline/schedule.py, a task that saw the flag
                 self.cancel()
                 stop_all()  # every child group is gone before the partial result is returned
                 result.interrupted = True
