@@ -127,3 +127,66 @@ def test_the_cycle_check_sees_a_cycle_through_a_function_level_import(tmp_path):
     (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import d\n")
     (package / "d.py").write_text("import pkg.c\n")
     assert import_cycles(package) == ["pkg.a -> pkg.sub.b -> pkg.a", "pkg.c -> pkg.d -> pkg.c"]
+
+
+NOT_A_VERIFIER_ERROR = "Not a VerifierError:"  # the phrase an exception class's docstring uses to say why
+
+
+def stray_exceptions(modules) -> list:
+    """Exception classes defined in `modules` that neither derive from VerifierError (errors.py, the one
+    hierarchy the CLI prints as one line) nor say in their docstring why not."""
+    from verifier.errors import VerifierError
+
+    stray = []
+    for module in modules:
+        for name, value in vars(module).items():
+            if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == module.__name__ \
+                    and not issubclass(value, VerifierError) and NOT_A_VERIFIER_ERROR not in (value.__doc__ or ""):
+                stray.append(f"{module.__name__}.{name}")
+    return stray
+
+
+def _runs_when_imported(path: Path) -> bool:
+    """A call at the module's top level (`main()`, `sys.exit(main())`): a program, not imported here."""
+    return any(isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+               for node in ast.parse(path.read_text(encoding="utf-8")).body)
+
+
+def _script_exceptions(path: Path) -> list:
+    """In a script that runs when imported (`__main__.py`, a child's program): classes whose bases are
+    named like exceptions, without the docstring's reason (read, not run)."""
+    stray = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ClassDef) and NOT_A_VERIFIER_ERROR not in (ast.get_docstring(node) or "") and \
+                any(ast.unparse(b).endswith(("Exception", "Error")) for b in node.bases):
+            stray.append(f"{path.name}.{node.name}")
+    return stray
+
+
+def test_every_exception_class_is_a_verifier_error_or_says_why_not():
+    import importlib
+
+    modules, scripts = [], []
+    for path in _modules():
+        if _runs_when_imported(path):
+            scripts.append(path)
+        else:
+            modules.append(importlib.import_module(_module_name(path, REPO / "verifier")))
+    assert len(modules) > 100 and len(scripts) < 5
+    assert stray_exceptions(modules) + [c for p in scripts for c in _script_exceptions(p)] == []
+
+
+def test_the_exception_check_sees_a_stray_class(tmp_path):
+    import types
+
+    module = types.ModuleType("fake")
+    exec("class Stray(Exception):\n    '''No reason given.'''\n"
+         "class Signal(Exception):\n    '''Not a VerifierError: a control-flow signal.'''\n", vars(module))
+    assert stray_exceptions([module]) == ["fake.Stray"]
+    assert _script_exceptions(_write(tmp_path / "script.py", "class Bad(ValueError):\n    pass\nmain()\n")) == \
+        ["script.py.Bad"]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -24,7 +24,10 @@ from ..deps import digraph
 
 
 class Cancelled(Exception):
-    """The run was cancelled (Ctrl-C, SIGTERM, fail-fast of the whole run) before every task ran."""
+    """The run was cancelled (Ctrl-C, SIGTERM, fail-fast of the whole run) before every task ran.
+
+    Not a VerifierError: a control-flow signal from the scheduler and its tasks to Verification.run,
+    which turns it into an interrupted result; nothing the user did wrong, it never reaches the CLI."""
 
 
 @dataclass
