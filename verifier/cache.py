@@ -1,6 +1,6 @@
 """The verifier's cache folder, outside every course tree: `$TITO_CACHE`, else `$XDG_CACHE_HOME`,
 else `~/.cache`, then `tinytorch-verifier/`. What lives there can always be rebuilt (jupytext's cell
-split of a source, keyed by the text's hash; the quick check's dependency venvs), so a read-only or
+split of a source, keyed by the text's hash; the dependency venvs of runner/depvenvs.py), so a read-only or
 missing home only makes the verifier slower, never wrong. A cache setting that cannot hold a folder
 (XDG_CACHE_HOME naming a file, a read-only parent) is one warning line, and this run caches in a
 temporary folder of its own, removed when it ends.

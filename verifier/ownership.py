@@ -2,7 +2,8 @@
 
 tito writes into folders the user names or that sit in the user's tree — a venv (`package install
 --venv`), the build output (`package build --out`), the reports folder, the release bundle, the
-course's exported package. Before it writes there, the target is claimed here:
+course's exported package, the cached dependency venvs under the cache folder (TITO_CACHE).
+Before it writes there, the target is claimed here:
 
 - a missing folder is made and marked (MARK, a small file saying tito made it);
 - an empty folder, a folder holding our mark, or one holding only what tito itself writes there
@@ -100,6 +101,16 @@ def claim_folder(folder: Path, option: str, tito_files: Iterable[str] = ()) -> P
     if not is_marked(folder):
         mark(folder)
     return folder
+
+
+def check_replaceable(folder: Path, hint: str) -> None:
+    """Before tito removes a folder to make it again (a cached venv under the cache folder): refused
+    unless it is missing or carries the mark — a folder of the user's at that path is never removed."""
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise _refuse(folder, "it is a symbolic link (to a folder tito did not make)", hint)
+    if folder.exists() and not is_marked(folder):
+        raise _refuse(folder, "it holds files tito did not make (tito replaces only what it made)", hint)
 
 
 def check_file_target(path: Path, option: str) -> None:

@@ -103,6 +103,10 @@ BACKPORTS = {
     "version_guard_ge": "import sys\nif sys.version_info >= (3, 11):\n    import tomllib as toml\nelse:\n"
                         "    import tomli as toml\n",
     "import_error_fallback": "try:\n    import tomllib as toml\nexcept ImportError:\n    import tomli as toml\n",
+    # the one handler test of deps/imports.py: a tuple, a dotted name and a broad except guard too
+    "tuple_dotted_fallback": "import builtins\ntry:\n    import tomllib as toml\n"
+                             "except (OSError, builtins.ModuleNotFoundError):\n    import tomli as toml\n",
+    "exception_fallback": "try:\n    import tomllib as toml\nexcept Exception:\n    import tomli as toml\n",
 }
 
 

@@ -10,6 +10,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 from ..course.analysis import ModuleSource, ParsedCell
 from ..course.discovery import CourseModule
 from ..course.pyversions import NEW_KEYWORDS, NEW_MODULES, NEW_NAMES, REMOVED_MODULES, Version, is_stdlib, show
+from ..deps.imports import handlers_catch
 from .context import CheckContext, Emitter, place
 from .findings import Finding
 
@@ -118,6 +119,11 @@ def _union_nodes(tree: ast.AST) -> List[ast.AST]:
     return found
 
 
+# a `try` whose handler catches one of these guards its body: the new name may fail there (an import, an
+# attribute or a keyword an older Python lacks) and the handler has the fallback
+VERSION_GUARDS = {"ImportError", "ModuleNotFoundError", "AttributeError", "TypeError", "Exception", "BaseException"}
+
+
 class _NewStdlibVisitor(ast.NodeVisitor):
     """Uses of stdlib modules, names and keywords that need a newer Python, outside version guards."""
 
@@ -134,15 +140,7 @@ class _NewStdlibVisitor(ast.NodeVisitor):
         self.guard -= 1
 
     def visit_Try(self, node: ast.Try) -> None:
-        catches = False
-        for handler in node.handlers:
-            kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-            for kind in kinds:
-                name = "" if kind is None else kind.id if isinstance(kind, ast.Name) else getattr(kind, "attr", "")
-                if kind is None or name in ("ImportError", "ModuleNotFoundError", "AttributeError", "TypeError",
-                                            "Exception", "BaseException"):
-                    catches = True
-        if catches:
+        if handlers_catch(node.handlers, VERSION_GUARDS):
             self._guarded_block(node.body)
         else:
             for stmt in node.body:

@@ -21,7 +21,7 @@ from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tup
 
 from ..course.discovery import Course
 from ..course.pyversions import NEW_MODULES, show
-from ..deps.imports import ImportRef
+from ..deps.imports import IMPORT_GUARDS, ImportRef, handlers_catch
 from .context import CheckContext, Emitter, config_place
 from .findings import COURSE, Finding, Location, When
 
@@ -188,8 +188,7 @@ def backport_guards(ctx: CheckContext, key: str) -> Dict[Tuple[str, int, Optiona
                     mark(node.body if guard[1] else node.orelse, guard[0], parsed)
             elif isinstance(node, ast.Try):
                 newer = _stdlib_newer(node.body)
-                if newer and any(isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
-                                 or h.type is None for h in node.handlers):
+                if newer and handlers_catch(node.handlers, IMPORT_GUARDS):
                     for handler in node.handlers:
                         mark(handler.body, newer, parsed)
     return found

@@ -112,7 +112,10 @@ def current_folder_problem() -> Optional[str]:
 
 class OutputStreamError(OSError):
     """A write to stdout or stderr failed (a full disk it is redirected to, /dev/full): raised in
-    place of the bare OSError, whose missing file name would leave the guard guessing."""
+    place of the bare OSError, whose missing file name would leave the guard guessing.
+
+    Not a VerifierError: it stands in for the OSError a `write` raises (errno kept), so code between
+    the write and the guard that handles OSError still sees one."""
 
     def __init__(self, stream_name: str, error: OSError) -> None:
         super().__init__(error.errno, error.strerror)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 
 def cmd_cohort_verify(args: argparse.Namespace) -> int:
-    from ..pipeline.cohort import CohortOptions, run_cohort
+    from ..pipeline.cohort import CohortOptions
+    from ..pipeline.cohort_run import run_cohort
     from ..render.cohort import print_summary, student_line, write_cohort_html, write_gradebook
     from ._preflight import check_pythons, check_reports_target
     from .commands import _console

@@ -313,7 +313,10 @@ def load_settings(path: Path, root: Optional[Path] = None) -> Dict[str, str]:
 # ---------------------------------------------------------------------------------- YAML limits
 
 class YamlLimitError(yaml.error.MarkedYAMLError):
-    """A YAML document beyond the limits of a configuration file (aliases, depth, size)."""
+    """A YAML document beyond the limits of a configuration file (aliases, depth, size).
+
+    Not a VerifierError: raised from inside PyYAML's composer, it is a yaml.YAMLError with its mark
+    (line, column), so the one handler of YAML errors turns it into a ConfigError naming the line."""
 
 
 def _mark(event: yaml.Event) -> Optional[yaml.error.Mark]:

@@ -20,13 +20,15 @@ from typing import (
     TypeVar,
 )
 
+from ..errors import VerifierError
+
 if TYPE_CHECKING:
     from _typeshed import SupportsRichComparison  # a rank: any value `<` compares (int, str, tuple)
 
 N = TypeVar("N", bound=Hashable)
 
 
-class GraphError(Exception):
+class GraphError(VerifierError):
     """The graph is not what an operation needs (a cycle for `order`, an unknown node)."""
 
     def __init__(self, message: str, cycle: Sequence[Hashable] = ()) -> None:

@@ -26,7 +26,7 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -38,11 +38,9 @@ from ..runner.envs import Venv, choose_installer, install_failure
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import Completed
 from ..runner.scenarios import COURSE_TESTS, Scenario
-from .pytasks import PythonRun, PythonTasks
+from .options import Built
+from .pytasks import PythonRun, PythonTasks, RunContext
 from .schedule import Task
-
-if TYPE_CHECKING:
-    from .verify import Built, Verification
 
 MODES = ("warn", "block")
 PRERELEASE_FLOOR = "0.dev0"        # a lower bound that names a pre-release: pre-releases allowed, nothing excluded
@@ -180,9 +178,9 @@ class CanaryTasks(PythonTasks):
     its result stays out of `result.pythons` (the verdict) and becomes `result.canary`."""
     scope_prefix = "canary-"
 
-    def __init__(self, verification: "Verification", course: Course, built: "Built", scenarios: List[Scenario],
+    def __init__(self, run: RunContext, course: Course, built: Built, scenarios: List[Scenario],
                  history: Dict[Tuple[str, str], float], report: CanaryReport, result: VerifyResult) -> None:
-        super().__init__(verification, course, built, scenarios, history)
+        super().__init__(run, course, built, scenarios, history)
         self.report = report
         self.result = result
         self.began = 0.0
@@ -237,7 +235,9 @@ class CanaryTasks(PythonTasks):
                                          and not any(m in s.detail for m in said)]
             self.report.seconds = round(time.monotonic() - self.began, 2)
             if self.report.mode == "block":
-                self.result.stages.append(self.v._stage("course", blocking_stage(self.report)))
+                stage = blocking_stage(self.report)
+                self.run.progress("course", stage)
+                self.result.stages.append(stage)
         finally:
             if state.venv is not None:
                 shutil.rmtree(state.venv.root, ignore_errors=True)
@@ -261,7 +261,7 @@ def blocking_stage(report: CanaryReport) -> StageResult:
     return stage
 
 
-def canary_tasks(verification: "Verification", course: Course, built: "Built", scenarios: List[Scenario],
+def canary_tasks(run: RunContext, course: Course, built: Built, scenarios: List[Scenario],
                  history: Dict[Tuple[str, str], float], stage_names: List[str], matrix: Sequence[str],
                  result: VerifyResult, mode: str) -> List[Task]:
     """The canary leg's tasks (none when no Python of the run has an interpreter: said in the report)."""
@@ -271,7 +271,7 @@ def canary_tasks(verification: "Verification", course: Course, built: "Built", s
         if mode == "block":
             result.stages.append(StageResult(STAGE, FAILED, detail=f"the canary did not run: {why}"))
         return []
-    leg = CanaryTasks(verification, course, built, scenarios, history, report, result)
+    leg = CanaryTasks(run, course, built, scenarios, history, report, result)
     tasks = leg.tasks(PythonResult(version), stage_names)
     # the canary's findings are read after the matrix leg of the same Python ended (compared with it)
     matrix_leg = f"{version}/clean-up"

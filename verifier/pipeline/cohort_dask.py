@@ -49,7 +49,7 @@ CONNECT_TIMEOUT = 10.0         # seconds to reach the scheduler before saying it
 INTERRUPTED_NOTE = "not run: the cohort run was interrupted"
 
 
-class TreeTooLarge(Exception):
+class TreeTooLarge(VerifierError):
     """The packed tree is over MAX_ARCHIVE_MB."""
 
 

@@ -16,7 +16,7 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..checks._thirdparty import own_top_levels
 from ..course.discovery import Course
@@ -30,12 +30,10 @@ from ..runner.envs import Venv
 from ..runner.imports import IMPORT_TIMEOUT, import_stage
 from ..runner.interpreters import find_interpreter
 from ..runner.scenarios import ROLE_MAP_VARIABLE, Scenario, api_roles, run_course_tests, run_scenario, shared_helpers
-from ..runner.spectrum import localise, needs_spectrum
+from ..runner.spectrum import ChangedLines, localise, needs_spectrum
+from .options import Built, VerifyOptions
 from .schedule import Cancelled, Task
-from .stages import install_stage, not_run, venv_stage_for
-
-if TYPE_CHECKING:
-    from .verify import Built, Verification
+from .stages import cached_venv_stage, install_stage, not_run, venv_stage_for
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
 ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, DEPENDENCY_API: 0.5,
@@ -65,6 +63,20 @@ def estimate(history: Dict[Tuple[str, str], float], scope: str, stage: str) -> f
 
 
 @dataclass
+class RunContext:
+    """What the per-Python tasks read from the run that schedules them (pipeline/verify.py makes it
+    once the course-wide stages are done): its options and work folder, the cancel flag, where
+    progress goes, and what validation and the export found."""
+    options: VerifyOptions
+    work: Path                                            # the run's private work folder
+    cancelled: threading.Event                            # set on Ctrl-C / SIGTERM
+    progress: Callable[[str, StageResult], None]          # (scope, finished stage)
+    targets: Dict[str, str]                               # exported module -> course module key
+    findings: List[Finding]                               # validation's findings (marker blame reads them)
+    changed_lines: Callable[[Course], Optional[ChangedLines]]  # with --baseline: lines changed since it
+
+
+@dataclass
 class PythonRun:
     """The shared state of one Python's tasks."""
     result: PythonResult
@@ -79,10 +91,10 @@ class PythonTasks:
     """Builds the task graph of every Python; the tasks write into `result.pythons`."""
     scope_prefix = ""   # before the version in task keys, work folders and progress ("canary-": pipeline/canary.py)
 
-    def __init__(self, verification: "Verification", course: Course, built: "Built", scenarios: List[Scenario],
+    def __init__(self, run: RunContext, course: Course, built: Built, scenarios: List[Scenario],
                  history: Dict[Tuple[str, str], float]) -> None:
-        self.v = verification
-        self.options = verification.options
+        self.run = run
+        self.options = run.options
         self.course = course
         self.built = built
         self.scenarios = scenarios
@@ -91,7 +103,7 @@ class PythonTasks:
 
     def tasks(self, python: PythonResult, stage_names: List[str]) -> List[Task]:
         scope = self.scope_prefix + python.version
-        state = PythonRun(python, self.v.work / f"py{scope}")
+        state = PythonRun(python, self.run.work / f"py{scope}")
         python.stages = [StageResult(n) for n in stage_names]
         w = lambda name: estimate(self.history, scope, name)  # noqa: E731
         key = lambda name: f"{scope}/{name}"  # noqa: E731
@@ -122,16 +134,16 @@ class PythonTasks:
 
     # -- bookkeeping --------------------------------------------------------------------------
     def _record(self, state: PythonRun, stage: StageResult) -> None:
-        if self.v.cancelled.is_set() and stage.status == FAILED:
+        if self.run.cancelled.is_set() and stage.status == FAILED:
             stage = not_run(stage.name, "interrupted")  # the user stopped it; it did not fail
         with state.lock:
             state.result.stages = [stage if s.name == stage.name else s for s in state.result.stages]
             if stage.status == FAILED and self.options.fail_fast and not state.stopped:
                 state.stopped = stage.name
-        self.v.progress(self.scope_prefix + state.result.version, stage)
+        self.run.progress(self.scope_prefix + state.result.version, stage)
 
     def _check_cancel(self) -> None:
-        if self.v.cancelled.is_set():
+        if self.run.cancelled.is_set():
             raise Cancelled()
 
     def _guarded(self, state: PythonRun, name: str, body: Callable[[PythonRun], StageResult]) -> None:
@@ -155,7 +167,7 @@ class PythonTasks:
             python.missing = lookup.describe_missing()
             python.stages = []
             status = FAILED if self.options.strict else NOT_RUN
-            self.v.progress(self.scope_prefix + python.version,
+            self.run.progress(self.scope_prefix + python.version,
                             StageResult("interpreter", status, detail=python.missing))
             return
         python.interpreter = str(lookup.interpreter.path)
@@ -163,8 +175,7 @@ class PythonTasks:
         state.home.mkdir()
         self._check_cancel()
         if self.options.cached_envs:
-            from .quick import cached_venv_stage
-            stage, state.venv = cached_venv_stage(self.course, python.version, self.options.installer)
+            stage, state.venv = cached_venv_stage(self.course, lookup.interpreter, self.options.installer)
         else:
             stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv")
         if state.venv is None:
@@ -182,16 +193,16 @@ class PythonTasks:
     def _imports(self, state: PythonRun) -> StageResult:
         assert state.venv is not None
         cap = self.options.scenario_timeout
-        stage = import_stage(state.venv, self.built.modules, self.course.package, self.v.targets,
+        stage = import_stage(state.venv, self.built.modules, self.course.package, self.run.targets,
                              memory_mb=self.options.memory_mb,
-                             timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.v.cancelled)
-        blame_marker_gap(stage, state.result.version, self.v.findings)
+                             timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.run.cancelled)
+        blame_marker_gap(stage, state.result.version, self.run.findings)
         return stage
 
     def _entry_points(self, state: PythonRun) -> StageResult:
         assert state.venv is not None
-        return entry_points_stage(state.venv, self.built.entry_points, self.course.package, self.v.targets,
-                                  memory_mb=self.options.memory_mb, cancelled=self.v.cancelled)
+        return entry_points_stage(state.venv, self.built.entry_points, self.course.package, self.run.targets,
+                                  memory_mb=self.options.memory_mb, cancelled=self.run.cancelled)
 
     def _dependency_api(self, state: PythonRun) -> StageResult:
         """Every NumPy (third-party) name and keyword the installed package uses exists in this venv."""
@@ -199,7 +210,7 @@ class PythonTasks:
         installed = state.result.tinytorch_file
         package_dir = Path(installed).parent if installed else None
         return dependency_api_stage(state.venv, package_dir, own_top_levels(self.course), state.result.version,
-                                    memory_mb=self.options.memory_mb, cancelled=self.v.cancelled)
+                                    memory_mb=self.options.memory_mb, cancelled=self.run.cancelled)
 
     def _scenario_task(self, state: PythonRun, scenario: Scenario) -> Callable[[], None]:
         def body(state: PythonRun) -> StageResult:
@@ -207,8 +218,8 @@ class PythonTasks:
             outcome = run_scenario(state.venv, scenario, state.home, self.course.package, self.options.memory_mb,
                                    roles=api_roles(self.course))
             if outcome.status == FAILED and outcome.attribution is None:
-                outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.v.targets)
-            blame_marker_gap(outcome, state.result.version, self.v.findings)
+                outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.run.targets)
+            blame_marker_gap(outcome, state.result.version, self.run.findings)
             return outcome
         return lambda: self._guarded(state, scenario.name, body)
 
@@ -218,7 +229,7 @@ class PythonTasks:
                                  memory_mb=self.options.memory_mb, site_packages=state.result.site_packages,
                                  installer=self.options.installer)
         blame_scenarios_from_tests(state.result, tests)
-        blame_marker_gap(tests, state.result.version, self.v.findings)
+        blame_marker_gap(tests, state.result.version, self.run.findings)
         return tests
 
     def _cleanup(self, state: PythonRun) -> None:
@@ -230,13 +241,13 @@ class PythonTasks:
         """Failures blamed without a traceback into the package: rerun them beside passing ones under
         coverage (runner/spectrum.py), only on the first Python that needs it, never on a clean run."""
         stages = needs_spectrum(state.result, self.scenarios)
-        if not stages or state.venv is None or self.v.cancelled.is_set() or \
+        if not stages or state.venv is None or self.run.cancelled.is_set() or \
                 not self.spectrum_taken.acquire(blocking=False):
             return
         roles = {ROLE_MAP_VARIABLE: json.dumps(api_roles(self.course), sort_keys=True)}
         localise(state.venv, self.course, state.result, state.home, self.scenarios, stages,
                  installer=self.options.installer, memory_mb=self.options.memory_mb, roles_env=roles,
-                 helpers=shared_helpers(), changes=self.v.changed_lines(self.course))
+                 helpers=shared_helpers(), changes=self.run.changed_lines(self.course))
 
 
 def blame_marker_gap(stage: StageResult, python: str, findings: List[Finding]) -> None:

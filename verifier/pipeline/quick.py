@@ -7,25 +7,21 @@ each of their exported files from the package just written — each file on its 
 package `__init__` kept out of the way so one broken module does not hide the others — then
 the package `__init__` itself. The imports run in one sandboxed child process
 (runner/processes.py `run`), from an empty directory, with one Python (the newest of the
-course's matrix) in a cached venv that holds only the course's dependencies.
+course's matrix) in a cached venv that holds only the course's dependencies (runner/depvenvs.py).
 
 `IntegrationPlan` is also what `tito package test --module X --plan` prints: dependencies,
 dependents, scenarios and tests, without running anything.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from ..cache import cache_dir
 from ..course.discovery import Course
-from ..errors import EnvironmentSetupError
 from ..results import Attribution
 from ..runner.attribution import attribute_traceback
 
@@ -195,63 +191,15 @@ class QuickResult:
         return "\n".join(out) + "\n"
 
 
-def quick_python(course: Course, version: Optional[str] = None, installer: str = "uv", purpose: str = "quick") -> Path:
-    """A venv with only the course's dependencies (lock-constrained) for the newest Python of the
-    matrix (or `version`), created once per (interpreter, dependencies, lock) and reused; the quick
-    check never installs the package in it (the module loop installs the wheel with --no-deps)."""
-    from ..course.matrix import python_matrix, version_key
+def quick_python(course: Course, version: Optional[str] = None) -> Path:
+    """The interpreter of the cached venv (runner/depvenvs.py) the quick check imports with: only the
+    course's dependencies, lock-constrained, for `version` or the newest Python of the matrix."""
     from ..package.locks import constraints_for
-    from ..runner.envs import Venv, create_venv
-    from ..runner.interpreters import find_interpreter
+    from ..runner.depvenvs import dependency_venv, pick_interpreter
 
-    wanted = [version] if version else sorted(python_matrix(course), key=version_key, reverse=True)
-    interpreter = None
-    for candidate in wanted:
-        lookup = find_interpreter(candidate)
-        if lookup.interpreter is not None:
-            interpreter, version = lookup.interpreter, candidate
-            break
-    if interpreter is None:
-        raise EnvironmentSetupError(f"no interpreter found for Python {', '.join(wanted)}",
-                                    hint="install one of them or pass --python X.Y")
-    lock = constraints_for(course, str(version), False)
-    key = hashlib.sha256(json.dumps([str(interpreter.path), interpreter.full_version, course.dependencies,
-                                     lock.path.read_text() if lock and lock.path.is_file() else ""]).encode())
-    home = cache_dir() / f"{purpose}-py{version}-{key.hexdigest()[:12]}"
-    venv = Venv(home)
-    if (home / ".tito-ready").is_file() and venv.python.exists():
-        return venv.python
-    shutil.rmtree(home, ignore_errors=True)
-    home.parent.mkdir(parents=True, exist_ok=True)
-    venv = create_venv(interpreter.path, home)
-    if course.dependencies:
-        done = venv.install(course.dependencies, constraints=lock.pins if lock else None, installer=installer)
-        if not done.ok:
-            shutil.rmtree(home, ignore_errors=True)
-            raise EnvironmentSetupError(f"pip could not install the course's dependencies for the quick check: "
-                                        f"{(done.stderr.strip().splitlines() or ['?'])[-1][:200]}", home)
-    (home / ".tito-ready").write_text("ok\n", encoding="utf-8")
-    return venv.python
-
-
-def cached_venv_stage(course: Course, version: str, installer: str = "uv") -> tuple:
-    """(venv StageResult, Venv or None) for the module loop: the cached dependency venv of
-    `version`. Never used for a release verdict (VerifyOptions.cached_envs makes the run partial)."""
-    from ..errors import VerifierError
-    from ..results import FAILED, PASSED, StageResult
-    from ..runner.envs import Venv
-
-    began = time.monotonic()
-    stage = StageResult("venv")
-    venv = None
-    try:
-        venv = Venv(quick_python(course, version, installer, purpose="loop").parent.parent)
-        stage.status, stage.detail = PASSED, f"cached: {venv.root}"
-        stage.figures["cached_env"] = str(venv.root)
-    except VerifierError as exc:
-        stage.status, stage.detail = FAILED, str(exc)
-    stage.seconds = round(time.monotonic() - began, 2)
-    return stage, venv
+    interpreter, version = pick_interpreter(course, version)
+    lock = constraints_for(course, version, False)
+    return dependency_venv(course, interpreter, lock.pins if lock else None, purpose="quick").python
 
 
 def static_checks(course: Course, modules: Sequence[str]) -> tuple:

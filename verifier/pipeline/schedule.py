@@ -20,9 +20,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..deps import digraph
+
 
 class Cancelled(Exception):
-    """The run was cancelled (Ctrl-C, SIGTERM, fail-fast of the whole run) before every task ran."""
+    """The run was cancelled (Ctrl-C, SIGTERM, fail-fast of the whole run) before every task ran.
+
+    Not a VerifierError: a control-flow signal from the scheduler and its tasks to Verification.run,
+    which turns it into an interrupted result; nothing the user did wrong, it never reaches the CLI."""
 
 
 @dataclass
@@ -60,28 +65,25 @@ class ScheduleStats:
 
 
 def critical_paths(tasks: Sequence[Task]) -> Dict[str, float]:
-    """Per task: its weight plus the heaviest chain of tasks that (transitively) wait on it."""
+    """Per task: its weight plus the heaviest chain of tasks that (transitively) wait on it. The tasks
+    are taken in the graph order of deps/digraph.py, waiting tasks first; a cycle is refused."""
     by_key = {t.key: t for t in tasks}
     waiting: Dict[str, List[str]] = {t.key: [] for t in tasks}
     for task in tasks:
         for before in task.after:
             if before not in by_key:
                 raise ValueError(f"task {task.key} comes after unknown task {before}")
+            if before == task.key:
+                raise ValueError(f"dependency cycle: task {task.key} comes after itself")
             waiting[before].append(task.key)
+    submitted = {t.key: i for i, t in enumerate(tasks)}
+    try:
+        ordered = digraph.order(waiting, rank=submitted.__getitem__)
+    except digraph.GraphError as exc:
+        raise ValueError(f"dependency cycle through tasks {' -> '.join(map(str, exc.cycle))}") from None
     rank: Dict[str, float] = {}
-    visiting: set = set()
-
-    def walk(key: str) -> float:
-        if key in rank:
-            return rank[key]
-        if key in visiting:
-            raise ValueError(f"dependency cycle through task {key}")
-        visiting.add(key)
-        rank[key] = by_key[key].weight + max((walk(k) for k in waiting[key]), default=0.0)
-        return rank[key]
-
-    for task in tasks:
-        walk(task.key)
+    for key in ordered:  # every task after the tasks waiting on it: their chains are known
+        rank[key] = by_key[key].weight + max((rank[k] for k in waiting[key]), default=0.0)
     return rank
 
 

@@ -17,7 +17,9 @@ from ..package.export import ExportPlan, plan_export
 from ..package.locks import constraints_for
 from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult
 from ..runner.attribution import attribute_api, module_of_source
+from ..runner.depvenvs import dependency_venv
 from ..runner.envs import Venv, choose_installer, create_venv, install_failure
+from ..runner.interpreters import Interpreter
 
 
 def not_run(name: str, reason: str) -> StageResult:
@@ -77,6 +79,22 @@ def venv_stage_for(interpreter: Path, where: Path) -> Tuple[StageResult, Optiona
         try:
             venv = create_venv(interpreter, where)
             stage.status, stage.detail = PASSED, str(interpreter)
+        except VerifierError as exc:
+            stage.status, stage.detail = FAILED, str(exc)
+    return stage, venv
+
+
+def cached_venv_stage(course: Course, interpreter: Interpreter,
+                      installer: str = "uv") -> Tuple[StageResult, Optional[Venv]]:
+    """The module loop's venv stage: the cached dependency venv of `interpreter` (runner/depvenvs.py), made
+    on first use. Never part of a release verdict (VerifyOptions.cached_envs makes the run partial)."""
+    venv: Optional[Venv] = None
+    with timed(StageResult("venv")) as stage:
+        try:
+            lock = constraints_for(course, interpreter.version, False)
+            venv = dependency_venv(course, interpreter, lock.pins if lock else None, installer, purpose="loop")
+            stage.status, stage.detail = PASSED, f"cached: {venv.root}"
+            stage.figures["cached_env"] = str(venv.root)
         except VerifierError as exc:
             stage.status, stage.detail = FAILED, str(exc)
     return stage, venv

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -33,21 +32,20 @@ from ..course.discovery import Course, load_course
 from ..course.matrix import python_matrix, version_key
 from ..errors import BaselineError
 from ..findingmodel import Finding
-from ..package.build import Artifacts
 from ..package.locks import check_install_sources
 from ..package.metrics import module_metrics
 from ..package.wheelcheck import wheel_digest, wheel_entry_points, wheel_modules
 from ..results import FAILED, CanaryReport, PythonResult, StageResult, VerifyResult
 from ..runner.depapi import STAGE as DEPENDENCY_API
-from ..runner.entrypoints import EntryPoint
-from ..runner.processes import DEFAULT_MEMORY_MB, allow_new, kill_all, stop_all
+from ..runner.processes import allow_new, kill_all, stop_all
 from ..runner.scenarios import Scenario, discover_scenarios
 from ..runner.spectrum import ChangedLines
 from ..runner.workdirs import ensure_free_space, keep_work_dir, make_work_dir, remove_work_dir
 from .baseline import BaselineSides, BaselineSource, baseline_stages, changed_lines, resolve_baseline
 from .behaviour import STAGE as BEHAVIOUR
 from .behaviour import behaviour_since
-from .pytasks import PythonTasks, estimate, previous_durations
+from .options import Built, VerifyOptions
+from .pytasks import PythonTasks, RunContext, estimate, previous_durations
 from .schedule import Cancelled, Task, run_tasks
 from .stages import api_stage, build_stage, export_stage, not_run, validation_stage
 
@@ -57,47 +55,8 @@ MB_COURSE = 50        # staging, sdist and wheels
 INTERRUPTED = "interrupted"
 
 
-@dataclass
-class VerifyOptions:
-    course: Path
-    pythons: Optional[List[str]] = None          # replaces the course's matrix
-    extra_pythons: List[str] = field(default_factory=list)
-    strict: bool = False                         # a Python without interpreter fails the run
-    scenarios: Optional[List[str]] = None        # None: every scenario
-    run_tests: bool = True
-    test_selection: Optional[List[str]] = None   # paths under the course's tests/ (None: all)
-    jobs: Optional[int] = None                   # tasks run at once (None: os.cpu_count())
-    installer: str = "uv"                        # uv (pip when uv is missing) or pip
-    cached_envs: bool = False                    # module loop: cached dependency venvs, never a release verdict
-    history: Optional[Path] = None               # a previous verify.json: stage durations to schedule by
-    memory_mb: int = DEFAULT_MEMORY_MB
-    keep_work: bool = False
-    latest: bool = False                         # ignore the course's lock files
-    scenario_timeout: Optional[float] = None     # cap every scenario's (and module import's) timeout, s
-    artifacts_dir: Optional[Path] = None         # where to keep the built sdist and wheel (for the hand-off bundle)
-    fail_fast: bool = False                      # stop at the first blocking stage
-    baseline: Optional[str] = None               # an earlier release (git ref or wheel) to compare with
-    baseline_rounds: int = 3                     # interleaved timing rounds of that comparison
-    baseline_strict: bool = False                # a scenario's numbers changed since the baseline: blocks
-    canary: Optional[str] = None                 # "warn" / "block": the canary leg (pipeline/canary.py)
-
-
-@dataclass
-class Built:
-    """What the course-wide stages hand to the per-Python stages."""
-    artifacts: Optional[Artifacts]               # None: no wheel to install
-    missing: str = ""                            # why there is no wheel ("build failed", ...)
-    modules: List[str] = field(default_factory=list)          # importable modules in the wheel
-    entry_points: List[EntryPoint] = field(default_factory=list)
-    stopped: str = ""                            # with fail_fast: the stage that stopped the run
-
-
 def _quiet(scope: str, stage: StageResult) -> None:
     return None
-
-
-class _Cancelled(Exception):
-    pass
 
 
 class Verification:
@@ -166,7 +125,7 @@ class Verification:
             try:
                 built = self._course_stages(course, result)
                 self._pythons(course, built, matrix, result)
-            except (KeyboardInterrupt, _Cancelled, Cancelled):
+            except (KeyboardInterrupt, Cancelled):  # Cancelled: pipeline/schedule.py, a task that saw the flag
                 self.cancel()
                 stop_all()  # every child group is gone before the partial result is returned
                 result.interrupted = True
@@ -254,12 +213,14 @@ class Verification:
             if self.options.canary:
                 result.canary = CanaryReport(self.options.canary, missing=reason)
         else:
-            graph = PythonTasks(self, course, built, scenarios, history)
+            run = RunContext(self.options, self.work, self.cancelled, self.progress, self.targets, self.findings,
+                             self.changed_lines)
+            graph = PythonTasks(run, course, built, scenarios, history)
             for python in result.pythons:
                 tasks += graph.tasks(python, self._stage_names(scenarios))
             if self.options.canary:
                 from .canary import canary_tasks
-                tasks += canary_tasks(self, course, built, scenarios, history, self._stage_names(scenarios), matrix,
+                tasks += canary_tasks(run, course, built, scenarios, history, self._stage_names(scenarios), matrix,
                                       result, self.options.canary)
         if self.baseline is not None and built.artifacts is not None and not built.stopped:
             tasks.append(Task("course/baseline", lambda: self._baseline(course, built, matrix, result), (),
