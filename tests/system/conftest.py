@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
-TREE_IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-shared", ".nox", "reports", "dist", "build",
+TREE_IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-*", ".nox", "reports", "dist", "build",
                                      "*.egg-info", "__pycache__", "node_modules", "tinytorch", ".tito")
 
 

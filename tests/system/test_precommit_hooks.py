@@ -26,7 +26,7 @@ from helpers import EMBEDDED_COURSE, REPO
 
 pytestmark = pytest.mark.system
 
-SNAPSHOT_IGNORE = shutil.ignore_patterns(".git", ".venv", ".nox", "reports", "dist", "build", "*.egg-info",
+SNAPSHOT_IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-*", ".nox", "reports", "dist", "build", "*.egg-info",
                                          "__pycache__", "node_modules", ".tito", ".pytest_cache")
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
                 "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
