@@ -5,8 +5,9 @@
   nox -s compat   the verifier's unit tests on its oldest and newest Python (3.9, 3.15)
   nox -s faults   the fault-injection corpus: every seeded fault must block the gate
   nox -s bench    course speed beside PyTorch and the matmul peak (ratios, fraction of peak, one run),
-                  after `tito package validate` timed as a whole process (tito bench --validate)
-  nox -s bench -- --pipelines   tito verify's per-Python work beside tox and tox-uv, timed in one run
+                  after `tinytorch-verifier package validate` timed as a whole process
+                  (tinytorch-verifier bench --validate)
+  nox -s bench -- --pipelines   tinytorch-verifier verify's per-Python work beside tox and tox-uv, timed in one run
   nox -s lint     ruff: real mistakes and import order
   nox -s typecheck  mypy over verifier/
 Pass options after `--`, e.g. `nox -s verify -- --course ../TinyTorch --python 3.14`.
@@ -29,7 +30,7 @@ nox.options.reuse_existing_virtualenvs = True
 def verify(session: nox.Session) -> None:
     """The main job: the release check of the course (default: the embedded course)."""
     session.install("-e", ".")
-    session.run("tito", "verify", *session.posargs)
+    session.run("tinytorch-verifier", "verify", *session.posargs)
 
 
 @nox.session
@@ -58,26 +59,26 @@ def faults(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Course speed beside PyTorch (ratios) and the single-core matmul peak (fraction), measured in one run,
-    after the whole-process time of `tito package validate` (verifier/bench/process.py).
-    With `-- --pipelines`: tito verify, tox and tox with tox-uv on the same wheel
+    after the whole-process time of `tinytorch-verifier package validate` (verifier/bench/process.py).
+    With `-- --pipelines`: tinytorch-verifier verify, tox and tox with tox-uv on the same wheel
     (verifier/bench/pipelines.py); tox and tox-uv go into this session's venv only, never into the
     project's dependencies."""
     session.install("-e", ".")
-    # first, in the same run: `tito package validate` timed as a whole process (target: median <= 0.3 s)
+    # first, in the same run: `tinytorch-verifier package validate` timed as a whole process (target: median <= 0.3 s)
     course = session.posargs[session.posargs.index("--course"):][:2] if "--course" in session.posargs else []
-    session.run("tito", "bench", "--validate", *course)
+    session.run("tinytorch-verifier", "bench", "--validate", *course)
     if "--pipelines" in session.posargs:
         session.install("tox>=4")
         # a failed install leaves tox_uv unimportable: the bench then says so and skips that row
         session.install("tox-uv", success_codes=[0, 1])
-    session.run("tito", "bench", *session.posargs)
+    session.run("tinytorch-verifier", "bench", *session.posargs)
 
 
 @nox.session
 def lock(session: nox.Session) -> None:
     """Refresh the course's per-Python lock files with pip-tools."""
     session.install("-e", ".")
-    session.run("tito", "package", "lock", *session.posargs)
+    session.run("tinytorch-verifier", "package", "lock", *session.posargs)
 
 
 @nox.session

@@ -55,8 +55,8 @@ def cache_dir() -> Path:
     if _session_folder is None:
         _session_folder = Path(tempfile.mkdtemp(prefix="tito-cache-"))
         atexit.register(shutil.rmtree, str(_session_folder), True)
-        print(f"tito: warning: cannot cache in {folder} (set by {source}): {reason} — caching in a temporary "
-              f"folder for this run only; point TITO_CACHE or XDG_CACHE_HOME at a folder", file=sys.stderr)
+        print(f"tinytorch-verifier: warning: cannot cache in {folder} (set by {source}): {reason} — caching in a "
+              f"temporary folder for this run only; point TITO_CACHE or XDG_CACHE_HOME at a folder", file=sys.stderr)
     return _session_folder
 
 

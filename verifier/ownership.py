@@ -25,8 +25,8 @@ from typing import Iterable, Sequence
 from .errors import VerifierError
 
 MARK = ".tito-made"
-MARK_TEXT = ("made by tito (tinytorch-verifier): tito may write into and replace what it made here;\n"
-             "remove this file to keep tito from touching this folder\n")
+MARK_TEXT = ("made by tinytorch-verifier: it may write into and replace what it made here;\n"
+             "remove this file to keep tinytorch-verifier from touching this folder\n")
 
 # what an earlier tito wrote into a folder before the mark existed: accepted without the mark
 REPORT_NAMES = ("verify.json", "status.md", "junit.xml", "report.html", "bench.json", "bench-*.json", "dist",
@@ -83,13 +83,14 @@ def check_folder(folder: Path, option: str, tito_files: Iterable[str] = ()) -> N
     """RefusedTarget unless `folder` is missing, empty, marked, or holds only `tito_files`."""
     folder = Path(folder)
     if folder.is_symlink():
-        raise _refuse(folder, "it is a symbolic link (to a folder tito did not make)",
+        raise _refuse(folder, "it is a symbolic link (to a folder tinytorch-verifier did not make)",
                       f"pass {option} with a new folder, not a link")
     if folder.exists() and not folder.is_dir():
         raise _refuse(folder, "it exists and is not a folder", f"pass {option} with a folder")
     if folder.is_dir() and not (is_marked(folder) or _empty(folder) or _only(folder, tuple(tito_files))):
-        raise _refuse(folder, "it holds files tito did not make",
-                      f"pass {option} with a new or empty folder (tito never overwrites a folder of yours)")
+        raise _refuse(folder, "it holds files tinytorch-verifier did not make",
+                      f"pass {option} with a new or empty folder "
+                      "(tinytorch-verifier never overwrites a folder of yours)")
 
 
 def claim_folder(folder: Path, option: str, tito_files: Iterable[str] = ()) -> Path:
@@ -138,10 +139,10 @@ def prepare_venv_target(folder: Path, force: bool = False, replace: bool = True)
     if is_venv(folder) and is_marked(folder):
         return True
     if not is_venv(folder):
-        raise _refuse(folder, "it holds files and is not a venv (tito never replaces a folder of yours, "
+        raise _refuse(folder, "it holds files and is not a venv (tinytorch-verifier never replaces a folder of yours, "
                               "not even with --force)", "pass --venv with a new or empty folder")
     if not force:
-        raise _refuse(folder, "it is a venv tito did not make",
+        raise _refuse(folder, "it is a venv tinytorch-verifier did not make",
                       "pass --force to replace it, or --venv with a new folder")
     if replace:
         shutil.rmtree(folder)

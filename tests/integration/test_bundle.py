@@ -94,7 +94,8 @@ def test_a_tampered_wheel_is_refused_in_one_line(tmp_path, result, capsys):
     wheel.write_bytes(wheel.read_bytes() + b"x")
     assert main(["package", "report", "--reports", str(reports), "--bundle", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("tito: error:") and "not the verified file" in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("tinytorch-verifier: error:") and "not the verified file" in err
+    assert len(err.strip().splitlines()) == 1
     wheel.unlink()
     assert main(["package", "report", "--reports", str(reports), "--bundle", str(tmp_path / "c")]) == 2
     assert "is not in" in capsys.readouterr().err

@@ -69,7 +69,7 @@ def test_plan_prints_the_qa_message_and_runs_nothing(capsys, monkeypatch):
 def test_plan_of_an_unknown_module_is_one_line_and_exit_2(capsys):
     assert main(["package", "test", "--module", "99_nothing", "--plan", "--course", str(COURSE)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("tito: error:") and len(err.strip().splitlines()) == 1
+    assert err.startswith("tinytorch-verifier: error:") and len(err.strip().splitlines()) == 1
 
 
 def test_package_verify_is_tito_verify():

@@ -152,7 +152,7 @@ def test_bad_input_is_one_clear_error_or_a_finding(case, command, tmp_path):
         return
     assert done.returncode in (1, 2), output[-2000:]
     if done.returncode == 2:
-        errors = [line for line in done.stderr.splitlines() if line.startswith("tito: error:")]
+        errors = [line for line in done.stderr.splitlines() if line.startswith("tinytorch-verifier: error:")]
         assert len(errors) == 1, done.stderr
     if mention:
         assert mention in output, output[-2000:]

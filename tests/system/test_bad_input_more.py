@@ -114,5 +114,6 @@ def test_hostile_tree_is_one_line_and_untouched(make, command, code, phrase, tmp
     assert done.returncode == code, output[-2000:]
     assert phrase in output, output[-2000:]
     if code == 2:
-        assert len([line for line in done.stderr.splitlines() if line.startswith("tito:")]) == 1, done.stderr
+        said = [line for line in done.stderr.splitlines() if line.startswith("tinytorch-verifier:")]
+        assert len(said) == 1, done.stderr
     assert before == after

@@ -51,8 +51,8 @@ def one_line_error(done, *mentions: str) -> str:
     err = done.stderr if isinstance(done.stderr, str) else done.stderr.decode("utf-8", "replace")
     assert "Traceback" not in err and "internal error" not in err, err
     assert done.returncode == 2, (done.returncode, err)
-    lines = [line for line in err.splitlines() if line.startswith("tito:")]
-    assert len(lines) == 1 and lines[0].startswith("tito: error:"), err
+    lines = [line for line in err.splitlines() if line.startswith("tinytorch-verifier:")]
+    assert len(lines) == 1 and lines[0].startswith("tinytorch-verifier: error:"), err
     for mention in mentions:
         assert mention in lines[0], lines[0]
     return lines[0]

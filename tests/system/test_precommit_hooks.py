@@ -26,7 +26,7 @@ from helpers import EMBEDDED_COURSE, REPO
 
 pytestmark = pytest.mark.system
 
-SNAPSHOT_IGNORE = shutil.ignore_patterns(".git", ".venv", ".nox", "reports", "dist", "build", "*.egg-info",
+SNAPSHOT_IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-*", ".nox", "reports", "dist", "build", "*.egg-info",
                                          "__pycache__", "node_modules", ".tito", ".pytest_cache")
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
                 "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
@@ -106,5 +106,5 @@ def test_hooks_pass_on_a_fresh_course_and_fail_naming_file_and_line(hook_env, co
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.count("Failed") == 2, result.stdout
     assert f"modules/01_tensor/tensor.py:{at + 2}: TT220" in result.stdout and "scipy" in result.stdout
-    assert "tito: stale export: tinytorch/core/tensor.py:" in result.stdout
+    assert "tinytorch-verifier: stale export: tinytorch/core/tensor.py:" in result.stdout
     assert _status(course_repo) == ""  # the hooks wrote nothing

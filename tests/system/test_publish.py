@@ -1,7 +1,9 @@
 """The verifier as a publishable package: `python -m build` of a copy of this tree makes an sdist and
-a wheel that `twine check` passes (and a wheel with broken metadata fails it); installed from that
-wheel into a fresh venv, `tito --version` prints the distribution's version and `tito verify` in an
-empty folder says, in one line and exit 2, that there is no course (no course ships in the wheel)."""
+a wheel that `twine check` passes (and a wheel with broken metadata fails it); the wheel declares one
+console script, `tinytorch-verifier` (never `tito`, upstream TinyTorch's); installed from that wheel into a
+fresh venv, `tinytorch-verifier --version` and `python -m verifier --version` print the distribution's
+version, no `tito` script appears, and `tinytorch-verifier verify` in an empty folder says, in one line and
+exit 2, that there is no course (no course ships in the wheel)."""
 from __future__ import annotations
 
 import os
@@ -12,12 +14,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import REPO
 
 pytestmark = pytest.mark.system
-
-TREE_IGNORE = shutil.ignore_patterns(".git", ".venv", ".nox", "reports", "dist", "build", "*.egg-info", "__pycache__",
-                                     "node_modules", "tinytorch", ".tito")
 
 
 def _tool(name: str) -> Path:
@@ -28,18 +26,9 @@ def _tool(name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory) -> Path:
-    """sdist + wheel built from a copy of the tree (the build never writes into the checkout)."""
-    work = tmp_path_factory.mktemp("publish")
-    tree = work / "tree"
-    shutil.copytree(REPO, tree, ignore=TREE_IGNORE)
-    out = work / "dist"
-    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(tree)],
-                           capture_output=True, text=True, timeout=900)
-    if built.returncode != 0 and "Could not find a version that satisfies" in built.stdout + built.stderr:
-        pytest.skip("the build backend cannot be installed (no package index reachable)")
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    return out
+def dist(verifier_dist) -> Path:
+    """sdist + wheel built from a copy of the tree, once per session (tests/system/conftest.py)."""
+    return verifier_dist
 
 
 def test_twine_check_passes_on_sdist_and_wheel(dist):
@@ -57,11 +46,26 @@ def test_wheel_metadata_is_complete(dist):
         name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
         metadata = archive.read(name).decode()
         licensed = any(n.endswith("licenses/LICENSE") for n in archive.namelist())
+        entry_points = next(n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt"))
+        scripts = _console_scripts(archive.read(entry_points).decode())
     assert "License-Expression: MIT" in metadata and licensed
     assert "Keywords: " in metadata
     for minor in range(9, 16):
         assert f"Classifier: Programming Language :: Python :: 3.{minor}\n" in metadata
     assert "Requires-Python: >=3.9" in metadata
+    assert scripts == ["tinytorch-verifier = verifier.cli:main"], scripts  # never `tito`: upstream's name
+
+
+def _console_scripts(entry_points: str) -> list[str]:
+    """The lines of an entry_points.txt's [console_scripts] section."""
+    lines: list[str] = []
+    inside = False
+    for line in entry_points.splitlines():
+        if line.startswith("["):
+            inside = line.strip() == "[console_scripts]"
+        elif inside and line.strip():
+            lines.append(line.strip())
+    return lines
 
 
 def test_twine_check_fails_on_broken_metadata(dist, tmp_path):
@@ -96,13 +100,18 @@ def test_installed_wheel_version_and_no_course_message(dist, tmp_path):
     if installed.returncode != 0 and "No solution found" in installed.stderr:
         pytest.skip(f"the verifier's dependencies cannot be installed here: {installed.stderr.strip()[-300:]}")
     assert installed.returncode == 0, installed.stderr
-    tito = venv / ("Scripts/tito.exe" if os.name == "nt" else "bin/tito")
+    scripts = venv / ("Scripts" if os.name == "nt" else "bin")
+    command = scripts / ("tinytorch-verifier.exe" if os.name == "nt" else "tinytorch-verifier")
+    assert not list(scripts.glob("tito*")), "the wheel installed a `tito` script (upstream TinyTorch's name)"
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "TITO_COURSE"}
-    shown = subprocess.run([str(tito), "--version"], capture_output=True, text=True, cwd=empty, env=env, timeout=120)
-    assert shown.returncode == 0 and shown.stdout.strip() == f"tito {version('tinytorch-verifier')}", shown
-    run = subprocess.run([str(tito), "verify"], capture_output=True, text=True, cwd=empty, env=env, timeout=120)
+    expected = f"tinytorch-verifier {version('tinytorch-verifier')}"
+    for argv in ([str(command)], [str(python), "-m", "verifier"]):
+        shown = subprocess.run([*argv, "--version"], capture_output=True, text=True, cwd=empty, env=env,
+                               timeout=120)
+        assert shown.returncode == 0 and shown.stdout.strip() == expected, shown
+    run = subprocess.run([str(command), "verify"], capture_output=True, text=True, cwd=empty, env=env, timeout=120)
     assert run.returncode == 2, run.stdout + run.stderr
-    assert run.stderr.strip() == \
-        "tito: error: no course found: run tito inside a TinyTorch checkout or pass --course PATH"
+    assert run.stderr.strip() == "tinytorch-verifier: error: no course found: run tinytorch-verifier inside a " \
+                                 "TinyTorch checkout or pass --course PATH"

@@ -201,7 +201,8 @@ def test_export_onto_a_full_disk_is_one_line_and_keeps_the_old_package(tiny_disk
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     errors = done.stderr.strip().splitlines()
-    assert len(errors) == 1 and errors[0].startswith("tito: error: no space left on device in "), done.stderr
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("tinytorch-verifier: error: no space left on device in "), done.stderr
     assert ": free 0 MB" in errors[0]
     after = {p.relative_to(package): p.read_bytes() for p in package.rglob("*") if p.is_file()}
     assert after == before
@@ -219,7 +220,8 @@ def test_verify_on_a_too_small_temporary_folder_fails_at_once(tiny_disk, mini_co
     assert time.monotonic() - started < 30
     assert done.returncode == 2, done.stdout + done.stderr
     (line,) = done.stderr.strip().splitlines()
-    assert line.startswith(f"tito: error: not enough free disk space in {tiny_disk}: free ") and "MB" in line
+    assert line.startswith(f"tinytorch-verifier: error: not enough free disk space in {tiny_disk}: free ")
+    assert "MB" in line
 
 
 def test_pip_saying_no_space_left_is_the_one_line_error(tmp_path):
@@ -238,7 +240,7 @@ def test_pip_saying_no_space_left_is_the_one_line_error(tmp_path):
     code = run_guarded(lambda: run([sys.executable, "-c", script], timeout=30).returncode or 0, ["verify"], err)
     assert code == 2
     (line,) = err.getvalue().strip().splitlines()
-    assert line.startswith(f"tito: error: no space left on device in {target}: free ") and " MB" in line
+    assert line.startswith(f"tinytorch-verifier: error: no space left on device in {target}: free ") and " MB" in line
 
 
 # -- 3. SIGKILL: the next run sweeps -----------------------------------------------------------------------
@@ -264,7 +266,7 @@ def test_a_run_killed_with_sigkill_is_swept_by_the_next_run(mini_course, tmp_pat
     done = subprocess.run([*TITO, "export", "--no-check", "--course", str(course)], capture_output=True, text=True,
                           env=ENV, timeout=120)
     assert done.returncode == 0, done.stderr
-    swept = [line for line in done.stderr.splitlines() if "left by tito run" in line]
+    swept = [line for line in done.stderr.splitlines() if "left by tinytorch-verifier run" in line]
     assert len(swept) == 1 and "removed 1 work directory" in swept[0] and "orphaned process" in swept[0], done.stderr
     assert str(proc.pid) in swept[0]
     assert not work.exists()

@@ -101,7 +101,7 @@ def test_matrix_step_reports_a_bad_course_in_one_line(tmp_path):
     result = _run_step("matrix", {"TOOL_PYTHON": sys.executable, "COURSE": str(tmp_path / "nowhere"), "PYTHONS": ""},
                        tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("::error::tito: ") and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("::error::tinytorch-verifier: ") and "Traceback" not in result.stderr
 
 
 def _fake_python(tmp_path: Path, code: int) -> Path:

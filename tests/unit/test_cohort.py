@@ -175,3 +175,16 @@ def test_without_bwrap_one_warning_and_no_sandbox(monkeypatch):
     warning = sandbox.enable([Path("/tmp")])
     assert warning == "student code was not sandboxed: bubblewrap (bwrap) is not installed (apt-get install bubblewrap)"
     assert not processes.sandboxed()
+
+
+def test_a_child_that_failed_with_one_line_error_gives_that_line_without_the_command_prefix(tmp_path):
+    """The note of a student whose verification stopped before a report is the child's one-line error,
+    read from a real child's stderr: the prefix it strips is the one the command line prints."""
+    missing = tmp_path / "no-such-course"
+    done = processes.run([sys.executable, "-m", "verifier.cli", "package", "validate", "--course", str(missing)],
+                         timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("tinytorch-verifier: error: "), done.stderr
+    row = cohort.StudentRow("erin", cohort.VERIFIED)
+    cohort._verdict_of_child(row, done, has_report=False, timeout=60, strip="")
+    assert row.verdict == cohort.ERROR and row.note and not row.note.startswith("tinytorch-verifier")
+    assert str(missing) in row.note, row.note

@@ -221,4 +221,4 @@ def test_cli_reports_user_errors_without_traceback(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    assert done.stderr.startswith("tito: error:")
+    assert done.stderr.startswith("tinytorch-verifier: error:")

@@ -61,7 +61,7 @@ def test_edited_source_names_the_stale_file_and_line(committed_course, capsys):
     assert stale.line is not None and "STALE_MARKER" in stale.reason
     assert cli_main.main(["export", "--check", "--course", str(committed_course)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"tito: stale export: tinytorch/core/activations.py:{stale.line}: ")
+    assert err.startswith(f"tinytorch-verifier: stale export: tinytorch/core/activations.py:{stale.line}: ")
     assert len(err.strip().splitlines()) == 1
     assert _tree_digest(committed_course) == before  # read-only, also when it fails
 
@@ -127,7 +127,7 @@ def test_version_prints_the_installed_distribution_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli_main.main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"tito {version('tinytorch-verifier')}"
+    assert capsys.readouterr().out.strip() == f"tinytorch-verifier {version('tinytorch-verifier')}"
 
 
 def test_no_course_outside_a_checkout_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
@@ -140,6 +140,7 @@ def test_no_course_outside_a_checkout_is_one_line_exit_2(tmp_path, monkeypatch, 
         assert cli_main.main(argv) == 2, argv
         captured = capsys.readouterr()
         assert captured.err.strip() == \
-            "tito: error: no course found: run tito inside a TinyTorch checkout or pass --course PATH", argv
+            "tinytorch-verifier: error: no course found: run tinytorch-verifier inside a TinyTorch checkout or pass " \
+            "--course PATH", argv
     # no report for a run that never started (the preflight may leave the empty --reports folder it probed)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -1,7 +1,7 @@
 """Fuzz: verify.json files handed to `tito package aggregate`, `compare`, `status` and `report` —
 truncated, mistyped at a random place, missing a key, random JSON or random bytes — in-process through
-the cli's `main`. Every run exits 0, 1 or 2, prints no traceback, and an error is one `tito: error:`
-line naming the file it is about. (The style of test_fuzz_courses.py.)"""
+the cli's `main`. Every run exits 0, 1 or 2, prints no traceback, and an error is one
+`tinytorch-verifier: error:` line naming the file it is about. (The style of test_fuzz_courses.py.)"""
 from __future__ import annotations
 
 import contextlib
@@ -87,7 +87,7 @@ def check(command: List[str], mention: str) -> int:
     assert code in (0, 1, 2), f"{command}: exit {code}\n{err[-2000:]}"
     assert "Traceback" not in out + err, (out + err)[-2000:]
     if code == 2:
-        errors = [line for line in err.splitlines() if line.startswith("tito: error:")]
+        errors = [line for line in err.splitlines() if line.startswith("tinytorch-verifier: error:")]
         assert len(errors) == 1, err
         assert mention in errors[0], errors[0]
     return code

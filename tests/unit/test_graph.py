@@ -172,7 +172,7 @@ def test_run_deps_usage_errors(tmp_path):
     root = write_layout(tmp_path / "course")
     assert run_deps(root, "svg", False)[1] == 2
     text, code = run_deps(tmp_path / "nowhere", "text", False)
-    assert code == 2 and text.startswith("tito: error:")
+    assert code == 2 and text.startswith("tinytorch-verifier: error:")
 
 
 def test_mermaid_dot_and_json_renderings(tmp_path):

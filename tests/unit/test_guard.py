@@ -46,7 +46,7 @@ def test_a_bug_is_exit_3_with_a_log_holding_the_traceback(error, tmp_path, monke
     logs = list((tmp_path / "logs").glob("tito-crash-*.log"))
     assert len(logs) == 1 and str(logs[0]) in text
     log = logs[0].read_text()
-    assert "Traceback" in log and type(error).__name__ in log and "tito package validate" in log
+    assert "Traceback" in log and type(error).__name__ in log and "tinytorch-verifier package validate" in log
 
 
 def test_an_unwritable_log_folder_falls_back_to_the_temporary_folder(tmp_path, monkeypatch):
@@ -84,7 +84,7 @@ def test_main_guards_every_command(tmp_path, monkeypatch, capsys):
     assert main(["package", "deps", "--course", str(tmp_path)]) == EXIT_INTERNAL
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
-    assert captured.err.startswith("tito: internal error: AttributeError")
+    assert captured.err.startswith("tinytorch-verifier: internal error: AttributeError")
     assert captured.err.count("\n") == 1
 
 

@@ -96,7 +96,7 @@ def test_pins_hashes_markers_extras_comments_and_continuations_are_read():
     assert (rich.name, rich.version, rich.extras, rich.line) == ("rich", "13.7.1", ("jupyter",), 9)
     assert lock.has_hashes and lock.where(rich) == f"{LOCK}:9"
     written = lock.render().splitlines()
-    assert written[0].startswith("# written by tito")
+    assert written[0].startswith("# written by tinytorch-verifier")
     assert written[1:] == [f"numpy==2.0.2 --hash=sha256:{GOOD} --hash=sha256:{GOOD}",
                            'typing-extensions==4.12.2 ; python_version < "3.11"', "rich[jupyter]==13.7.1"]
     assert lock.render(with_hashes=False).splitlines()[1] == "numpy==2.0.2"

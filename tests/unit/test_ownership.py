@@ -64,7 +64,7 @@ def test_a_folder_of_user_files_is_refused_even_with_force(user_folder):
     for force in (False, True):
         with pytest.raises(RefusedTarget, match="not a venv"):
             prepare_venv_target(user_folder, force=force)
-    with pytest.raises(RefusedTarget, match="files tito did not make"):
+    with pytest.raises(RefusedTarget, match="files tinytorch-verifier did not make"):
         claim_folder(user_folder, "--out")
     assert snapshot(user_folder) == before
 

@@ -87,6 +87,6 @@ def test_verify_install_pythons_prints_the_failure_before_verifying(nothing_inst
     assert main(["verify", "--course", str(EMBEDDED), "--python", "3.15", "--install-pythons",
                  "--reports", str(nothing_installed / "reports")]) == 1
     err = capsys.readouterr().err
-    assert "tito: could not install Python 3.15 with `uv python install 3.15` (error: Failed to download: " \
-           "Connection refused (os error 111)); install it another way" in err
+    assert "tinytorch-verifier: could not install Python 3.15 with `uv python install 3.15` (error: Failed to " \
+           "download: Connection refused (os error 111)); install it another way" in err
     assert len(calls) == 1 and calls[0].pythons == ["3.15"]   # verify still runs: 3.15 is NOT VERIFIED there

@@ -79,4 +79,4 @@ def test_clean_report_keeps_its_substance(result):
                  "## Installation and integration per Python", "## Student usability", "## Build artifacts"):
         assert kept in markdown
     assert "Blocking" not in markdown and "Fix first" not in markdown
-    assert "Next: hand off: `tito package report --bundle DIR`" in markdown
+    assert "Next: hand off: `tinytorch-verifier package report --bundle DIR`" in markdown

@@ -143,14 +143,15 @@ def test_a_changed_test_file_is_read_again_not_taken_from_the_cache(tmp_path):
 def test_bench_table_says_whether_the_target_is_met():
     fast = ProcessTiming("python -m verifier.cli package validate", ["x"], wall=[0.2, 0.25, 0.9], cpu=[0.2] * 3,
                          first=1.0)
-    slow = ProcessTiming("tito package validate", ["tito"], wall=[TARGET_SECONDS + 0.1] * 3, cpu=[0.3] * 3)
-    absent = ProcessTiming("other", [], missing="no `tito` script")
+    slow = ProcessTiming("tinytorch-verifier package validate", ["tinytorch-verifier"], wall=[TARGET_SECONDS + 0.1] * 3,
+                         cpu=[0.3] * 3)
+    absent = ProcessTiming("other", [], missing="no `tinytorch-verifier` script")
     table = render([fast, slow, absent], Path("course"), 3, "1.00 1.00 1.00", "1.10 1.00 1.00")
     lines = table.splitlines()
     assert "load average 1.00 1.00 1.00 before" in lines[0]
     assert lines[2].split()[-1] == "met" and "0.250s" in lines[2] and "0.200-0.900s" in lines[2]
     assert lines[3].split()[-1] == "MISSED"
-    assert "not timed: no `tito` script" in lines[4]
+    assert "not timed: no `tinytorch-verifier` script" in lines[4]
 
 
 def test_bench_refuses_zero_runs_in_one_line(tmp_path):

@@ -53,10 +53,10 @@ class ProcessTiming:
 
 def tito_entry_point() -> Optional[Path]:
     """The `tito` script of the running interpreter's environment (what `pip install` made), else PATH's."""
-    beside = Path(sys.executable).parent / ("tito.exe" if os.name == "nt" else "tito")
+    beside = Path(sys.executable).parent / ("tinytorch-verifier.exe" if os.name == "nt" else "tinytorch-verifier")
     if beside.is_file():
         return beside
-    found = shutil.which("tito")
+    found = shutil.which("tinytorch-verifier")
     return Path(found) if found else None
 
 
@@ -95,7 +95,7 @@ def _once(timing: ProcessTiming, cwd: Path, env: dict, edit: Optional[Path] = No
     With `edit`, a comment is first appended to that source: the run then sees a changed course."""
     if edit is not None:
         with open(edit, "a", encoding="utf-8") as handle:
-            handle.write(f"\n# edited by tito bench --validate ({len(timing.wall)})\n")
+            handle.write(f"\n# edited by tinytorch-verifier bench --validate ({len(timing.wall)})\n")
     before = _children_cpu()
     done = run(timing.command, cwd=cwd, env=env, timeout=120)
     cpu = _children_cpu() - before
@@ -113,10 +113,10 @@ def time_validate(course: Path, runs: int = DEFAULT_RUNS) -> Tuple[List[ProcessT
     course = course.resolve()
     tail = ["package", "validate", "--course", str(course)]
     timings = [ProcessTiming("python -m verifier.cli package validate", [sys.executable, "-m", "verifier.cli", *tail])]
-    tito = tito_entry_point()
-    entry = ProcessTiming("tito package validate", [str(tito), *tail] if tito else [])
-    if tito is None:
-        entry.missing = "no `tito` script beside this Python nor on PATH"
+    script = tito_entry_point()
+    entry = ProcessTiming("tinytorch-verifier package validate", [str(script), *tail] if script else [])
+    if script is None:
+        entry.missing = "no `tinytorch-verifier` script beside this Python nor on PATH"
     timings.append(entry)
     work = Path(tempfile.mkdtemp(prefix="tito-bench-validate-"))
     try:
@@ -141,7 +141,8 @@ def time_validate(course: Path, runs: int = DEFAULT_RUNS) -> Tuple[List[ProcessT
 
 
 def render(timings: Sequence[ProcessTiming], course: Path, runs: int, load_before: str, load_after: str) -> str:
-    lines = [f"tito package validate as a whole process on {course}: {runs} timed runs per command, interleaved, "
+    lines = [f"tinytorch-verifier package validate as a whole process on {course}: {runs} timed runs per command, "
+             f"interleaved, "
              f"after one first run each (caches filled); load average {load_before} before, {load_after} after",
              f"{'command':<42} {'median':>8} {'min-max':>15} {'CPU median':>11} {'first run':>10}  "
              f"target <= {TARGET_SECONDS:.2f} s"]

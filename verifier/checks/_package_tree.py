@@ -59,7 +59,8 @@ def check_package_tree(ctx: CheckContext, out: Emitter) -> None:
                 out.add("TT240", key, rel, line,
                          f"{rel} imports {shown}, but {course.package}/{'/'.join(dotted_name)}.py does not exist: "
                          f"`import {importer}` fails for anyone who installs the package",
-                         f"export the module that provides {shown} (tito export) or remove the import from {rel}",
+                         f"export the module that provides {shown} (tinytorch-verifier export) or remove the import "
+                         f"from {rel}",
                          what=f"{shown}", when=When.IMPORT, target=importer)
 
 def _generated_header(ctx: CheckContext, out: Emitter, path: Path, rel: str, text: str, key: str) -> None:
@@ -83,7 +84,7 @@ def _generated_header(ctx: CheckContext, out: Emitter, path: Path, rel: str, tex
             if "[unknown]" in source or not any(c.is_file() for c in candidates):
                 out.add("TT241", key, rel, number,
                          f"{rel} says it is generated from {source}, which does not exist",
-                         f"delete {rel} and export again from the module sources (tito export)")
+                         f"delete {rel} and export again from the module sources (tinytorch-verifier export)")
 
 
 

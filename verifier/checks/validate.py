@@ -57,7 +57,7 @@ def run_validate(course_path: Path, module: Optional[str] = None, fmt: str = "te
     """`tito package validate [MODULE] [--format text|json]`: (output, exit code).
     0 = no errors (warnings allowed), 1 = errors found, 2 = usage or configuration error."""
     if fmt not in FORMATS:
-        return f"tito: error: unknown format {fmt!r} (choose from {', '.join(FORMATS)})\n", 2
+        return f"tinytorch-verifier: error: unknown format {fmt!r} (choose from {', '.join(FORMATS)})\n", 2
     try:
         report = validate(load_course(Path(course_path)), module)
     except VerifierError as exc:

@@ -1,4 +1,4 @@
-"""`python -m verifier.cli`: the same as `tito`."""
+"""`python -m verifier.cli`: the same as the `tinytorch-verifier` command."""
 import sys
 
 from .main import main

@@ -56,7 +56,7 @@ def crash_log_folder() -> Path:
 def write_crash_log(error: BaseException, argv: Sequence[str]) -> Optional[Path]:
     """Write the traceback and the command line to a new log file; None when nothing can be written."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    text = (f"tito {' '.join(argv)}\npython {sys.version.split()[0]} on {sys.platform}\n\n"
+    text = (f"tinytorch-verifier {' '.join(argv)}\npython {sys.version.split()[0]} on {sys.platform}\n\n"
             + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
     for folder in (crash_log_folder(), Path(tempfile.gettempdir())):
         try:
@@ -244,10 +244,10 @@ def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> in
             _end_children()  # no child outlives tito, whatever ended the command (normal exit too)
         return int(code or 0)
     except VerifierError as error:
-        _say(err, f"tito: error: {error}")
+        _say(err, f"tinytorch-verifier: error: {error}")
         return int(getattr(error, "exit_code", EXIT_USAGE) or EXIT_USAGE)
     except KeyboardInterrupt:
-        _say(err, "tito: interrupted")
+        _say(err, "tinytorch-verifier: interrupted")
         return EXIT_INTERRUPTED
     except SystemExit as stop:  # argparse inside a command, or an explicit exit
         return stop.code if isinstance(stop.code, int) else (EXIT_USAGE if stop.code else EXIT_READY)
@@ -258,11 +258,12 @@ def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> in
         if problem is None and isinstance(error, FileNotFoundError):
             problem = current_folder_problem()  # os.getcwd() and relative paths fail once it is gone
         if problem:
-            _say(err, f"tito: error: {problem}")
+            _say(err, f"tinytorch-verifier: error: {problem}")
             return EXIT_USAGE
         log = write_crash_log(error, argv)
         where = f"; the traceback is in {log}" if log else " (no log file could be written)"
-        _say(err, f"tito: internal error: {type(error).__name__} in the verifier{where} — {BUG_REPORT_HINT}")
+        _say(err, f"tinytorch-verifier: internal error: {type(error).__name__} in the verifier{where} — "
+                  f"{BUG_REPORT_HINT}")
         return EXIT_INTERNAL
 
 

@@ -25,7 +25,7 @@ def default_course() -> Path:
         return cwd
     if EMBEDDED_COURSE.is_dir():  # absent from an installed wheel: there is no course beside the code
         return EMBEDDED_COURSE
-    raise VerifierError("no course found: run tito inside a TinyTorch checkout or pass --course PATH")
+    raise VerifierError("no course found: run tinytorch-verifier inside a TinyTorch checkout or pass --course PATH")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -47,7 +47,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     keys = {m.key for m in changed}
     problems = [p for p in plan.problems if p.module in keys]
     for problem in problems:  # one line each: where, what, what to do
-        print(f"tito: not exported: {problem}", file=sys.stderr)
+        print(f"tinytorch-verifier: not exported: {problem}", file=sys.stderr)
     if args.no_check:
         return 1 if problems else 0
     from ..pipeline.quick import quick_check
@@ -67,7 +67,8 @@ def _export_check(course) -> int:
     if result.committed is None:
         print(f"{course.root / course.package}: not committed, nothing to compare")
     elif result.stale:
-        print(f"tito: stale export: {result.stale[0].render(course.root)} — run `tito export` and commit "
+        print(f"tinytorch-verifier: stale export: {result.stale[0].render(course.root)} — run "
+              f"`tinytorch-verifier export` and commit "
               f"({len(result.stale)} stale file(s))", file=sys.stderr)
     else:
         print(f"{course.root / course.package}: up to date with the sources ({result.compared} files)")
@@ -129,7 +130,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from ..runner.sandbox import enable
         warning = enable(args.sandbox_writable or [Path(tempfile.gettempdir())])
         if warning:
-            print(f"tito: WARNING: {warning}", file=sys.stderr)
+            print(f"tinytorch-verifier: WARNING: {warning}", file=sys.stderr)
     return _run_verification(args, VerifyOptions(
         course=args.course or default_course(), pythons=args.python or None,
         extra_pythons=args.extra_python or [], strict=args.strict or _is_ci(),
@@ -148,7 +149,7 @@ def _install_pythons(args: argparse.Namespace) -> None:
 
     wanted = list(args.python or python_matrix(load_course(args.course or default_course())))
     for outcome in install_missing(wanted + list(args.extra_python or [])):
-        print(f"tito: {outcome.line}", file=sys.stderr if not outcome.installed else sys.stdout)
+        print(f"tinytorch-verifier: {outcome.line}", file=sys.stderr if not outcome.installed else sys.stdout)
 
 
 def cmd_python_list(args: argparse.Namespace) -> int:
@@ -170,7 +171,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         from ..pipeline import quick
 
         if not args.module:
-            raise VerifierError("--plan needs --module MODULE", hint="e.g. `tito package test --module 03 --plan`")
+            raise VerifierError("--plan needs --module MODULE",
+                                hint="e.g. `tinytorch-verifier package test --module 03 --plan`")
         course = load_course(course_path)
         if args.plan:
             sys.stdout.write(quick.render_plan(quick.plan_integration(course, args.module), quick=args.quick))

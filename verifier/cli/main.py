@@ -36,6 +36,10 @@ from .commands import (  # noqa: F401 - EMBEDDED_COURSE, default_course: part of
     default_course,
 )
 
+# The command's name. Not `tito`: upstream TinyTorch installs its own `tito` (tito.main:main), and the
+# verifier is installed beside it, so it answers to its distribution's name (README "Beside upstream").
+PROG = "tinytorch-verifier"
+
 
 def _course_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--course", type=Path, default=None,
@@ -88,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as installed_version
 
-    parser = argparse.ArgumentParser(prog="tito", description="TinyTorch release guardian.")
+    parser = argparse.ArgumentParser(prog=PROG, description="TinyTorch release guardian.")
     try:
-        parser.add_argument("--version", action="version", version=f"tito {installed_version('tinytorch-verifier')}")
+        parser.add_argument("--version", action="version", version=f"{PROG} {installed_version('tinytorch-verifier')}")
     except PackageNotFoundError:  # running from a source tree that was never installed
-        parser.add_argument("--version", action="version", version="tito (version unknown: not installed)")
+        parser.add_argument("--version", action="version", version=f"{PROG} (version unknown: not installed)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -121,10 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the benchmark's process")
     bench.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a speed target is missed")
     bench.add_argument("--pipelines", action="store_true",
-                       help="instead: tito verify's per-Python work beside tox and tox-uv on the same wheel")
+                       help="instead: `tinytorch-verifier verify`'s per-Python work beside tox and tox-uv on "
+                            "the same wheel")
     bench.add_argument("--python", action="append", metavar="X.Y", help="with --pipelines: only this Python")
     bench.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="with --pipelines: Pythons at once")
-    bench.add_argument("--validate", action="store_true", help="instead: `tito package validate` as a whole process")
+    bench.add_argument("--validate", action="store_true",
+                       help="instead: `tinytorch-verifier package validate` as a whole process")
     bench.add_argument("--runs", type=int, default=15, help="with --validate: timed runs per command (default 15)")
     bench.add_argument("--reports", type=Path, default=Path("reports"))
     bench.set_defaults(func=cmd_bench)
@@ -142,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     psub = package.add_subparsers(dest="package_command", metavar="COMMAND")
     psub.required = True
 
-    package_verify = psub.add_parser("verify", help="the release verification (same as `tito verify`)")
+    package_verify = psub.add_parser("verify", help="the release verification (same as `tinytorch-verifier verify`)")
     _release_verify_args(package_verify)
 
     validate = psub.add_parser("validate", help="static checks of exports and dependencies (no code runs)")
@@ -160,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     for parent, name in ((psub, "test"), (None, "test")):
         if parent is None:
             # `tito test integration` is the course docs' name for the same command
-            test_group = sub.add_parser("test", help="alias: `tito test integration` = `tito package test`")
+            test_group = sub.add_parser("test", help=f"alias: `{PROG} test integration` = `{PROG} package test`")
             tsub = test_group.add_subparsers(dest="test_command", metavar="integration")
             tsub.required = True
             test = tsub.add_parser("integration", help="scenarios and course tests in fresh venvs")
@@ -186,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--venv", type=Path, help="venv to install into (default: a fresh .tito/venv-tinytorch)")
     install.add_argument("--python", metavar="X.Y", help="interpreter version for a new venv")
     install.add_argument("--force", action="store_true",
-                         help="replace a venv tito did not make (never a folder that is not a venv)")
+                         help="replace a venv tinytorch-verifier did not make (never a folder that is not a venv)")
     install.set_defaults(func=cmd_install)
 
     api = psub.add_parser("api", help="snapshot the public API (compared by verify to catch breaking changes)")
@@ -256,14 +262,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="no colours or other terminal escapes (also NO_COLOR=1 or TERM=dumb)")
     gone = current_folder_problem()
     if gone:  # relative defaults (./reports, the course found from here) cannot be resolved
-        print(f"tito: error: {gone}", file=sys.stderr)
+        print(f"tinytorch-verifier: error: {gone}", file=sys.stderr)
         return EXIT_USAGE
     args = parser.parse_args(words)
 
     def checked_command() -> int:
         swept = sweep(args)  # what runs that died left behind
         if swept:
-            print(f"tito: {swept}", file=sys.stderr)
+            print(f"tinytorch-verifier: {swept}", file=sys.stderr)
         preflight(args)  # raises a one-line error before anything runs
         return int(args.func(args))
 

@@ -511,7 +511,7 @@ def load_api_snapshot(path: Path, root: Optional[Path] = None) -> Optional[Dict[
         return None
     root = root or path.parent
     data = load_json(read_course_text(path, root, API_SNAPSHOT_LIMIT), path, "API snapshot JSON")
-    hint = "regenerate it with `tito package api`"
+    hint = "regenerate it with `tinytorch-verifier package api`"
     if not isinstance(data, dict) or not isinstance(data.get("modules"), dict):
         raise ConfigError(f"API snapshot must be an object with a \"modules\" object, found {describe(data)}"
                           if not isinstance(data, dict) else

@@ -86,7 +86,7 @@ class LockFile:
 
     def render(self, with_hashes: bool = True) -> str:
         """The text the verifier hands to pip/uv: only pins, one a line, written by the verifier."""
-        head = f"# written by tito from {self.path}: pins only, nothing else of that file is passed on\n"
+        head = f"# written by tinytorch-verifier from {self.path}: pins only, nothing else of that file is passed on\n"
         return head + "".join(pin.requirement(with_hashes) + "\n" for pin in self.pins)
 
 

@@ -36,14 +36,14 @@ def error_output(exc: VerifierError, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"ok": False, "error": {"message": exc.message, "path": str(exc.path) if exc.path else None,
                                                   "line": exc.line, "hint": exc.hint}}, indent=2) + "\n"
-    return f"tito: error: {exc}\n"
+    return f"tinytorch-verifier: error: {exc}\n"
 
 
 def run_deps(course_path: Path, fmt: str = "text", check: bool = False) -> Tuple[str, int]:
     """`tito package deps`: (output, exit code). 0 = printed (and, with check, no mismatch or cycle);
     1 = check found a declared/actual mismatch or a cycle; 2 = usage or configuration error."""
     if fmt not in RENDERERS:
-        return f"tito: error: unknown format {fmt!r} (choose from {', '.join(FORMATS)})\n", 2
+        return f"tinytorch-verifier: error: unknown format {fmt!r} (choose from {', '.join(FORMATS)})\n", 2
     try:
         graph = course_graph(load_course(Path(course_path)))
     except VerifierError as exc:

@@ -185,7 +185,8 @@ def discover(submissions: Path, assignment: str = "") -> List[Submission]:
     elif submissions.is_dir():
         if _looks_like_course(submissions) and (submissions / "modules").is_dir():
             raise VerifierError("this is one course, not a folder of student trees", submissions,
-                                hint="use `tito verify --course` for one course, or pass the folder holding them")
+                                hint="use `tinytorch-verifier verify --course` for one course, or pass the folder "
+                                     "holding them")
         folders = [p for p in sorted(submissions.iterdir()) if p.is_dir() and not p.name.startswith(".")]
         prefix = _classroom_prefix([p.name for p in folders], assignment)
         found = [Submission(p.name[len(prefix):], str(_nbgrader_tree(p, assignment))) for p in folders]
@@ -399,7 +400,7 @@ def _verdict_of_child(row: StudentRow, done: Completed, has_report: bool, timeou
             row.verdict, row.note = OUT_OF_MEMORY, "the verification ran out of memory (killed)"
     elif not has_report:
         line = _one_line(done.stderr, strip) or _one_line(done.stdout, strip) or f"exit {done.returncode}"
-        row.verdict, row.note = ERROR, line.replace("tito: error: ", "")
+        row.verdict, row.note = ERROR, line.replace("tinytorch-verifier: error: ", "")
 
 
 # ---------------------------------------------------------------- the whole class

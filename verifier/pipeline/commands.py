@@ -85,7 +85,8 @@ def install_into(course: Course, venv_dir: Optional[Path], python: Optional[str]
         remove_work_dir(work)
     if not done.ok:
         raise VerifierError(f"pip could not install {artifacts.wheel.name} into {venv.root}: "
-                            f"{done.tail(1).strip()}", hint="run `tito package build` to see the build checks")
+                            f"{done.tail(1).strip()}",
+                            hint="run `tinytorch-verifier package build` to see the build checks")
     return InstallOutcome(artifacts.wheel.name, venv, list(problems))
 
 

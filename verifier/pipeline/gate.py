@@ -128,17 +128,17 @@ def decide(result: VerifyResult) -> Decision:
             if blame and blame.how == "changed":
                 fix = stage.fix or (f"compare {blame.evidence} with {blame.since} (changed since and executed by the "
                                     f"failing test; `git diff {blame.since} -- {blame.path}`), then re-run "
-                                    f"`tito package test --module {blame.module}`")
+                                    f"`tinytorch-verifier package test --module {blame.module}`")
             elif blame and blame.how == "spectrum":
                 fix = stage.fix or (f"look first at {blame.path}:{blame.line} ({blame.function}; suspected from "
                                     f"coverage of failing vs passing tests), then the next suspects; re-run "
-                                    f"`tito package test --module {blame.module}`")
+                                    f"`tinytorch-verifier package test --module {blame.module}`")
             elif blame and blame.how == "inferred":
                 fix = stage.fix or (f"look first at {blame.path} (suspected: inferred, no traceback), then the "
-                                    f"other suspects; re-run `tito package test --module {blame.module}`")
+                                    f"other suspects; re-run `tinytorch-verifier package test --module {blame.module}`")
             else:
                 fix = stage.fix or (f"fix {blame.path}{f':{blame.line}' if blame.line else ''}, then re-run "
-                                    f"`tito package test --module {blame.module}`" if blame else "")
+                                    f"`tinytorch-verifier package test --module {blame.module}`" if blame else "")
             blockers.append(Blocker(category, f"{stage.name}: {stage.detail}{where}", module, python.version, fix,
                                     stage=stage.name))
     if result.interrupted:

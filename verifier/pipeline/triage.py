@@ -229,7 +229,7 @@ def triage(result: VerifyResult, decision: Decision) -> Triage:
             c = cause(("import", blamed), tier=Tier.STUDENT, module=blamed,
                       headline=f"{what}: {_clip(rec.error, 100)}",
                       where=f"{rec.path}:{rec.line}" if rec.line else rec.path or "",
-                      fix=f"fix it, then re-run `tito package test --module {blamed}`" if blamed else "")
+                      fix=f"fix it, then re-run `tinytorch-verifier package test --module {blamed}`" if blamed else "")
         _add_python(c, version)
         own = rec.module or rec.target
         if own and own not in c.takes_down:
@@ -429,15 +429,16 @@ def _next_step(result: VerifyResult, decision: Decision, causes: Sequence[Cause]
     metadata = sum(c.count for c in causes if c.tier == Tier.METADATA)
     if not decision.blockers:
         if decision.partial:
-            return "run the full `tito package verify` for a release verdict"
-        return "hand off: `tito package report --bundle DIR`"
+            return "run the full `tinytorch-verifier package verify` for a release verdict"
+        return "hand off: `tinytorch-verifier package report --bundle DIR`"
     if first is not None:
         where = f" ({first.where})" if first.where else ""
         if first.module and first.module != COURSE:
-            step = f"fix {first.module}{where}, then `tito package test --module {first.module}`"
+            step = f"fix {first.module}{where}, then `tinytorch-verifier package test --module {first.module}`"
         else:
             step = f"fix {first.module_label}{where}: {_clip(first.fix or first.headline, 90)}"
-        step += "; then `tito verify` again"
+        step += "; then `tinytorch-verifier verify` again"
     else:
-        step = f"`tito package validate` lists the {metadata} metadata findings with their fixes; then `tito verify`"
+        step = (f"`tinytorch-verifier package validate` lists the {metadata} metadata findings with their fixes; "
+                "then `tinytorch-verifier verify`")
     return step

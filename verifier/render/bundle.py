@@ -52,19 +52,20 @@ class Bundle:
 def _artifacts(result: VerifyResult, dist: Path, out: Path) -> List[Tuple[str, str]]:
     """Copy the verified sdist and wheel, refusing files whose sha256 is not the one verify recorded."""
     if not result.artifacts:
-        raise VerifierError("the last verify built no artifacts", hint="fix the build and run `tito package verify`")
+        raise VerifierError("the last verify built no artifacts",
+                            hint="fix the build and run `tinytorch-verifier package verify`")
     rows = []
     sums = []
     for artifact in result.artifacts:
         source = dist / artifact["file"]
         if not source.is_file():
             raise VerifierError(f"{artifact['file']} of the last verify is not in {dist}",
-                                hint="run `tito package verify` again with the same --reports folder")
+                                hint="run `tinytorch-verifier package verify` again with the same --reports folder")
         digest = sha256(source)
         if digest != artifact["sha256"]:
             raise VerifierError(f"{source} is not the verified file "
                                 f"(sha256 {digest[:12]}… != {artifact['sha256'][:12]}…)",
-                                hint="run `tito package verify` again; never hand off an unverified file")
+                                hint="run `tinytorch-verifier package verify` again; never hand off an unverified file")
         (out / "dist").mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, out / "dist" / source.name)
         sums.append(f"{digest}  {source.name}")
@@ -193,8 +194,9 @@ def _release_notes_since(result: VerifyResult, since: BaselineComparison) -> str
     """The changes since the release `--baseline` named, as verify measured them (the course's own notes
     follow: they are where a breaking change is acknowledged)."""
     out = [f"# Release notes — tinytorch {result.course_version} (since {since.label})", "",
-           f"Measured by `tito verify --baseline {since.ref}`: the public API of both wheels, the student "
-           f"scenarios' numbers with the same seeds and the speed per operation on Python {since.python or '?'}.", ""]
+           f"Measured by `tinytorch-verifier verify --baseline {since.ref}`: the public API of both wheels, the "
+           f"student scenarios' numbers with the same seeds and the speed per operation on Python "
+           f"{since.python or '?'}.", ""]
     removed, changed = api_split(since)
     out += ["## Breaking changes", ""]
     out += [f"- `{c[:-len(' removed')]}` removed" + ("" if c not in since.api_blocking else

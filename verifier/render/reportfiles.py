@@ -174,7 +174,7 @@ def shape_problem(data: Any) -> Optional[str]:
 def read_report(path: Path) -> ReportFile:
     """One verify.json, checked: a ReportFileError naming the file (and line) when it is not one."""
     if not path.is_file():
-        raise ReportFileError("no verify result found", path, hint="run `tito package verify` first")
+        raise ReportFileError("no verify result found", path, hint="run `tinytorch-verifier package verify` first")
     try:
         if path.stat().st_size > REPORT_LIMIT:
             raise ReportFileError(f"larger than {REPORT_LIMIT // (1024 * 1024)} MB: not a verify report", path,

@@ -100,7 +100,8 @@ def print_status(result: VerifyResult, decision: Decision, console: Console) -> 
         console.print(line, markup=False, highlight=False)
     label, value = verdict_row(decision)
     if decision.partial:
-        console.print(f"  partial run: {decision.partial} — run the full `tito package verify` for a release verdict",
+        console.print(f"  partial run: {decision.partial} — run the full `tinytorch-verifier package verify` for a "
+                      "release verdict",
                       markup=False)
     console.print(f"{label}: [{'bold green' if decision.passed else 'bold red'}]{value}[/]   "
                   f"(verify took {result.seconds:.0f} s)")
@@ -121,7 +122,7 @@ def detail_lines(tri: Triage) -> List[str]:
             if hidden:
                 out.append(f"  … and {sum(c.count for c in hidden)} more metadata findings in "
                            f"{len({c.module for c in hidden})} modules (see reports/status.md, or "
-                           "`tito package validate`)")
+                           "`tinytorch-verifier package validate`)")
             continue
         for cause in causes:
             out.append(f"  {cause.line()}")

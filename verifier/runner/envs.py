@@ -167,7 +167,7 @@ def checked_requirements(requirements: Sequence[str]) -> None:
 def hashed_requirements(requirements: Sequence[str]) -> str:
     """A requirements file for pip's hash-checking mode: each local file as a file URL with the
     sha256 the verifier computed (it built the wheel), each name as it is (the lock pins its hash)."""
-    lines = ["# written by tito: the requirements of this install, local files with their sha256"]
+    lines = ["# written by tinytorch-verifier: the requirements of this install, local files with their sha256"]
     for item in requirements:
         path = Path(item)
         if path.is_file():

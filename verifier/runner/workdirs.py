@@ -130,7 +130,8 @@ def sweep_orphans(folder: Optional[Path] = None) -> str:
     if killed:
         listed = ", ".join(map(str, killed))
         what += f" and {len(killed)} orphaned process{'' if len(killed) == 1 else 'es'} (pid {listed})"
-    return f"removed {what} left by tito run{'s' if len(owners) > 1 else ''} that died (pid {', '.join(owners)})"
+    return (f"removed {what} left by tinytorch-verifier run{'s' if len(owners) > 1 else ''} that died "
+            f"(pid {', '.join(owners)})")
 
 
 def free_mb(path: Path) -> int:
