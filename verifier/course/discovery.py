@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..errors import CourseError
+from ..errors import CourseError, VerifierError
 
 MODULE_FOLDER = re.compile(r"^(?P<number>\d+)_(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
 SOURCE_SUFFIXES = (".py", ".ipynb")
@@ -213,6 +213,24 @@ def _find_modules_folder(root: Path, nbs_path: Optional[str]) -> str:
             return candidate
     # nothing found: name the configured folder (or the conventional one) in the error
     return nbs_path or ("modules/source" if (root / "modules" / "source").is_dir() else "modules")
+
+
+# the course of this repository's checkout; absent from an installed wheel (no course beside the code)
+EMBEDDED_COURSE = Path(__file__).resolve().parents[2] / "course"
+
+
+def default_course() -> Path:
+    """The course to work on when none is named: $TITO_COURSE, the current directory if it is a
+    course, else the course embedded in this repository."""
+    if os.environ.get("TITO_COURSE"):
+        return Path(os.environ["TITO_COURSE"])
+    cwd = Path.cwd()
+    has_modules = (cwd / "modules").is_dir() or (cwd / "src").is_dir()  # src/: upstream's layout D
+    if has_modules and ((cwd / "pyproject.toml").is_file() or (cwd / "settings.ini").is_file()):
+        return cwd
+    if EMBEDDED_COURSE.is_dir():
+        return EMBEDDED_COURSE
+    raise VerifierError("no course found: run tito inside a TinyTorch checkout or pass --course PATH")
 
 
 def load_course(root: Path) -> Course:

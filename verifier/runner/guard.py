@@ -74,7 +74,7 @@ def environment_problem(error: BaseException) -> Optional[str]:
     """One line for an OSError caused by the machine (full disk, read-only file system...)."""
     if not isinstance(error, OSError) or error.errno not in _ENVIRONMENT_ERRNOS:
         return None
-    from ..runner.workdirs import disk_full_line, is_disk_full
+    from .workdirs import disk_full_line, is_disk_full
 
     if is_disk_full(error):
         return disk_full_line(error)
@@ -198,7 +198,7 @@ def _say(stream: TextIO, line: str) -> None:
 def _end_children() -> None:
     """Kill every child group, wait for them, then kill what still carries this run's token (a
     descendant that left its group); later commands in this process (tests) may start children again."""
-    from ..runner.processes import allow_new, stop_all
+    from .processes import allow_new, stop_all
 
     stop_all()
     allow_new()
@@ -229,7 +229,7 @@ def run_guarded(command: Callable[[], int], argv: Sequence[str], stderr: Optiona
 
 
 def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> int:
-    from ..runner.processes import allow_new
+    from .processes import allow_new
 
     allow_new()  # a command in a process where an earlier one was interrupted (tests) may start children
     try:

@@ -2,18 +2,21 @@
 (exit 2, one line) instead of after minutes of building: the `--reports` target must be a writable
 folder (or creatable in one) — and so must `report --bundle`, while `report --output` must be a file
 in one — every Python named with `--python` must look like X.Y and be found, and --jobs be 1 or more. It also sweeps the
-work directories and process groups left by tito runs that died (runner/workdirs.py)."""
+work directories and process groups left by tito runs that died (runner/workdirs.py). run_command
+is the whole of a command's life after parsing: sweep, preflight, the command, under the guard."""
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 from ..errors import InterpreterError, VerifierError
 from ..ownership import REPORT_NAMES, check_file_target, check_folder, claim_folder
+from ..runner.guard import run_guarded
 
 # commands whose --reports is where they write (status, report, classifiers only read it)
 WRITES_REPORTS = {"verify", "test", "integration", "aggregate", "bench"}
@@ -110,7 +113,7 @@ def preflight(args: argparse.Namespace) -> None:
         check_pythons(args.python if isinstance(args.python, list) else [args.python])
     if name in WRITES_REPORTS and getattr(args, "reports", None) is not None:
         if hasattr(args, "course") and args.course is None:
-            from .commands import default_course
+            from ..course.discovery import default_course
             default_course()  # no course to work on: said before a reports folder is made for nothing
         check_reports_target(Path(args.reports))
     if name == "report" and getattr(args, "output", None) is not None:
@@ -119,3 +122,16 @@ def preflight(args: argparse.Namespace) -> None:
         check_file_target(Path(args.output), "--output")
     if name == "report" and getattr(args, "bundle", None) is not None:
         check_reports_target(Path(args.bundle), "--bundle")
+
+
+def run_command(args: argparse.Namespace, command: Callable[[argparse.Namespace], int], argv: Sequence[str]) -> int:
+    """Run one parsed command under the guard (runner/guard.py): what dead runs left is swept (one
+    line on stderr), the arguments are checked before anything runs, then the command: its exit code."""
+    def checked_command() -> int:
+        swept = sweep(args)
+        if swept:
+            print(f"tito: {swept}", file=sys.stderr)
+        preflight(args)  # raises a one-line error before anything runs
+        return int(command(args))
+
+    return run_guarded(checked_command, argv)
