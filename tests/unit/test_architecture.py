@@ -73,3 +73,22 @@ def test_test_files_have_unique_basenames():
     in different folders stop the whole collection ("import file mismatch")."""
     names = [path.name for path in (REPO / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+MAX_CLI_LINES = 400  # issue 25: the command line is a thin layer over the library (as pypa/build's)
+
+
+def test_the_cli_stays_thin():
+    """cli/ parses arguments and calls the library: under 400 lines in all, and every `cmd_*` function
+    is imports plus one `return library_function(...)` — the work lives below cli/."""
+    files = sorted((REPO / "verifier" / "cli").glob("*.py"))
+    sizes = {path.name: len(path.read_text(encoding="utf-8").splitlines()) for path in files}
+    assert "main.py" in sizes and sum(sizes.values()) < MAX_CLI_LINES, sizes
+    thick = []
+    for path in files:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("cmd_"):
+                work = [s for s in node.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+                if len(work) != 1 or not isinstance(work[0], ast.Return) or not isinstance(work[0].value, ast.Call):
+                    thick.append(f"{path.name}: {node.name}")
+    assert thick == []
