@@ -2,7 +2,7 @@
 
 The library is laid out by concern, one folder each (imports point one way, top to bottom):
 
-    cli/        `tito`: argument parsing, exit codes, error text
+    cli/        `tito`: argument parsing, one library call per command (the work lives below)
     pipeline/   one verify run: stages, result model, release gate, progress
     render/     rendering a result (terminal, status, Markdown, JUnit, HTML, JSON)
     checks/     static validation: findings with stable codes
