@@ -2,7 +2,7 @@
 
 The library is laid out by concern, one folder each (imports point one way, top to bottom):
 
-    cli/        `tinytorch-verifier` (also `python -m verifier`): argument parsing, exit codes, error text
+    cli/        `tinytorch-verifier` (also `python -m verifier`): argument parsing, one library call per command
     pipeline/   one verify run: stages, result model, release gate, progress
     render/     rendering a result (terminal, status, Markdown, JUnit, HTML, JSON)
     checks/     static validation: findings with stable codes
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .results import VerifyResult
 
 # The rest of the public API is imported when first used (PEP 562): `import verifier.cli` must not load
-# the verify pipeline, the checks and their libraries — `tito package validate` run by a pre-commit hook
+# the verify pipeline, the checks and their libraries — `tinytorch-verifier package validate` run by a pre-commit hook
 # or an editor pays only for what validation needs (tests/unit/test_import_graph.py holds it to that).
 _LAZY = {
     "ValidationReport": "checks.validate", "validate": "checks.validate",

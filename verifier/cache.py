@@ -63,7 +63,7 @@ def cache_dir() -> Path:
 # ------------------------------------------------------------------ results kept by content hash
 # What a check computes from text alone (jupytext's cell split, validate-pyproject's verdict on a
 # [project] table) is kept as a small JSON file named by the hash of its inputs and of the library that
-# computed it. A hook or an editor runs `tito package validate` again and again on files that did not
+# computed it. A hook or an editor runs `tinytorch-verifier package validate` again and again on files that did not
 # change; a warm cache lets it skip importing those libraries at all (tests/unit/test_import_graph.py).
 
 

@@ -1,14 +1,14 @@
-"""The write guard: the one gate every write of tito outside its own temporary folders passes.
+"""The write guard: the one gate every write of tinytorch-verifier outside its own temporary folders passes.
 
-tito writes into folders the user names or that sit in the user's tree — a venv (`package install
+tinytorch-verifier writes into folders the user names or that sit in the user's tree — a venv (`package install
 --venv`), the build output (`package build --out`), the reports folder, the release bundle, the
 course's exported package, the cached dependency venvs under the cache folder (TITO_CACHE).
 Before it writes there, the target is claimed here:
 
-- a missing folder is made and marked (MARK, a small file saying tito made it);
-- an empty folder, a folder holding our mark, or one holding only what tito itself writes there
+- a missing folder is made and marked (MARK, a small file saying tinytorch-verifier made it);
+- an empty folder, a folder holding our mark, or one holding only what tinytorch-verifier itself writes there
   (reports of an earlier version, wheels in a dist folder) is accepted and marked;
-- anything else — a folder of the user's files, a symlink, a venv tito did not make — is refused
+- anything else — a folder of the user's files, a symlink, a venv tinytorch-verifier did not make — is refused
   with one line (RefusedTarget, exit 2) naming the folder and what to do. Only a venv (pyvenv.cfg)
   can be replaced, and only with `--force`; a folder of user files never.
 
@@ -28,14 +28,14 @@ MARK = ".tito-made"
 MARK_TEXT = ("made by tinytorch-verifier: it may write into and replace what it made here;\n"
              "remove this file to keep tinytorch-verifier from touching this folder\n")
 
-# what an earlier tito wrote into a folder before the mark existed: accepted without the mark
+# what an earlier tinytorch-verifier wrote into a folder before the mark existed: accepted without the mark
 REPORT_NAMES = ("verify.json", "status.md", "junit.xml", "report.html", "bench.json", "bench-*.json", "dist",
                 ".tito-probe-*", "*.tmp")
 DIST_NAMES = ("*.whl", "*.tar.gz")
 
 
 class RefusedTarget(VerifierError):
-    """A folder tito would write into or replace is not its own."""
+    """A folder tinytorch-verifier would write into or replace is not its own."""
 
 
 def is_marked(folder: Path) -> bool:
@@ -94,7 +94,7 @@ def check_folder(folder: Path, option: str, tito_files: Iterable[str] = ()) -> N
 
 
 def claim_folder(folder: Path, option: str, tito_files: Iterable[str] = ()) -> Path:
-    """A folder tito fills with its own files (reports, build output): made and marked when missing;
+    """A folder tinytorch-verifier fills with its own files (reports, build output): made and marked when missing;
     accepted (and marked) when empty, marked, or holding only `tito_files`; else RefusedTarget."""
     folder = Path(folder)
     check_folder(folder, option, tito_files)
@@ -105,17 +105,17 @@ def claim_folder(folder: Path, option: str, tito_files: Iterable[str] = ()) -> P
 
 
 def check_replaceable(folder: Path, hint: str) -> None:
-    """Before tito removes a folder to make it again (a cached venv under the cache folder): refused
+    """Before tinytorch-verifier removes a folder to make it again (a cached venv under the cache folder): refused
     unless it is missing or carries the mark — a folder of the user's at that path is never removed."""
     folder = Path(folder)
     if folder.is_symlink():
-        raise _refuse(folder, "it is a symbolic link (to a folder tito did not make)", hint)
+        raise _refuse(folder, "it is a symbolic link (to a folder tinytorch-verifier did not make)", hint)
     if folder.exists() and not is_marked(folder):
-        raise _refuse(folder, "it holds files tito did not make (tito replaces only what it made)", hint)
+        raise _refuse(folder, "it holds files tinytorch-verifier did not make (it replaces only what it made)", hint)
 
 
 def check_file_target(path: Path, option: str) -> None:
-    """A file tito writes where the user said (`--output`): never a folder, never through a link."""
+    """A file tinytorch-verifier writes where the user said (`--output`): never a folder, never through a link."""
     if path.is_symlink():
         raise _refuse(path, "it is a symbolic link", f"pass {option} with a plain file name")
     if path.is_dir():
@@ -124,7 +124,7 @@ def check_file_target(path: Path, option: str) -> None:
 
 def prepare_venv_target(folder: Path, force: bool = False, replace: bool = True) -> bool:
     """Before a venv is made at `folder` (`package install --venv`): returns True when `folder` is a
-    venv tito made earlier (reuse it), False when a new venv may be made there (missing or empty;
+    venv tinytorch-verifier made earlier (reuse it), False when a new venv may be made there (missing or empty;
     a foreign venv removed because `force` — unless `replace` is False: only checked). Anything
     else raises RefusedTarget."""
     folder = Path(folder)

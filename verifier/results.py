@@ -124,7 +124,7 @@ class PythonResult:
 
 @dataclass
 class SpeedRow:
-    """One operation timed in the baseline and the candidate (`tito verify --baseline`)."""
+    """One operation timed in the baseline and the candidate (`tinytorch-verifier verify --baseline`)."""
     operation: str               # "Conv2d forward"
     module: str                  # course module of the operation's class ("10_spatial"), else its package module
     package_module: str          # "tinytorch.core.spatial"
@@ -171,7 +171,8 @@ class BaselineComparison:
 
 @dataclass
 class CanaryFinding:
-    """A deprecation the package's own code causes on the newest Python and NumPy (`tito verify --canary`)."""
+    """A deprecation the package's own code causes on the newest Python and NumPy (`tinytorch-verifier
+    verify --canary`)."""
     category: str                # "DeprecationWarning", "PendingDeprecationWarning", "FutureWarning"
     message: str                 # the warning's own words: what will break
     path: str                    # the student's source ("modules/01_tensor/tensor.py"), else the installed file
@@ -220,12 +221,12 @@ class VerifyResult:
     code_metrics: List[Dict[str, Any]] = field(default_factory=list)
     jobs: int = 0                # tasks run at once (the pool's workers)
     utilisation: Optional[float] = None  # summed stage seconds / (wall seconds x jobs)
-    # what `tito package aggregate` / `compare` check before putting two reports side by side:
+    # what `tinytorch-verifier package aggregate` / `compare` check before putting two reports side by side:
     course_name: str = ""        # the distribution's name ("tinytorch"); `course` is a path, per machine
     wheel_content_sha256: str = ""  # the wheel's files and contents, not its zip timestamps (see wheel_digest)
     platform: str = ""           # "linux-x86_64": a matrix has one report per (Python, platform, latest)
     latest: bool = False         # a --latest run (lock files ignored)
-    aggregated: bool = False     # written by `tito package aggregate`: never read back as a job's report
+    aggregated: bool = False     # written by `tinytorch-verifier package aggregate`: never read back as a job's report
     baseline: Optional[BaselineComparison] = None  # `--baseline REF`: the comparison with an earlier release
     canary: Optional[CanaryReport] = None  # `--canary`: what the newest Python and NumPy will break
 
@@ -253,7 +254,7 @@ class VerifyResult:
 
 
 def result_from_json(data: Dict[str, Any]) -> VerifyResult:
-    """Rebuild a VerifyResult from its JSON report (for `tito package status` and `report`)."""
+    """Rebuild a VerifyResult from its JSON report (for `tinytorch-verifier package status` and `report`)."""
 
     failure_fields = {f.name for f in dataclasses.fields(ImportFailure)}
 

@@ -225,7 +225,7 @@ def test_verify_on_a_too_small_temporary_folder_fails_at_once(tiny_disk, mini_co
 
 
 def test_pip_saying_no_space_left_is_the_one_line_error(tmp_path):
-    from verifier.cli._guard import run_guarded
+    from verifier.runner.guard import run_guarded
     from verifier.runner.processes import run
 
     target = tmp_path / "site-packages" / "numpy" / "core.py"

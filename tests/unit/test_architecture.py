@@ -190,3 +190,22 @@ def test_the_exception_check_sees_a_stray_class(tmp_path):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+MAX_CLI_LINES = 400  # issue 25: the command line is a thin layer over the library (as pypa/build's)
+
+
+def test_the_cli_stays_thin():
+    """cli/ parses arguments and calls the library: under 400 lines in all, and every `cmd_*` function
+    is imports plus one `return library_function(...)` — the work lives below cli/."""
+    files = sorted((REPO / "verifier" / "cli").glob("*.py"))
+    sizes = {path.name: len(path.read_text(encoding="utf-8").splitlines()) for path in files}
+    assert "main.py" in sizes and sum(sizes.values()) < MAX_CLI_LINES, sizes
+    thick = []
+    for path in files:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("cmd_"):
+                work = [s for s in node.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+                if len(work) != 1 or not isinstance(work[0], ast.Return) or not isinstance(work[0].value, ast.Call):
+                    thick.append(f"{path.name}: {node.name}")
+    assert thick == []

@@ -134,7 +134,7 @@ def test_no_course_outside_a_checkout_is_one_line_exit_2(tmp_path, monkeypatch, 
     """As from an installed wheel: no course beside the code, none in the current directory."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TITO_COURSE", raising=False)
-    monkeypatch.setattr(importlib.import_module("verifier.cli.commands"), "EMBEDDED_COURSE",
+    monkeypatch.setattr(importlib.import_module("verifier.course.discovery"), "EMBEDDED_COURSE",
                         tmp_path / "site-packages" / "course")
     for argv in (["verify"], ["package", "validate"], ["export", "--check"]):
         assert cli_main.main(argv) == 2, argv

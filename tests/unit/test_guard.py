@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from verifier.cli import _guard
-from verifier.cli._guard import EXIT_INTERNAL, EXIT_USAGE, run_guarded
 from verifier.errors import CourseError
+from verifier.runner import guard as _guard
+from verifier.runner.guard import EXIT_INTERNAL, EXIT_USAGE, run_guarded
 
 
 def run(command, tmp_path, monkeypatch):
@@ -90,7 +90,7 @@ def test_main_guards_every_command(tmp_path, monkeypatch, capsys):
 
 def test_a_subprocess_crash_prints_no_traceback(tmp_path):
     """In a fresh interpreter: a crashing command leaves one line on stderr and exit 3."""
-    done = subprocess.run([sys.executable, "-c", "import sys; from verifier.cli._guard import run_guarded; "
+    done = subprocess.run([sys.executable, "-c", "import sys; from verifier.runner.guard import run_guarded; "
                            "sys.exit(run_guarded(lambda: {}['missing'], ['x']))"],
                           capture_output=True, text=True, env={"TITO_LOG_DIR": str(tmp_path), "PATH": ""})
     assert done.returncode == EXIT_INTERNAL, done.stderr
@@ -98,7 +98,7 @@ def test_a_subprocess_crash_prints_no_traceback(tmp_path):
 
 
 def test_closed_stdout_is_not_a_crash(tmp_path):
-    script = ("import sys\nfrom verifier.cli._guard import run_guarded\n"
+    script = ("import sys\nfrom verifier.runner.guard import run_guarded\n"
               "def spam():\n    while True:\n        print('x' * 100)\n"
               "sys.exit(run_guarded(spam, ['x']))\n")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

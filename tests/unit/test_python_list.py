@@ -82,8 +82,8 @@ def test_verify_install_pythons_prints_the_failure_before_verifying(nothing_inst
     fake.chmod(0o755)
     monkeypatch.setattr(pythons, "find_uv", lambda: fake)
     calls = []
-    monkeypatch.setattr(importlib.import_module("verifier.cli.commands"), "_run_verification",
-                        lambda args, options: calls.append(options) or 1)
+    monkeypatch.setattr(importlib.import_module("verifier.render.runs"), "run_verification",
+                        lambda options, reports, no_color: calls.append(options) or 1)
     assert main(["verify", "--course", str(EMBEDDED), "--python", "3.15", "--install-pythons",
                  "--reports", str(nothing_installed / "reports")]) == 1
     err = capsys.readouterr().err

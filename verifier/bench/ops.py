@@ -1,4 +1,4 @@
-"""Per-operation timing of one tinytorch package, for `tito verify --baseline REF` (pipeline/baseline.py).
+"""Per-operation timing of one tinytorch package, for `tinytorch-verifier verify --baseline REF` (pipeline/baseline.py).
 
 A child script, never imported by the verifier: it runs with `python -I` in a venv that holds the
 course's dependencies, with `_roles.py` (student_scenarios) copied beside it, and times one package —

@@ -1,15 +1,16 @@
-"""`tito bench --validate` (run first by `nox -s bench`): `tito package validate` timed as a whole process,
+"""`tinytorch-verifier bench --validate` (run first by `nox -s bench`): `tinytorch-verifier package validate` timed
+as a whole process,
 the way a pre-commit hook or an editor runs it — interpreter start, imports, reading the course, every
 check, the output — against the target of 0.3 s (median) on the embedded course.
 
 Both ways a user starts it are timed, interleaved run by run so a change in the machine's load hits
-both alike: `python -m verifier.cli package validate --course C` and the `tito` entry point, on an
+both alike: `python -m verifier.cli package validate --course C` and the `tinytorch-verifier` entry point, on an
 unchanged course (the whole output comes from the cache: checks/output_cache.py), and — the case of a
 hook after each commit — on a copy of the course where one module source gets a new comment before
 every run (only that file is read anew; the other per-file results come from the cache). One first
 run per command fills the caches and is reported apart ("first run"). The children get a bench-owned
 cache folder (TITO_CACHE) and a bench-owned bytecode folder (PYTHONPYCACHEPREFIX,
-PYTHONDONTWRITEBYTECODE unset): an installed tito has its modules compiled, and this keeps the
+PYTHONDONTWRITEBYTECODE unset): an installed tinytorch-verifier has its modules compiled, and this keeps the
 user's cache and the source tree untouched. Wall time is what the caller waits; CPU time (user +
 system, from the child's rusage) moves less with the load of a shared machine, and the load average
 is printed beside both.
@@ -52,7 +53,8 @@ class ProcessTiming:
 
 
 def tito_entry_point() -> Optional[Path]:
-    """The `tito` script of the running interpreter's environment (what `pip install` made), else PATH's."""
+    """The `tinytorch-verifier` script of the running interpreter's environment (what `pip install` made),
+    else PATH's."""
     beside = Path(sys.executable).parent / ("tinytorch-verifier.exe" if os.name == "nt" else "tinytorch-verifier")
     if beside.is_file():
         return beside
@@ -158,7 +160,8 @@ def render(timings: Sequence[ProcessTiming], course: Path, runs: int, load_befor
 
 
 def print_validate_timing(course: Path, runs: int = DEFAULT_RUNS, fail_on_miss: bool = False) -> int:
-    """`tito bench --validate`: time, print the table; exit 1 on a missed target only with --fail-on-miss."""
+    """`tinytorch-verifier bench --validate`: time, print the table; exit 1 on a missed target only
+    with --fail-on-miss."""
     timings, load_before, load_after = time_validate(course, runs)
     print(render(timings, course, runs, load_before, load_after))
     return 1 if fail_on_miss and not all(t.met for t in timings if not t.missing) else 0

@@ -1,4 +1,4 @@
-"""The output of `tito package validate`, kept by the content of everything it depends on, so that a
+"""The output of `tinytorch-verifier package validate`, kept by the content of everything it depends on, so that a
 pre-commit hook or an editor that validates an unchanged course again gets the same text at once
 (no parsing, no check runs). It is a cache, never a source of truth: the key is the SHA-256 of
 
@@ -138,7 +138,7 @@ def keep_output(key: str, text: str, code: int) -> None:
 
 
 def validate_output(course_path: Path, module: Optional[str] = None, fmt: str = "text") -> Tuple[str, int]:
-    """`run_validate` behind the output cache — what `tito package validate` calls. On a hit nothing of
+    """`run_validate` behind the output cache — what `tinytorch-verifier package validate` calls. On a hit nothing of
     the checks is imported (this module needs only the standard library); on a miss the output is
     computed by `run_validate` and kept when the key did not change during the run."""
     key = output_key(course_path, module, fmt)

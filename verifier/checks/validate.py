@@ -1,5 +1,5 @@
 """Static package validation, public entry points: `validate(course, module=None) -> ValidationReport`
-and `run_validate` (the library side of `tito package validate`: output text and exit code).
+and `run_validate` (the library side of `tinytorch-verifier package validate`: output text and exit code).
 
 Reads module sources and metadata only — text and `ast`, never importing or executing student code.
 The course is parsed once into a `CheckContext`; every check in `registry.CHECKS` (one module per
@@ -54,7 +54,7 @@ def validate(course: Course, module: Optional[str] = None) -> ValidationReport:
 
 
 def run_validate(course_path: Path, module: Optional[str] = None, fmt: str = "text") -> Tuple[str, int]:
-    """`tito package validate [MODULE] [--format text|json]`: (output, exit code).
+    """`tinytorch-verifier package validate [MODULE] [--format text|json]`: (output, exit code).
     0 = no errors (warnings allowed), 1 = errors found, 2 = usage or configuration error."""
     if fmt not in FORMATS:
         return f"tinytorch-verifier: error: unknown format {fmt!r} (choose from {', '.join(FORMATS)})\n", 2

@@ -1,4 +1,4 @@
-"""`tito`: the command line. Argument parsing, exit codes and error text only; the work is done
+"""`tinytorch-verifier`: the command line. Argument parsing, exit codes and error text only; the work is done
 by the library packages beside this one."""
 from .main import main
 

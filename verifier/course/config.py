@@ -95,7 +95,7 @@ TINYTORCH_SCHEMA: Dict[str, Expect] = {
     "location": Expect("a string", STRING.accepts, 'location = "core"'),
     "modules": Expect("a string", STRING.accepts, 'modules = "modules"'),
     "init": Expect("a string", STRING.accepts, 'init = "star-imports"'),
-    # `tito verify --baseline`: an operation this many times slower than the baseline blocks
+    # `tinytorch-verifier verify --baseline`: an operation this many times slower than the baseline blocks
     "baseline-slowdown": Expect("a number above 1", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
                                 and v > 1, "baseline-slowdown = 1.5"),
 }

@@ -3,7 +3,7 @@ end of life, and its support status on a given date (prerelease, bugfix, securit
 
 The matrix check (TT235) uses it to know the newest *released* Python at today's date (a course whose
 requires-python allows it must list its classifier); TT236 warns when the matrix holds a Python past
-its end of life; `tito python list` shows each Python's status.
+its end of life; `tinytorch-verifier python list` shows each Python's status.
 
 To update: add one row per new feature release (PEP 602: one each October, five years of support).
 Sources: the devguide's "Status of Python versions" table and the release-schedule PEPs (3.15: PEP 790,

@@ -1,6 +1,6 @@
 """The module dependency graph, public entry points: `course_graph(course)` builds the declared
 (module.yaml prerequisites) versus actual (imports of exported cells) graph; `run_deps` is the
-library side of `tito package deps` (output text and exit code).
+library side of `tinytorch-verifier package deps` (output text and exit code).
 
 The work is split by concern: `imports` (the one import-extraction walker), `resolve` (what an
 import reaches), `digraph` (generic cycles, order, reverse closure), `graph_model` (the course's
@@ -40,7 +40,7 @@ def error_output(exc: VerifierError, fmt: str) -> str:
 
 
 def run_deps(course_path: Path, fmt: str = "text", check: bool = False) -> Tuple[str, int]:
-    """`tito package deps`: (output, exit code). 0 = printed (and, with check, no mismatch or cycle);
+    """`tinytorch-verifier package deps`: (output, exit code). 0 = printed (and, with check, no mismatch or cycle);
     1 = check found a declared/actual mismatch or a cycle; 2 = usage or configuration error."""
     if fmt not in RENDERERS:
         return f"tinytorch-verifier: error: unknown format {fmt!r} (choose from {', '.join(FORMATS)})\n", 2

@@ -1,5 +1,5 @@
 """Rendering the dependency graph: text (build order, graph, mismatches, cycles), Mermaid, Graphviz
-dot and JSON — the formats of `tito package deps`.
+dot and JSON — the formats of `tinytorch-verifier package deps`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .imports import ImportRef
 
 def unreadable_module_yamls(graph: DependencyGraph) -> List[Dict[str, object]]:
     """module.yaml files that cannot be read (YAML alias bomb, not a mapping ...): the declared graph is
-    unknown there. `tito package validate` reports each as TT001 with the same path, line and message."""
+    unknown there. `tinytorch-verifier package validate` reports each as TT001 with the same path, line and message."""
     found: List[Dict[str, object]] = []
     for module in graph.course.modules:
         problem = module.meta_problem

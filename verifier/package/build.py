@@ -142,7 +142,7 @@ def build_course(course: Course, out_dir: Path, work: Path) -> Tuple[Artifacts, 
 
 def keep_artifacts(artifacts: Artifacts, folder: Path) -> List[Path]:
     """Copy the sdist and wheel into `folder`, replacing what an earlier run left there (only in a
-    folder tito made, or one that holds nothing but distributions)."""
+    folder tinytorch-verifier made, or one that holds nothing but distributions)."""
     claim_folder(folder, "--reports", DIST_NAMES)
     for old in list(folder.glob("*.whl")) + list(folder.glob("*.tar.gz")):
         old.unlink()

@@ -1,6 +1,6 @@
 """Export freshness: does the package folder a course commits (`tinytorch/`) match its sources?
 
-`tito export --check` (and the pre-commit hook built on it) exports the course into a temporary
+`tinytorch-verifier export --check` (and the pre-commit hook built on it) exports the course into a temporary
 folder and compares it with the committed folder, read-only: the user's tree is never written.
 
 What is compared is the code, not the generator's decoration, so that a folder exported by nbdev

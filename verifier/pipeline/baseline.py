@@ -1,4 +1,4 @@
-"""`tito verify --baseline REF`: the release candidate against an earlier release.
+"""`tinytorch-verifier verify --baseline REF`: the release candidate against an earlier release.
 
 REF is a git ref of the repository holding the course (tag, branch, commit) or the path of an earlier
 release's wheel. A git baseline is read with `git archive` into the run's private work folder (the

@@ -1,4 +1,4 @@
-"""`tito verify --baseline REF`, the behaviour leg: the numbers the student scenarios compute, for the
+"""`tinytorch-verifier verify --baseline REF`, the behaviour leg: the numbers the student scenarios compute, for the
 baseline and for the candidate, compared within stated tolerances.
 
 Each scenario with a model prints, in its `TITO_RESULT` line, a "behaviour" object: per model its held-out

@@ -1,4 +1,4 @@
-"""The canary leg of `tito verify --canary`: what breaks next, before it breaks.
+"""The canary leg of `tinytorch-verifier verify --canary`: what breaks next, before it breaks.
 
 One extra Python leg beside the matrix: the newest Python of the run that has an interpreter, the
 course's wheel with the newest NumPy (and other direct dependencies) the user's indexes offer,

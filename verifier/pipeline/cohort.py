@@ -1,8 +1,8 @@
-"""Verifying a whole class: `tito cohort verify SUBMISSIONS` — the library behind it.
+"""Verifying a whole class: `tinytorch-verifier cohort verify SUBMISSIONS` — the library behind it.
 
 Each student works in their own copy of the course (a GitHub Classroom repository `<assignment>-<login>/`,
 nbgrader's `submitted/<student>/<assignment>/`, or any folder per student; or a roster CSV
-`student,path_or_git_url,ref`). Per student, the same verification as `tito verify` runs in its own
+`student,path_or_git_url,ref`). Per student, the same verification as `tinytorch-verifier verify` runs in its own
 child process (`python -m verifier.cli verify`) with a timeout, on a copy of the tree in the run's
 work folder, sandboxed with bubblewrap (runner/sandbox.py) when it works here. Its reports go to
 REPORTS/students/<student>/; a tree that is not a course, cannot be cloned, hangs or runs out of
@@ -44,7 +44,7 @@ CLONE_FAILED, TIMEOUT, OUT_OF_MEMORY = "CLONE FAILED", "TIMEOUT", "OUT OF MEMORY
 ERROR, INTERRUPTED, NOT_RUN = "ERROR", "INTERRUPTED", "NOT RUN"
 REUSABLE = frozenset({VERIFIED, NOT_VERIFIED, NOT_A_COURSE, TIMEOUT, OUT_OF_MEMORY})  # verdicts of the tree
 GRADEBOOK_COLUMNS = ("student", "verdict", "modules_to_fix", "first_failing_stage", "seconds", "note")
-REPORT_NAMES = ("verify.json", "status.md", "junit.xml", "report.html")  # what `tito verify` writes
+REPORT_NAMES = ("verify.json", "status.md", "junit.xml", "report.html")  # what `tinytorch-verifier verify` writes
 SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".venv", "venv", ".tox",
                           ".nox", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tito"})
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")   # also a folder name under students/

@@ -1,4 +1,4 @@
-"""`tito cohort verify --scheduler tcp://HOST:8786`: a class verified on a Dask distributed cluster.
+"""`tinytorch-verifier cohort verify --scheduler tcp://HOST:8786`: a class verified on a Dask distributed cluster.
 
 The instructor's machine (the client) sends each student's tree as one task: a gzipped tar archive of
 the files `cohort.copy_tree` would copy (workers need not share its file system; refused above

@@ -1,4 +1,4 @@
-"""The entry point of a cohort run (`tito cohort verify`): every student verified on a local pool of
+"""The entry point of a cohort run (`tinytorch-verifier cohort verify`): every student verified on a local pool of
 threads, each a child process (pipeline/cohort.py verify_student), or one task per student on a Dask
 cluster (pipeline/cohort_dask.py) when a scheduler is named. Apart from cohort.py so that the Dask
 leg, which builds on cohort.py, is not imported back by it."""

@@ -1,4 +1,4 @@
-"""The library behind tito's single-purpose commands — build the course into a folder, install it
+"""The library behind tinytorch-verifier's single-purpose commands — build the course into a folder, install it
 into a venv to try by hand, snapshot its public API. The CLI only parses arguments and prints what
 these return; every file and venv they make or remove is made or removed here."""
 from __future__ import annotations
@@ -58,8 +58,8 @@ class InstallOutcome:
 def install_into(course: Course, venv_dir: Optional[Path], python: Optional[str],
                  force: bool = False) -> InstallOutcome:
     """The built wheel installed into the venv at `venv_dir` (default `.tito/venv-<distribution>`),
-    for `python` (default: this interpreter): reused when tito made it, made fresh when the folder is
-    missing or empty; a venv tito did not make is replaced only with `force`, and a folder of the
+    for `python` (default: this interpreter): reused when tinytorch-verifier made it, made fresh when the folder is
+    missing or empty; a venv tinytorch-verifier did not make is replaced only with `force`, and a folder of the
     user's files never (ownership.prepare_venv_target)."""
     interpreter = current_interpreter().path
     if python:

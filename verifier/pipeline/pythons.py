@@ -1,6 +1,6 @@
-"""The Pythons of a course's matrix on this machine (`tito python list`): where each interpreter was
+"""The Pythons of a course's matrix on this machine (`tinytorch-verifier python list`): where each interpreter was
 found (or where we looked), its full version, its support status from Python's release calendar, and
-the NumPy version the course's lock file gives it. And `tito verify --install-pythons`: the missing
+the NumPy version the course's lock file gives it. And `tinytorch-verifier verify --install-pythons`: the missing
 ones installed with `uv python install X.Y`, each failure said in one line with what to do instead.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The quick integration check of one module: what `tito export MODULE` runs after writing, and
-`tito package test --quick --module MODULE` runs on a temporary export.
+"""The quick integration check of one module: what `tinytorch-verifier export MODULE` runs after writing, and
+`tinytorch-verifier package test --quick --module MODULE` runs on a temporary export.
 
 For a changed module it takes the module and every module that depends on it (the `--module`
 selection), then: the static checks (validation, AST only) of those modules, and an import of
@@ -9,7 +9,7 @@ the package `__init__` itself. The imports run in one sandboxed child process
 (runner/processes.py `run`), from an empty directory, with one Python (the newest of the
 course's matrix) in a cached venv that holds only the course's dependencies (runner/depvenvs.py).
 
-`IntegrationPlan` is also what `tito package test --module X --plan` prints: dependencies,
+`IntegrationPlan` is also what `tinytorch-verifier package test --module X --plan` prints: dependencies,
 dependents, scenarios and tests, without running anything.
 """
 from __future__ import annotations
@@ -118,7 +118,7 @@ def plan_integration(course: Course, ref: str, edges: Optional[Dict[str, List[st
 
 
 def merge_plans(plans: Sequence[IntegrationPlan]) -> IntegrationPlan:
-    """One plan for several changed modules (`tito export --all`): the union, in course order."""
+    """One plan for several changed modules (`tinytorch-verifier export --all`): the union, in course order."""
     if len(plans) == 1:
         return plans[0]
     changed = [p.module for p in plans]
@@ -275,7 +275,7 @@ def _version_of(interpreter: Path) -> str:
 
 
 def quick_on_temporary_export(course: Course, ref: str, python: Optional[str] = None) -> QuickResult:
-    """`tito package test --quick --module X`: the export check, on an export outside the course."""
+    """`tinytorch-verifier package test --quick --module X`: the export check, on an export outside the course."""
     from ..package.export import plan_export, write_package
 
     with tempfile.TemporaryDirectory(prefix="tito-quick-export-") as work:

@@ -26,7 +26,7 @@ def affected_modules(course: Course, ref: str) -> List[str]:
 
 
 def select_for_module(course: Course, ref: str) -> Tuple[List[str], List[str]]:
-    """(scenario names, test paths relative to the course's tests/) for `tito package test --module`."""
+    """(scenario names, test paths relative to the course's tests/) for `tinytorch-verifier package test --module`."""
     return select_for_names(course, affected_modules(course, ref))
 
 

@@ -1,6 +1,6 @@
 """The verify pipeline: validate -> export -> api -> build -> per Python (fresh venv, install the
 wheel, import every module alone, entry points, student scenarios, course tests) -> result. The
-library behind `nox -s verify` / `tito verify`.
+library behind `nox -s verify` / `tinytorch-verifier verify`.
 
 The run keeps going, as pytest runs every test: a failed stage blocks the release, but every
 later stage whose inputs exist still runs, so one run shows the whole picture (a validation

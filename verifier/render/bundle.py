@@ -1,4 +1,4 @@
-"""The release hand-off bundle (`tito package report --bundle DIR`): one folder, from the last
+"""The release hand-off bundle (`tinytorch-verifier package report --bundle DIR`): one folder, from the last
 verify, with an `index.html` linking every file.
 
     dist/                      the verified sdist and wheel (checked against the sha256 verify

@@ -1,4 +1,4 @@
-"""What an instructor reads after `tito cohort verify`: gradebook.csv, cohort.json, cohort.html
+"""What an instructor reads after `tinytorch-verifier cohort verify`: gradebook.csv, cohort.json, cohort.html
 (students × stages, which module breaks how many students, clusters of identical failures) and the
 terminal lines and summary.
 

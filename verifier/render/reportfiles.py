@@ -1,4 +1,4 @@
-"""Reading verify.json files handed to tito (`package status`, `report`, `aggregate`, `compare`):
+"""Reading verify.json files handed to tinytorch-verifier (`package status`, `report`, `aggregate`, `compare`):
 each is checked against the report's schema before anything renders it, so a truncated download or
 a hand-edited file is one line naming the file and what is wrong (exit 2), never a crash. Two
 reports are put side by side only when they are of one course and one wheel, and a matrix holds one

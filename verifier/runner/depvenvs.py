@@ -1,13 +1,13 @@
 """The cached dependency venvs: one venv per (interpreter, the course's dependencies, the lock) under
 the verifier's cache folder (verifier/cache.py), holding only the course's dependencies, made once
-and then reused. The quick check of `tito export MODULE` (pipeline/quick.py) imports the freshly
-written package with it; the module loop (`tito package test --module X`, VerifyOptions.cached_envs)
+and then reused. The quick check of `tinytorch-verifier export MODULE` (pipeline/quick.py) imports the freshly
+written package with it; the module loop (`tinytorch-verifier package test --module X`, VerifyOptions.cached_envs)
 installs only the new wheel into it (--no-deps) instead of making a fresh venv. Never a release
 verdict: a reused venv may hold what a fresh one would not.
 
 The cache folder is one the user names (TITO_CACHE, XDG_CACHE_HOME), so a cached venv is removed or
-remade only when it carries tito's mark (verifier/ownership.py MARK, written as soon as the venv is
-made): whatever else sits at its path — a folder of the user's, a link, a venv of an earlier tito
+remade only when it carries tinytorch-verifier's mark (verifier/ownership.py MARK, written as soon as the venv is
+made): whatever else sits at its path — a folder of the user's, a link, a venv of an earlier tinytorch-verifier
 that wrote no mark — is refused with one line (RefusedTarget, exit 2) and left as it is.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ def dependency_venv(course: Course, interpreter: Interpreter, lock: Optional[Loc
     if is_marked(home) and (home / READY).is_file() and venv.python.exists():
         return venv
     check_replaceable(home, "remove it, or point TITO_CACHE at another folder")
-    shutil.rmtree(home, ignore_errors=True)   # a venv tito made that never became ready
+    shutil.rmtree(home, ignore_errors=True)   # a venv tinytorch-verifier made that never became ready
     home.parent.mkdir(parents=True, exist_ok=True)
     venv = create_venv(interpreter.path, home)
     mark(home)

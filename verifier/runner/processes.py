@@ -6,13 +6,14 @@ with their output captured — a hang or a crash is a result, never a stuck veri
 
 Every group started is remembered: `stop_all` (Ctrl-C, SIGTERM) kills them and waits until no
 member is left, then kills what escaped its group but still carries the run's token (setsid), so
-no child outlives tito; once stopping, `run` starts nothing new. Each child
+no child outlives tinytorch-verifier; once stopping, `run` starts nothing new. Each child
 carries the run's token in its environment (OWNER_VARIABLE) and every group id is appended to the
 marker files registered with `record_groups_in`, so a later run can sweep what a killed run left
 (runner/workdirs.py). A child that failed for a full disk raises OSError(ENOSPC): the machine's
 problem, not the course's.
 
-A run that executes untrusted code (`tito cohort verify`, `tito verify --sandbox`) sets a sandbox
+A run that executes untrusted code (`tinytorch-verifier cohort verify`, `tinytorch-verifier verify --sandbox`) sets
+a sandbox
 wrapper with `set_sandbox`: from then on every command `run` starts is rewritten by it (bubblewrap,
 pipeline/cohort.py) — one place, so no spawn of student code can miss it.
 """
@@ -33,7 +34,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 DEFAULT_MEMORY_MB = 4096
 
-OWNER_VARIABLE = "TITO_RUN_OWNER"   # in every child's environment: "<tito pid>-<token>"
+OWNER_VARIABLE = "TITO_RUN_OWNER"   # in every child's environment: "<tinytorch-verifier pid>-<token>"
 OWNER_TOKEN = f"{os.getpid()}-{os.urandom(4).hex()}"
 DISK_FULL = re.compile(r"No space left on device(?::\s*'(?P<path>[^']+)')?")
 
@@ -111,7 +112,7 @@ def kill_all() -> None:
 
 
 def signal_all(signum: int) -> None:
-    """Send a signal to every running child's group (a cohort asks its per-student tito children to
+    """Send a signal to every running child's group (a cohort asks its per-student tinytorch-verifier children to
     stop cleanly, so they end their own children and write their partial reports)."""
     with _live_lock:
         procs = list(_live)
@@ -295,7 +296,7 @@ def _kill_if_carrier(pid: int, token: str) -> bool:
 
 
 def end_own_processes() -> List[int]:
-    """tito is exiting: kill every process still carrying THIS run's token (a server a course test
+    """tinytorch-verifier is exiting: kill every process still carrying THIS run's token (a server a course test
     started in a new session, a daemon that ignored SIGTERM) — never anyone else's."""
     return kill_carriers(OWNER_TOKEN)
 

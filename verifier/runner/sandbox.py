@@ -1,6 +1,7 @@
 """The bubblewrap sandbox for processes that run untrusted (student) code.
 
-`tito cohort verify` (and `tito verify --sandbox`) runs every child of the verification — build,
+`tinytorch-verifier cohort verify` (and `tinytorch-verifier verify --sandbox`) runs every child of the verification
+— build,
 venv, install, module imports, scenarios, course tests — inside `bwrap`, with no network except for
 the verifier's installer steps (uv, pip, virtualenv, build: they fetch wheels and build requirements
 from the index), and a file system that is a whitelist: the system folders (/usr, /etc, /opt …) and

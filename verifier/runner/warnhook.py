@@ -1,4 +1,4 @@
-"""The canary's warnings hook (`tito verify --canary`): which deprecation warnings the course's own
+"""The canary's warnings hook (`tinytorch-verifier verify --canary`): which deprecation warnings the course's own
 package causes, recorded and turned into errors, inside the canary venv's Python processes.
 
 This file runs INSIDE the canary venv, never in the verifier: the canary copies it into the venv's

@@ -1,19 +1,22 @@
-"""Checks made before a tito command starts its work, so that a run that cannot finish fails at once
+"""Checks made before a tinytorch-verifier command starts its work, so that a run that cannot finish fails at once
 (exit 2, one line) instead of after minutes of building: the `--reports` target must be a writable
 folder (or creatable in one) — and so must `report --bundle`, while `report --output` must be a file
 in one — every Python named with `--python` must look like X.Y and be found, and --jobs be 1 or more. It also sweeps the
-work directories and process groups left by tito runs that died (runner/workdirs.py)."""
+work directories and process groups left by tinytorch-verifier runs that died (runner/workdirs.py). run_command
+is the whole of a command's life after parsing: sweep, preflight, the command, under the guard."""
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 from ..errors import InterpreterError, VerifierError
 from ..ownership import REPORT_NAMES, check_file_target, check_folder, claim_folder
+from ..runner.guard import run_guarded
 
 # commands whose --reports is where they write (status, report, classifiers only read it)
 WRITES_REPORTS = {"verify", "test", "integration", "aggregate", "bench"}
@@ -36,13 +39,13 @@ def check_reports_target(path: Path, option: str = "--reports") -> None:
         raise VerifierError(f"the {option} target cannot be created", path, hint=hint)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise VerifierError(f"the {option} target is not writable ({existing} is read-only)", path, hint=hint)
-    # the folder tito fills (reports, bundle) must be new, empty or its own: refused before it is made
+    # the folder tinytorch-verifier fills (reports, bundle) must be new, empty or its own: refused before it is made
     owned = {"--reports": REPORT_NAMES, "--bundle": ()}.get(option)
     if owned is not None:
         check_folder(path, option, owned)
     _probe(path, existing, option, hint)
     if option == "--reports":
-        claim_folder(path, option, REPORT_NAMES)  # marked: later runs know it as tito's
+        claim_folder(path, option, REPORT_NAMES)  # marked: later runs know it as tinytorch-verifier's
 
 
 def _probe(path: Path, existing: Path, option: str, hint: str) -> None:
@@ -85,7 +88,7 @@ STARTS_CHILDREN = {"verify", "test", "integration", "install", "build", "export"
 
 
 def sweep(args: argparse.Namespace) -> str:
-    """Work directories and orphaned processes of tito runs that died: removed; one line or ""."""
+    """Work directories and orphaned processes of tinytorch-verifier runs that died: removed; one line or ""."""
     if _command_name(args) not in STARTS_CHILDREN:
         return ""
     from ..runner.workdirs import sweep_orphans
@@ -110,7 +113,7 @@ def preflight(args: argparse.Namespace) -> None:
         check_pythons(args.python if isinstance(args.python, list) else [args.python])
     if name in WRITES_REPORTS and getattr(args, "reports", None) is not None:
         if hasattr(args, "course") and args.course is None:
-            from .commands import default_course
+            from ..course.discovery import default_course
             default_course()  # no course to work on: said before a reports folder is made for nothing
         check_reports_target(Path(args.reports))
     if name == "report" and getattr(args, "output", None) is not None:
@@ -119,3 +122,16 @@ def preflight(args: argparse.Namespace) -> None:
         check_file_target(Path(args.output), "--output")
     if name == "report" and getattr(args, "bundle", None) is not None:
         check_reports_target(Path(args.bundle), "--bundle")
+
+
+def run_command(args: argparse.Namespace, command: Callable[[argparse.Namespace], int], argv: Sequence[str]) -> int:
+    """Run one parsed command under the guard (runner/guard.py): what dead runs left is swept (one
+    line on stderr), the arguments are checked before anything runs, then the command: its exit code."""
+    def checked_command() -> int:
+        swept = sweep(args)
+        if swept:
+            print(f"tinytorch-verifier: {swept}", file=sys.stderr)
+        preflight(args)  # raises a one-line error before anything runs
+        return int(command(args))
+
+    return run_guarded(checked_command, argv)

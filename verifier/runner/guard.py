@@ -1,4 +1,4 @@
-"""The top-level guard around every `tito` command: exit codes that say who failed.
+"""The top-level guard around every `tinytorch-verifier` command: exit codes that say who failed.
 
     0  ready / done
     1  blocked by the course (the command itself returns it)
@@ -12,7 +12,7 @@ SIGTERM is handled as Ctrl-C. Whatever the exit (done, error, Ctrl-C, SIGTERM), 
 group is killed and waited for, then every process still carrying this run's token — never another's.
 A full disk is one line wherever it surfaced: "no space left on device in PATH: free N MB"; a failed
 write to stdout or stderr names the stream ("cannot write to standard output: ..."), and a current
-folder deleted under a running tito is one line too.
+folder deleted under a running tinytorch-verifier is one line too.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def environment_problem(error: BaseException) -> Optional[str]:
     """One line for an OSError caused by the machine (full disk, read-only file system...)."""
     if not isinstance(error, OSError) or error.errno not in _ENVIRONMENT_ERRNOS:
         return None
-    from ..runner.workdirs import disk_full_line, is_disk_full
+    from .workdirs import disk_full_line, is_disk_full
 
     if is_disk_full(error):
         return disk_full_line(error)
@@ -101,7 +101,7 @@ def make_streams_safe() -> None:
 
 
 def current_folder_problem() -> Optional[str]:
-    """One line when the current working folder no longer exists (deleted while tito ran, or before)."""
+    """One line when the current working folder no longer exists (deleted while tinytorch-verifier ran, or before)."""
     try:
         os.getcwd()
     except OSError:
@@ -168,7 +168,7 @@ def named_streams() -> Iterator[None]:
 
 
 def output_stream_problem(error: BaseException) -> Optional[str]:
-    """One line for a failed write to stdout or stderr (`tito ... > /dev/full`): the stream is
+    """One line for a failed write to stdout or stderr (`tinytorch-verifier ... > /dev/full`): the stream is
     named, not the temporary folder."""
     if not isinstance(error, OutputStreamError):
         return None
@@ -201,7 +201,7 @@ def _say(stream: TextIO, line: str) -> None:
 def _end_children() -> None:
     """Kill every child group, wait for them, then kill what still carries this run's token (a
     descendant that left its group); later commands in this process (tests) may start children again."""
-    from ..runner.processes import allow_new, stop_all
+    from .processes import allow_new, stop_all
 
     stop_all()
     allow_new()
@@ -221,7 +221,7 @@ def _sigterm_as_interrupt():
 
 
 def run_guarded(command: Callable[[], int], argv: Sequence[str], stderr: Optional[TextIO] = None) -> int:
-    """Run one tito command and map whatever happens to an exit code and at most one line on stderr."""
+    """Run one tinytorch-verifier command and map whatever happens to an exit code and at most one line on stderr."""
     previous = _sigterm_as_interrupt()
     try:
         with named_streams():
@@ -232,7 +232,7 @@ def run_guarded(command: Callable[[], int], argv: Sequence[str], stderr: Optiona
 
 
 def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> int:
-    from ..runner.processes import allow_new
+    from .processes import allow_new
 
     allow_new()  # a command in a process where an earlier one was interrupted (tests) may start children
     try:
@@ -241,7 +241,7 @@ def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> in
             if sys.stdout is not None:
                 sys.stdout.flush()  # a failed write of the output is this command's, reported by the guard
         finally:
-            _end_children()  # no child outlives tito, whatever ended the command (normal exit too)
+            _end_children()  # no child outlives tinytorch-verifier, whatever ended the command (normal exit too)
         return int(code or 0)
     except VerifierError as error:
         _say(err, f"tinytorch-verifier: error: {error}")
@@ -268,7 +268,7 @@ def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> in
 
 
 def _stdout_closed_early() -> bool:
-    """`tito package deps | head`: the reader went away; not an error of anyone's. Silence the
+    """`tinytorch-verifier package deps | head`: the reader went away; not an error of anyone's. Silence the
     interpreter's own complaint when it flushes stdout at exit."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
