@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="tinytorch-verifier", description="TinyTorch release guardian.")
     try:
-        parser.add_argument("--version", action="version", version="%(prog)s " + installed_version("tinytorch-verifier"))
+        parser.add_argument("--version", action="version", version="%(prog)s " + installed_version(parser.prog))
     except PackageNotFoundError:  # running from a source tree that was never installed
         parser.add_argument("--version", action="version", version="%(prog)s (version unknown: not installed)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
