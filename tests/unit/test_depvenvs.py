@@ -53,7 +53,7 @@ def test_a_folder_of_the_users_at_the_cache_path_is_refused_and_kept(cache, made
     (home / "notes.txt").write_text("mine\n")
     (home / "pyvenv.cfg").write_text("home = /usr/bin\n")  # even a venv: tito did not make it
     before = snapshot(home)
-    with pytest.raises(RefusedTarget, match="holds files tito did not make"):
+    with pytest.raises(RefusedTarget, match="holds files tinytorch-verifier did not make"):
         depvenvs.dependency_venv(course, INTERPRETER, None)
     assert snapshot(home) == before
     assert made == []
