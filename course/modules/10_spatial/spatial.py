@@ -1,5 +1,5 @@
 # Module 10 (spatial): convolution and pooling layers for images (NCHW), the building blocks of CNNs.
-# Conv2d (stride, padding) is computed with im2col + one batched matrix multiply; MaxPool2d and
+# Conv2d (stride, padding) is computed with im2col (batch innermost) + one matrix multiply; MaxPool2d and
 # AvgPool2d loop only over the few kernel offsets. All three are fused autograd Functions with their
 # own hand-written backward passes, checked against finite differences.
 # ---
@@ -51,7 +51,6 @@
 # %%
 #| export
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.core.autograd import Function
 from tinytorch.core.layers import Module, Parameter
@@ -84,81 +83,104 @@ def _check_nchw(x, what):
 
 
 # %% [markdown]
-# ## im2col with sliding windows
+# ## im2col with the batch innermost
 #
-# `sliding_window_view(xp, (kh, kw), axis=(2, 3))` returns, *without copying*, a view of shape
-# `(N, C, H', W', kh, kw)`: element `[n, c, i, j]` is the `kh x kw` window whose top-left corner is
-# pixel `(i, j)`. Slicing `[:, :, ::sh, ::sw]` keeps the windows a stride visits. One copy then
-# arranges the windows as the matrix `cols` of shape `(N, C*kh*kw, Ho*Wo)`: for each image, one
-# column per output pixel, one row per (channel, kernel offset).
+# Copy every receptive field into a column of a matrix `cols` of shape `(C*kh*kw, Ho*Wo*N)`: one
+# row per (channel, kernel offset), one column per (output pixel, image). With the filters as a
+# matrix `W` of shape `(O, C*kh*kw)`, the whole layer -- every image, every filter -- is then
+# **one** matrix product `W @ cols` of shape `(O, Ho*Wo*N)`, plus the bias.
 #
-# With the filters as a matrix `W` of shape `(O, C*kh*kw)`, the whole layer is
-# `out[n] = W @ cols[n] + b`, an `(N, O, Ho*Wo)` array -- already in NCHW order, so no transpose is
-# needed afterwards. (We keep the kernel offsets *before* the pixels in `cols`: the copy then runs
-# along image rows, which is much faster than copying 3-element window rows.)
+# Why the batch goes *last* (memory order `C, H, W, N`, as in the early GPU libraries) rather than
+# first as in the NCHW input: the copy is a loop over the `kh*kw` kernel offsets, and for offset
+# `(i, j)` it copies the shifted window `xp[:, i:i+Ho, j:j+Wo, :]`. With the batch innermost, each
+# row of that window is `Wo*N` consecutive numbers (896 for a 14-pixel row of 64 images); with the
+# batch first it would be only `Wo` (14). NumPy, like the CPU, copies a few long runs much faster
+# than many short ones. And the product is one large matrix multiply instead of N small ones,
+# which BLAS runs closer to its peak.
 #
-# ## The backward pass
+# The result is handed back as an NCHW *view* (`transpose` copies nothing) of that batch-last
+# memory. NumPy's elementwise operations (ReLU, pooling) keep the memory order of their input, so
+# the next convolution finds its input already batch-last and its "transpose" costs nothing.
 #
-# With `g` the gradient of the output, reshaped to `(N, O, Ho*Wo)`:
+# ## The backward pass, one kernel offset at a time
 #
-# * `dW = sum_n g[n] @ cols[n]^T` (computed as its transpose, see the comment in the code) and `db = g` summed over batch and pixels;
-# * `dcols = W^T @ g[n]`, and **col2im** adds each column back onto the pixels it was copied from.
-#   Neighbouring windows overlap, so one pixel receives gradient from several columns: for each of
-#   the `kh*kw` kernel offsets we add one whole shifted slice at a time.
+# With `g` the gradient of the output as an `(O, Ho*Wo*N)` matrix (the forward's layout), and
+# `W_ij = W[:, :, i, j]` the `(O, C)` slice of the filters at kernel offset `(i, j)`:
+#
+# * `dW[:, :, i, j] = g @ window_ij^T`, where `window_ij` is the shifted input window of the forward;
+# * `db = g` summed over its columns;
+# * `dx`: the window at offset `(i, j)` receives `W_ij^T @ g`. Neighbouring windows overlap, so one
+#   pixel receives gradient from several offsets: we *add* each into the padded gradient (col2im).
+#
+# Going offset by offset, the backward never holds a `(C*kh*kw, Ho*Wo*N)` matrix: we keep only the
+# padded input (`kh*kw` times smaller than `cols`) from the forward and rebuild one window at a time.
+# That saves memory, and memory is time here: every fresh multi-megabyte array has to be handed
+# over by the operating system page by page (a "page fault" per 4 KB), which for this layer costs
+# more than copying the window again. Each per-offset product is still a large matrix product.
 #
 # `ctx.needs_input_grad[0]` is False for the first layer of a network (its input is data, not a
-# parameter): we then skip `dcols` and col2im entirely.
+# parameter): we then skip the input gradient entirely.
+
+# %%
+#| exporti
+def _window(xp, i, j, ho, wo, stride):
+    """The input pixels that kernel offset (i, j) meets, as a view (C, Ho, Wo, N) of the padded,
+    batch-last input `xp`."""
+    sh, sw = stride
+    return xp[:, i:i + sh * ho:sh, j:j + sw * wo:sw]
+
 
 # %%
 #| export
 class Conv2dFunction(Function):
-    """Fused 2-D convolution (cross-correlation, like every DL framework): im2col + batched GEMM."""
+    """Fused 2-D convolution (cross-correlation, like every DL framework): im2col + one GEMM."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride=(1, 1), padding=(0, 0)):
         n, c, h, w = x.shape
         o, c_w, kh, kw = weight.shape
-        sh, sw = stride
         ph, pw = padding
-        ho, wo = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
-        if ph or pw:                                   # zero padding, written into a fresh buffer
-            xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-            xp[:, :, ph:ph + h, pw:pw + w] = x
-        else:
-            xp = x
-        windows = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # N,C,Ho,Wo,kh,kw
-        cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * kh * kw, ho * wo)
-        w_mat = weight.reshape(o, c * kh * kw)
-        out = np.matmul(w_mat, cols)                   # (O, CK) @ (N, CK, P) -> (N, O, P)
+        ho, wo = _out_size(h, kh, stride[0], ph), _out_size(w, kw, stride[1], pw)
+        xp = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)   # padded, batch last
+        xp[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
+        cols = np.empty((c, kh, kw, ho, wo, n), dtype=x.dtype)
+        for i in range(kh):                           # im2col: one shifted window per kernel offset
+            for j in range(kw):
+                cols[:, i, j] = _window(xp, i, j, ho, wo, stride)
+        out = weight.reshape(o, c * kh * kw) @ cols.reshape(c * kh * kw, ho * wo * n)   # one GEMM
         if bias is not None:
             out += bias.reshape(o, 1)
-        ctx.cols, ctx.w_mat, ctx.x_shape, ctx.k = cols, w_mat, x.shape, (kh, kw)
+        ctx.xp, ctx.weight, ctx.x_shape = xp, weight, x.shape
         ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
-        return out.reshape(n, o, ho, wo)
+        return out.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)    # NCHW view of batch-last memory
 
     @staticmethod
     def backward(ctx, grad_out):
         n, c, h, w = ctx.x_shape
-        kh, kw = ctx.k
-        sh, sw = ctx.stride
+        o, _, kh, kw = ctx.weight.shape
         ph, pw = ctx.padding
-        o, ho, wo = grad_out.shape[1:]
-        g = grad_out.reshape(n, o, ho * wo)
+        ho, wo = grad_out.shape[2:]
+        # (O, Ho*Wo*N), the forward's layout: free when grad_out is batch-last already (it is when
+        # it comes from ReLU or pooling after this layer), one copy otherwise
+        g = grad_out.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[1]:
-            # dW^T = sum_n cols[n] @ g[n]^T, computed as (CK, P) @ (P, O) products: this
-            # orientation reads `cols` row by row as stored, and BLAS runs it faster than
-            # g[n] @ cols[n]^T, which has to walk `cols` across its rows.
-            grad_w = np.matmul(ctx.cols, g.transpose(0, 2, 1)).sum(axis=0).T.reshape(o, c, kh, kw)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = g.sum(axis=(0, 2))
-        if ctx.needs_input_grad[0]:
-            dcols = np.matmul(ctx.w_mat.T, g).reshape(n, c, kh, kw, ho, wo)
-            dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad_out.dtype)
-            for i in range(kh):                       # col2im: one shifted slice per kernel offset
+            grad_w = np.empty(ctx.weight.shape, dtype=grad_out.dtype)
+            window = np.empty((c, ho, wo, n), dtype=grad_out.dtype)       # reused for every offset
+            for i in range(kh):
                 for j in range(kw):
-                    dxp[:, :, i:i + sh * ho:sh, j:j + sw * wo:sw] += dcols[:, :, i, j]
-            grad_x = dxp[:, :, ph:ph + h, pw:pw + w]
+                    window[...] = _window(ctx.xp, i, j, ho, wo, ctx.stride)
+                    grad_w[:, :, i, j] = g @ window.reshape(c, ho * wo * n).T
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = g.sum(axis=1)
+        if ctx.needs_input_grad[0]:
+            dxp = np.zeros(ctx.xp.shape, dtype=grad_out.dtype)
+            d_window = np.empty((c, ho * wo * n), dtype=grad_out.dtype)   # reused for every offset
+            for i in range(kh):                       # col2im, one kernel offset at a time
+                for j in range(kw):
+                    np.matmul(ctx.weight[:, :, i, j].T, g, out=d_window)
+                    _window(dxp, i, j, ho, wo, ctx.stride)[...] += d_window.reshape(c, ho, wo, n)
+            grad_x = dxp[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
         return grad_x, grad_w, grad_b, None, None
 
 
@@ -242,11 +264,13 @@ def _offset_slice(i, j, ho, wo, stride):
     return (slice(None), slice(None), slice(i, i + sh * ho, sh), slice(j, j + sw * wo, sw))
 
 
-def _pool_grad_buffer(x_shape, kernel, stride, ho, wo, dtype):
-    """Zeros, unless the windows tile the input exactly (then every element is written once)."""
+def _pool_grad_buffer(x, kernel, stride, ho, wo, dtype):
+    """Zeros, unless the windows tile the input exactly (then every element is written once).
+    `*_like(x)` gives the buffer x's memory order (batch-last after a Conv2d), so the writes of the
+    backward and the next layer's reads run along memory instead of across it."""
     (kh, kw), (sh, sw) = kernel, stride
-    exact = (kh, kw) == (sh, sw) and x_shape[2] == kh * ho and x_shape[3] == kw * wo
-    return (np.empty if exact else np.zeros)(x_shape, dtype=dtype), (sh >= kh and sw >= kw)
+    exact = (kh, kw) == (sh, sw) and x.shape[2] == kh * ho and x.shape[3] == kw * wo
+    return (np.empty_like if exact else np.zeros_like)(x, dtype=dtype), (sh >= kh and sw >= kw)
 
 
 # %%
@@ -259,23 +283,23 @@ class MaxPool2dFunction(Function):
     def forward(ctx, x, kernel=(2, 2), stride=(2, 2)):
         kh, kw = kernel
         ho, wo = _pool_geometry(x.shape, kernel, stride)
-        out = x[_offset_slice(0, 0, ho, wo, stride)].copy()
+        out = x[_offset_slice(0, 0, ho, wo, stride)].copy(order="K")   # "K": keep x's memory order
         took_over = []                       # took_over[o-1]: "offset o beat every earlier offset"
         for o in range(1, kh * kw):
             candidate = x[_offset_slice(o // kw, o % kw, ho, wo, stride)]
             took_over.append(candidate > out)         # strict '>': on ties the first offset wins
             np.maximum(out, candidate, out=out)
-        ctx.took_over, ctx.x_shape, ctx.kernel, ctx.stride = took_over, x.shape, kernel, stride
+        ctx.took_over, ctx.x, ctx.kernel, ctx.stride = took_over, x, kernel, stride
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         kh, kw = ctx.kernel
         ho, wo = grad_out.shape[2:]
-        grad_x, disjoint = _pool_grad_buffer(ctx.x_shape, ctx.kernel, ctx.stride, ho, wo, grad_out.dtype)
+        grad_x, disjoint = _pool_grad_buffer(ctx.x, ctx.kernel, ctx.stride, ho, wo, grad_out.dtype)
         # The winner of a window is the *last* offset that took over. Walk the offsets backwards:
         # offset o wins where it took over and no later offset did.
-        later = np.zeros(grad_out.shape, dtype=bool)
+        later = np.zeros_like(grad_out, dtype=bool)
         for o in range(kh * kw - 1, -1, -1):
             if o > 0:
                 wins = ctx.took_over[o - 1] & ~later
@@ -297,20 +321,20 @@ class AvgPool2dFunction(Function):
     def forward(ctx, x, kernel=(2, 2), stride=(2, 2)):
         kh, kw = kernel
         ho, wo = _pool_geometry(x.shape, kernel, stride)
-        out = x[_offset_slice(0, 0, ho, wo, stride)].copy()
+        out = x[_offset_slice(0, 0, ho, wo, stride)].copy(order="K")
         for i in range(kh):
             for j in range(kw):
                 if i or j:
                     out += x[_offset_slice(i, j, ho, wo, stride)]
         out *= 1.0 / (kh * kw)
-        ctx.x_shape, ctx.kernel, ctx.stride = x.shape, kernel, stride
+        ctx.x, ctx.kernel, ctx.stride = x, kernel, stride
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         kh, kw = ctx.kernel
         ho, wo = grad_out.shape[2:]
-        grad_x, disjoint = _pool_grad_buffer(ctx.x_shape, ctx.kernel, ctx.stride, ho, wo, grad_out.dtype)
+        grad_x, disjoint = _pool_grad_buffer(ctx.x, ctx.kernel, ctx.stride, ho, wo, grad_out.dtype)
         share = grad_out * (1.0 / (kh * kw))           # every input of a window gets an equal share
         for i in range(kh):
             for j in range(kw):
