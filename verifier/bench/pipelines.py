@@ -10,9 +10,14 @@ Order of one run: `tito verify` first (the real command, in a child process, rep
 folder); its built wheel, kept in that folder, is the wheel the two tox pipelines install. Then tox
 (`runner = virtualenv`, pip) and tox with tox-uv (`runner = uv-venv-runner`, uv), each `tox p -p <jobs>`
 over a tox.ini generated in its own temporary directory (never in the course or the repository).
-tito verify also validates, exports, checks the API, builds (and checks) the sdist and wheel, and runs
-its editable-install stage: those course-wide stages are sequential before and after the per-Python part,
-so tito's per-Python wall time is its total minus their durations from verify.json. Ratios are to that.
+tito verify also validates, exports, checks the API, builds (and checks) the sdist and wheel — course-wide
+stages that run one after the other before the per-Python part — and runs its editable-install stage as
+one more task of the pool that runs the per-Python tasks. tito's per-Python wall time is therefore its
+total minus the sequential stages, minus the editable stage's share of the pool's wall time (its seconds
+times pool wall / pool busy seconds, at most its seconds: the pool gave it that fraction of its capacity;
+with two workers fully busy, half its seconds). Subtracting
+the editable stage's whole duration instead would credit tito with time a second worker spent on
+per-Python tasks meanwhile. Ratios are to that per-Python wall.
 
 `render_tox_ini` is deterministic (tests/unit/test_bench_pipelines.py); everything timed lives in
 `run_pipelines`.
@@ -45,15 +50,17 @@ from ..runner.scenarios import SINGLE_THREAD, api_roles, discover_scenarios, sha
 VIRTUALENV, UV = "virtualenv", "uv-venv-runner"
 TITO = "tito verify"
 TOX_TIMEOUT = 3600.0
-# course-wide stages of tito verify: sequential, before (validate..build) or after (editable)
-# the per-Python part
-TITO_COURSE_STAGES = ("validate", "export", "api", "build", "editable")
+# course-wide stages of tito verify: sequential, before the per-Python part
+TITO_SEQUENTIAL_STAGES = ("validate", "export", "api", "build")
+# course-wide stages that run as tasks of the per-Python pool, beside the per-Python tasks
+TITO_POOL_STAGES = ("editable",)
 
 INCLUDES = {
     TITO: "the real `tito verify --jobs N`: validate, export, api, build + build checks, per Python "
-          "(virtualenv, pip install of the wheel with the lock, scenarios with timeout and memory limit, "
-          "pip install pytest, course tests), editable stage; 'wall' is the per-Python part = total minus "
-          "the course-wide stages",
+          "(a virtualenv, uv pip install of the wheel with the lock, module-imports, entry-points and the "
+          "dependency API check (tox runs none of these three), scenarios with timeout and memory limit, "
+          "pip install pytest, course tests), editable stage in the same pool; 'wall' is the per-Python "
+          "part = total minus the sequential course-wide stages minus the editable stage's pool share",
     "tox": "`tox p -p N`, runner = virtualenv: per Python a virtualenv, pip install of the same wheel with "
            "the lock (+ tox's own pip freeze), the same scenarios, pip install pytest, the same course "
            "tests; no timeout or memory limit per command",
@@ -234,11 +241,19 @@ def parse_tox_result(data: Dict[str, Any], plan: ToxPlan, root: Path) -> Dict[st
 
 
 def parse_verify_json(data: Dict[str, Any]) -> Tuple[float, float, Dict[str, PythonRun]]:
-    """tito's total, its per-Python part (total minus the course-wide stages) and per Python: status,
-    the sum of its stage durations (pip install of pytest not included: verify does not time it)."""
+    """tito's total, its per-Python part and per Python: status, the sum of its stage durations (pip
+    install of pytest not included: verify does not time it). The per-Python part is the total minus the
+    sequential course-wide stages, minus the pool stages' share of the pool's wall (module doc)."""
     total = float(data.get("seconds", 0.0))
-    course = sum(float(s.get("seconds", 0.0)) for s in data.get("stages", [])
-                 if s.get("name") in TITO_COURSE_STAGES)
+    course_stages = data.get("stages", [])
+    sequential = sum(float(s.get("seconds", 0.0)) for s in course_stages if s.get("name") in TITO_SEQUENTIAL_STAGES)
+    in_pool = sum(float(s.get("seconds", 0.0)) for s in course_stages if s.get("name") in TITO_POOL_STAGES)
+    per_python_busy = sum(float(s.get("seconds", 0.0)) for raw in data.get("pythons", [])
+                          for s in raw.get("stages", []))
+    pool_wall = total - sequential
+    pool_busy = per_python_busy + in_pool
+    # never more than the stage's own seconds (a pool that idled cannot owe the stage more than it took)
+    pool_share = min(in_pool, in_pool * pool_wall / pool_busy) if pool_busy > 0 else in_pool
     pythons: Dict[str, PythonRun] = {}
     for raw in data.get("pythons", []):
         stages = raw.get("stages", [])
@@ -250,7 +265,7 @@ def parse_verify_json(data: Dict[str, Any]) -> Tuple[float, float, Dict[str, Pyt
             {k: int(v) for k, v in (tests or {}).get("figures", {}).items()
              if k in ("passed", "failed", "skipped")},
             raw.get("interpreter"), {s["name"]: float(s.get("seconds", 0.0)) for s in stages})
-    return total, round(total - course, 2), pythons
+    return total, round(pool_wall - pool_share, 2), pythons
 
 
 # -- running --------------------------------------------------------------------------------------------
@@ -375,9 +390,10 @@ def run_pipelines(course: Course, versions: Optional[Sequence[str]] = None, jobs
                         "load_start": load_start, "load_end": _load(),
                         "note": "2 cores shared with other engineers' runs: wall times vary with the load"},
             "order": [p.name for p in runs],
-            "ratio_basis": "pipeline wall / tito verify's per-Python wall (its total minus validate, export, "
-                           "api, build and editable stages from verify.json); only when both passed on every "
-                           "Python",
+            "ratio_basis": "pipeline wall / tito verify's per-Python wall (its total minus the validate, "
+                           "export, api and build stages, minus the editable stage's share of the pool: its "
+                           "seconds x pool wall / pool busy seconds, from verify.json); only when both passed "
+                           "on every Python",
             "pipelines": [asdict(p) for p in runs], "notes": notes,
         }
     finally:
@@ -425,8 +441,8 @@ def render_report(report: Dict[str, Any]) -> str:
     for p in report["pipelines"]:
         if p["name"] == TITO and p["total_seconds"] is not None:
             stages = ", ".join(f"{k} {v:.1f}" for k, v in p["detail"].get("course_stages", {}).items())
-            lines.append(f"tito verify total {p['total_seconds']:.1f} s; "
-                         f"subtracted course-wide stages: {stages}")
+            lines.append(f"tito verify total {p['total_seconds']:.1f} s; course-wide stages: {stages} "
+                         f"(per-Python part {p['wall_seconds']:.1f} s: see ratio)")
     lines.append(f"ratio: {report['ratio_basis']}")
     for p in report["pipelines"]:
         lines.append(f"{p['name']}: {p['includes']}")
