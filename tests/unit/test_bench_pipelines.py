@@ -9,10 +9,10 @@ COURSE = Path(__file__).resolve().parents[2] / "course"
 WHEEL = "tinytorch-0.1.0-py3-none-any.whl"
 
 
-def plan(runner=pl.VIRTUALENV, roles="{}", run_tests=True):
+def plan(runner=pl.VIRTUALENV, roles="{}", run_tests=True, modules=()):
     envs = (pl.ToxEnv("3.9", "/opt/py39/bin/python3.9", "py3.9.txt"),
             pl.ToxEnv("3.13", "/opt/py313/bin/python3.13"))
-    return pl.ToxPlan(runner, WHEEL, envs, ("imports.py", "cnn.py"), roles, run_tests)
+    return pl.ToxPlan(runner, WHEEL, envs, ("imports.py", "cnn.py"), roles, run_tests, modules)
 
 
 def section(text, name):
@@ -64,6 +64,17 @@ def test_roles_json_is_escaped_for_tox_and_no_tests_means_no_pytest():
     assert 'TINYTORCH_API_ROLES = \\{"conv2d": "tinytorch.core.spatial:Conv2D"\\}' in text
     assert "pytest" not in text
     assert pl.command_labels(plan(run_tests=False)) == ["imports", "cnn"]
+
+
+def test_each_module_of_the_wheel_is_imported_alone_first_as_tito_does():
+    the_plan = plan(modules=("tinytorch", "tinytorch.core.tensor"))
+    commands = section(pl.render_tox_ini(the_plan), "testenv").split("commands =\n", 1)[1].splitlines()
+    assert commands[:3] == ['    python -I -X faulthandler -c "import tinytorch"',
+                            '    python -I -X faulthandler -c "import tinytorch.core.tensor"',
+                            "    python -I -X faulthandler {tox_root}{/}scenarios{/}imports.py"]
+    labels = pl.command_labels(the_plan)
+    assert len(labels) == len(commands) and labels[:3] == ["import tinytorch", "import tinytorch.core.tensor",
+                                                          "imports"]
 
 
 def test_tree_is_written_beside_the_ini_and_not_in_the_course(tmp_path):

@@ -2,9 +2,12 @@
 tox-uv, and all three timed in one run on this machine, from the same built wheel.
 
 The per-Python work is: a fresh environment for the interpreter, the wheel installed with the course's
-lock as constraints, every student scenario run with `python -I` from an empty directory (shared helpers
-copied beside the scripts, the course's role table in TINYTORCH_API_ROLES, single-threaded BLAS), then
-pytest installed and the course's tests run on a copy outside the course tree.
+lock as constraints, each module of the wheel imported alone in a process of its own (tito's
+module-imports stage; tito also watches each import for side effects), every student scenario run with
+`python -I` from an empty directory (shared helpers copied beside the scripts, the course's role table in
+TINYTORCH_API_ROLES, single-threaded BLAS), then pytest installed and the course's tests run on a copy
+outside the course tree. tito's entry-points and dependency-API stages have no tox counterpart: tito
+does that much more.
 
 Order of one run: `tito verify` first (the real command, in a child process, reports in a temporary
 folder); its built wheel, kept in that folder, is the wheel the two tox pipelines install. Then tox
@@ -42,6 +45,7 @@ from ..atomic import write_atomic
 from ..course.discovery import Course
 from ..course.matrix import python_matrix, version_key
 from ..package.locks import constraints_for
+from ..package.wheelcheck import wheel_modules
 from ..runner.envs import clean_env
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import run
@@ -57,16 +61,18 @@ TITO_POOL_STAGES = ("editable",)
 
 INCLUDES = {
     TITO: "the real `tito verify --jobs N`: validate, export, api, build + build checks, per Python "
-          "(a virtualenv, uv pip install of the wheel with the lock, module-imports, entry-points and the "
-          "dependency API check (tox runs none of these three), scenarios with timeout and memory limit, "
+          "(a virtualenv, uv pip install of the wheel with the lock, module-imports with side-effect watch, "
+          "entry-points and the dependency API check (tox runs neither of these two), scenarios with timeout "
+          "and memory limit, "
           "pip install pytest, course tests), editable stage in the same pool; 'wall' is the per-Python "
           "part = total minus the sequential course-wide stages minus the editable stage's pool share",
     "tox": "`tox p -p N`, runner = virtualenv: per Python a virtualenv, pip install of the same wheel with "
-           "the lock (+ tox's own pip freeze), the same scenarios, pip install pytest, the same course "
-           "tests; no timeout or memory limit per command",
+           "the lock (+ tox's own pip freeze), each module of the wheel imported alone, the same scenarios, "
+           "pip install pytest, the same course tests; no timeout or memory limit per command",
     "tox-uv": "`tox p -p N` with the tox-uv plugin, runner = uv-venv-runner (uv_seed = true so pip exists "
               "for the installation scenario's `pip check`): uv venv, uv pip install of the same wheel with "
-              "the lock, the same scenarios, uv pip install pytest, the same course tests",
+              "the lock, each module of the wheel imported alone, the same scenarios, uv pip install pytest, "
+              "the same course tests",
 }
 
 
@@ -87,6 +93,8 @@ class ToxPlan:
     scenarios: Tuple[str, ...]    # script file names under scenarios/, in verify's order
     roles: str = "{}"             # TINYTORCH_API_ROLES, JSON
     run_tests: bool = True
+    # the wheel's modules, each imported alone in a process of its own (tito's module-imports stage)
+    modules: Tuple[str, ...] = ()
 
 
 def env_name(version: str) -> str:
@@ -100,7 +108,7 @@ def _tox_literal(text: str) -> str:
 
 def command_labels(plan: ToxPlan) -> List[str]:
     """What each line of `commands` is, in order (tox's result JSON reports commands by index)."""
-    labels = [Path(s).stem for s in plan.scenarios]
+    labels = [f"import {m}" for m in plan.modules] + [Path(s).stem for s in plan.scenarios]
     return labels + (["install pytest", "course-tests"] if plan.run_tests else [])
 
 
@@ -109,7 +117,8 @@ def render_tox_ini(plan: ToxPlan) -> str:
     root = "{tox_root}{/}"
     here = root + "course-tests{/}{env_name}"
     tests = here + "{/}"
-    commands = [f"python -I -X faulthandler {root}scenarios{{/}}{s}" for s in plan.scenarios]
+    commands = [f'python -I -X faulthandler -c "import {m}"' for m in plan.modules]
+    commands += [f"python -I -X faulthandler {root}scenarios{{/}}{s}" for s in plan.scenarios]
     if plan.run_tests:
         commands.append("uv pip install --python {env_python} pytest" if plan.runner == UV
                         else "python -I -m pip install --no-input pytest")
@@ -375,9 +384,11 @@ def run_pipelines(course: Course, versions: Optional[Sequence[str]] = None, jobs
             envs.append(ToxEnv(version, str(lookup.interpreter.path), lock.path.name if lock else None))
         scenarios = tuple(s.script.name for s in discover_scenarios())
         roles = json.dumps(api_roles(course), sort_keys=True)
+        # tito's module-imports stage, as plain imports (tito also watches each for side effects)
+        modules = tuple(wheel_modules(wheel, course.package))
         runs = [tito]
         for name, runner in (("tox", VIRTUALENV), ("tox-uv", UV)):
-            plan = ToxPlan(runner, wheel.name, tuple(envs), scenarios, roles)
+            plan = ToxPlan(runner, wheel.name, tuple(envs), scenarios, roles, modules=modules)
             runs.append(run_tox(name, plan, course, wheel, locks, jobs, work))
         for pipeline in runs:
             if pipeline.wall_seconds and tito.wall_seconds and pipeline.passed and tito.passed:
