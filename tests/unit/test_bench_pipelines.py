@@ -9,10 +9,10 @@ COURSE = Path(__file__).resolve().parents[2] / "course"
 WHEEL = "tinytorch-0.1.0-py3-none-any.whl"
 
 
-def plan(runner=pl.VIRTUALENV, roles="{}", run_tests=True):
+def plan(runner=pl.VIRTUALENV, roles="{}", run_tests=True, modules=()):
     envs = (pl.ToxEnv("3.9", "/opt/py39/bin/python3.9", "py3.9.txt"),
             pl.ToxEnv("3.13", "/opt/py313/bin/python3.13"))
-    return pl.ToxPlan(runner, WHEEL, envs, ("imports.py", "cnn.py"), roles, run_tests)
+    return pl.ToxPlan(runner, WHEEL, envs, ("imports.py", "cnn.py"), roles, run_tests, modules)
 
 
 def section(text, name):
@@ -66,6 +66,17 @@ def test_roles_json_is_escaped_for_tox_and_no_tests_means_no_pytest():
     assert pl.command_labels(plan(run_tests=False)) == ["imports", "cnn"]
 
 
+def test_each_module_of_the_wheel_is_imported_alone_first_as_tito_does():
+    the_plan = plan(modules=("tinytorch", "tinytorch.core.tensor"))
+    commands = section(pl.render_tox_ini(the_plan), "testenv").split("commands =\n", 1)[1].splitlines()
+    assert commands[:3] == ['    python -I -X faulthandler -c "import tinytorch"',
+                            '    python -I -X faulthandler -c "import tinytorch.core.tensor"',
+                            "    python -I -X faulthandler {tox_root}{/}scenarios{/}imports.py"]
+    labels = pl.command_labels(the_plan)
+    assert len(labels) == len(commands) and labels[:3] == ["import tinytorch", "import tinytorch.core.tensor",
+                                                          "imports"]
+
+
 def test_tree_is_written_beside_the_ini_and_not_in_the_course(tmp_path):
     course = load_course(COURSE)
     wheel = tmp_path / WHEEL
@@ -107,7 +118,7 @@ def test_tox_result_maps_commands_to_scenarios(tmp_path):
     assert pl.parse_tox_result({"testenvs": {}}, plan(), tmp_path)["3.9"].status == "not run"
 
 
-def test_verify_json_per_python_part_subtracts_course_wide_stages():
+def test_verify_json_per_python_part_subtracts_sequential_stages_and_the_editable_pool_share():
     data = {"seconds": 100.0,
             "stages": [{"name": "validate", "seconds": 0.5}, {"name": "export", "seconds": 0.5},
                        {"name": "api", "seconds": 1.0}, {"name": "build", "seconds": 8.0},
@@ -119,7 +130,20 @@ def test_verify_json_per_python_part_subtracts_course_wide_stages():
                         {"version": "3.13", "status": "failed",
                          "stages": [{"name": "cnn", "status": "failed", "seconds": 3.0}]}]}
     total, per_python, runs = pl.parse_verify_json(data)
+    # sequential stages 10 s, pool wall 90 s, but the pool was busy only 21 + 3 + 10 = 34 s: the editable
+    # stage's share of the pool's wall is capped at its own 10 s
     assert (total, per_python) == (100.0, 80.0)
     assert runs["3.12"].status == "pass" and runs["3.12"].seconds == 21.0
     assert runs["3.12"].tests == {"passed": 539, "failed": 0, "skipped": 2}
     assert runs["3.13"].status == "FAIL" and runs["3.13"].failed == ["cnn"]
+
+
+def test_editable_stage_in_a_busy_pool_counts_for_its_share_of_the_pool_wall():
+    """Two workers busy all along: the 10 s editable task took half its seconds of the pool's wall, so
+    the per-Python part is 90 - 5 s — not 80 s, which would credit tito with the per-Python tasks the
+    other worker ran meanwhile."""
+    data = {"seconds": 100.0,
+            "stages": [{"name": "build", "seconds": 10.0}, {"name": "editable", "seconds": 10.0}],
+            "pythons": [{"version": "3.12", "status": "passed",
+                         "stages": [{"name": "course-tests", "status": "passed", "seconds": 170.0}]}]}
+    assert pl.parse_verify_json(data)[1] == 85.0

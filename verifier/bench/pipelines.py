@@ -2,17 +2,26 @@
 tox-uv, and all three timed in one run on this machine, from the same built wheel.
 
 The per-Python work is: a fresh environment for the interpreter, the wheel installed with the course's
-lock as constraints, every student scenario run with `python -I` from an empty directory (shared helpers
-copied beside the scripts, the course's role table in TINYTORCH_API_ROLES, single-threaded BLAS), then
-pytest installed and the course's tests run on a copy outside the course tree.
+lock as constraints, each module of the wheel imported alone in a process of its own (tinytorch-verifier's
+module-imports stage; tinytorch-verifier also watches each import for side effects), every student scenario run with
+`python -I` from an empty directory (shared helpers copied beside the scripts, the course's role table in
+TINYTORCH_API_ROLES, single-threaded BLAS), then pytest installed and the course's tests run on a copy
+outside the course tree. tinytorch-verifier's entry-points and dependency-API stages have no tox counterpart:
+tinytorch-verifier
+does that much more.
 
 Order of one run: `tinytorch-verifier verify` first (the real command, in a child process, reports in a temporary
 folder); its built wheel, kept in that folder, is the wheel the two tox pipelines install. Then tox
 (`runner = virtualenv`, pip) and tox with tox-uv (`runner = uv-venv-runner`, uv), each `tox p -p <jobs>`
 over a tox.ini generated in its own temporary directory (never in the course or the repository).
-tinytorch-verifier verify also validates, exports, checks the API, builds (and checks) the sdist and wheel, and runs
-its editable-install stage: those course-wide stages are sequential before and after the per-Python part,
-so tinytorch-verifier's per-Python wall time is its total minus their durations from verify.json. Ratios are to that.
+tinytorch-verifier verify also validates, exports, checks the API, builds (and checks) the sdist and wheel — course-wide
+stages that run one after the other before the per-Python part — and runs its editable-install stage as
+one more task of the pool that runs the per-Python tasks. tinytorch-verifier's per-Python wall time is therefore its
+total minus the sequential stages, minus the editable stage's share of the pool's wall time (its seconds
+times pool wall / pool busy seconds, at most its seconds: the pool gave it that fraction of its capacity;
+with two workers fully busy, half its seconds). Subtracting
+the editable stage's whole duration instead would credit tinytorch-verifier with time a second worker spent on
+per-Python tasks meanwhile. Ratios are to that per-Python wall.
 
 `render_tox_ini` is deterministic (tests/unit/test_bench_pipelines.py); everything timed lives in
 `run_pipelines`.
@@ -37,6 +46,7 @@ from ..atomic import write_atomic
 from ..course.discovery import Course
 from ..course.matrix import python_matrix, version_key
 from ..package.locks import constraints_for
+from ..package.wheelcheck import wheel_modules
 from ..runner.envs import clean_env
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import run
@@ -45,21 +55,25 @@ from ..runner.scenarios import SINGLE_THREAD, api_roles, discover_scenarios, sha
 VIRTUALENV, UV = "virtualenv", "uv-venv-runner"
 TITO = "tinytorch-verifier verify"
 TOX_TIMEOUT = 3600.0
-# course-wide stages of tinytorch-verifier verify: sequential, before (validate..build) or after (editable)
-# the per-Python part
-TITO_COURSE_STAGES = ("validate", "export", "api", "build", "editable")
+# course-wide stages of tinytorch-verifier verify: sequential, before the per-Python part
+TITO_SEQUENTIAL_STAGES = ("validate", "export", "api", "build")
+# course-wide stages that run as tasks of the per-Python pool, beside the per-Python tasks
+TITO_POOL_STAGES = ("editable",)
 
 INCLUDES = {
     TITO: "the real `tinytorch-verifier verify --jobs N`: validate, export, api, build + build checks, per Python "
-          "(virtualenv, pip install of the wheel with the lock, scenarios with timeout and memory limit, "
-          "pip install pytest, course tests), editable stage; 'wall' is the per-Python part = total minus "
-          "the course-wide stages",
+          "(a virtualenv, uv pip install of the wheel with the lock, module-imports with side-effect watch, "
+          "entry-points and the dependency API check (tox runs neither of these two), scenarios with timeout "
+          "and memory limit, "
+          "pip install pytest, course tests), editable stage in the same pool; 'wall' is the per-Python "
+          "part = total minus the sequential course-wide stages minus the editable stage's pool share",
     "tox": "`tox p -p N`, runner = virtualenv: per Python a virtualenv, pip install of the same wheel with "
-           "the lock (+ tox's own pip freeze), the same scenarios, pip install pytest, the same course "
-           "tests; no timeout or memory limit per command",
+           "the lock (+ tox's own pip freeze), each module of the wheel imported alone, the same scenarios, "
+           "pip install pytest, the same course tests; no timeout or memory limit per command",
     "tox-uv": "`tox p -p N` with the tox-uv plugin, runner = uv-venv-runner (uv_seed = true so pip exists "
               "for the installation scenario's `pip check`): uv venv, uv pip install of the same wheel with "
-              "the lock, the same scenarios, uv pip install pytest, the same course tests",
+              "the lock, each module of the wheel imported alone, the same scenarios, uv pip install pytest, "
+              "the same course tests",
 }
 
 
@@ -80,6 +94,8 @@ class ToxPlan:
     scenarios: Tuple[str, ...]    # script file names under scenarios/, in verify's order
     roles: str = "{}"             # TINYTORCH_API_ROLES, JSON
     run_tests: bool = True
+    # the wheel's modules, each imported alone in a process of its own (tinytorch-verifier's module-imports stage)
+    modules: Tuple[str, ...] = ()
 
 
 def env_name(version: str) -> str:
@@ -93,7 +109,7 @@ def _tox_literal(text: str) -> str:
 
 def command_labels(plan: ToxPlan) -> List[str]:
     """What each line of `commands` is, in order (tox's result JSON reports commands by index)."""
-    labels = [Path(s).stem for s in plan.scenarios]
+    labels = [f"import {m}" for m in plan.modules] + [Path(s).stem for s in plan.scenarios]
     return labels + (["install pytest", "course-tests"] if plan.run_tests else [])
 
 
@@ -102,7 +118,8 @@ def render_tox_ini(plan: ToxPlan) -> str:
     root = "{tox_root}{/}"
     here = root + "course-tests{/}{env_name}"
     tests = here + "{/}"
-    commands = [f"python -I -X faulthandler {root}scenarios{{/}}{s}" for s in plan.scenarios]
+    commands = [f'python -I -X faulthandler -c "import {m}"' for m in plan.modules]
+    commands += [f"python -I -X faulthandler {root}scenarios{{/}}{s}" for s in plan.scenarios]
     if plan.run_tests:
         commands.append("uv pip install --python {env_python} pytest" if plan.runner == UV
                         else "python -I -m pip install --no-input pytest")
@@ -234,11 +251,19 @@ def parse_tox_result(data: Dict[str, Any], plan: ToxPlan, root: Path) -> Dict[st
 
 
 def parse_verify_json(data: Dict[str, Any]) -> Tuple[float, float, Dict[str, PythonRun]]:
-    """tinytorch-verifier's total, its per-Python part (total minus the course-wide stages) and per Python: status,
-    the sum of its stage durations (pip install of pytest not included: verify does not time it)."""
+    """tinytorch-verifier's total, its per-Python part and per Python: status, the sum of its stage durations (pip
+    install of pytest not included: verify does not time it). The per-Python part is the total minus the
+    sequential course-wide stages, minus the pool stages' share of the pool's wall (module doc)."""
     total = float(data.get("seconds", 0.0))
-    course = sum(float(s.get("seconds", 0.0)) for s in data.get("stages", [])
-                 if s.get("name") in TITO_COURSE_STAGES)
+    course_stages = data.get("stages", [])
+    sequential = sum(float(s.get("seconds", 0.0)) for s in course_stages if s.get("name") in TITO_SEQUENTIAL_STAGES)
+    in_pool = sum(float(s.get("seconds", 0.0)) for s in course_stages if s.get("name") in TITO_POOL_STAGES)
+    per_python_busy = sum(float(s.get("seconds", 0.0)) for raw in data.get("pythons", [])
+                          for s in raw.get("stages", []))
+    pool_wall = total - sequential
+    pool_busy = per_python_busy + in_pool
+    # never more than the stage's own seconds (a pool that idled cannot owe the stage more than it took)
+    pool_share = min(in_pool, in_pool * pool_wall / pool_busy) if pool_busy > 0 else in_pool
     pythons: Dict[str, PythonRun] = {}
     for raw in data.get("pythons", []):
         stages = raw.get("stages", [])
@@ -250,7 +275,7 @@ def parse_verify_json(data: Dict[str, Any]) -> Tuple[float, float, Dict[str, Pyt
             {k: int(v) for k, v in (tests or {}).get("figures", {}).items()
              if k in ("passed", "failed", "skipped")},
             raw.get("interpreter"), {s["name"]: float(s.get("seconds", 0.0)) for s in stages})
-    return total, round(total - course, 2), pythons
+    return total, round(pool_wall - pool_share, 2), pythons
 
 
 # -- running --------------------------------------------------------------------------------------------
@@ -362,9 +387,11 @@ def run_pipelines(course: Course, versions: Optional[Sequence[str]] = None, jobs
             envs.append(ToxEnv(version, str(lookup.interpreter.path), lock.path.name if lock else None))
         scenarios = tuple(s.script.name for s in discover_scenarios())
         roles = json.dumps(api_roles(course), sort_keys=True)
+        # the verifier's module-imports stage, as plain imports (the verifier also watches each for side effects)
+        modules = tuple(wheel_modules(wheel, course.package))
         runs = [tito]
         for name, runner in (("tox", VIRTUALENV), ("tox-uv", UV)):
-            plan = ToxPlan(runner, wheel.name, tuple(envs), scenarios, roles)
+            plan = ToxPlan(runner, wheel.name, tuple(envs), scenarios, roles, modules=modules)
             runs.append(run_tox(name, plan, course, wheel, locks, jobs, work))
         for pipeline in runs:
             if pipeline.wall_seconds and tito.wall_seconds and pipeline.passed and tito.passed:
@@ -377,10 +404,10 @@ def run_pipelines(course: Course, versions: Optional[Sequence[str]] = None, jobs
                         "load_start": load_start, "load_end": _load(),
                         "note": "2 cores shared with other engineers' runs: wall times vary with the load"},
             "order": [p.name for p in runs],
-            "ratio_basis": "pipeline wall / tinytorch-verifier verify's per-Python wall "
-                           "(its total minus validate, export, "
-                           "api, build and editable stages from verify.json); only when both passed on every "
-                           "Python",
+            "ratio_basis": "pipeline wall / tinytorch-verifier verify's per-Python wall (its total minus the validate, "
+                           "export, api and build stages, minus the editable stage's share of the pool: its "
+                           "seconds x pool wall / pool busy seconds, from verify.json); only when both passed "
+                           "on every Python",
             "pipelines": [asdict(p) for p in runs], "notes": notes,
         }
     finally:
@@ -428,8 +455,8 @@ def render_report(report: Dict[str, Any]) -> str:
     for p in report["pipelines"]:
         if p["name"] == TITO and p["total_seconds"] is not None:
             stages = ", ".join(f"{k} {v:.1f}" for k, v in p["detail"].get("course_stages", {}).items())
-            lines.append(f"tinytorch-verifier verify total {p['total_seconds']:.1f} s; "
-                         f"subtracted course-wide stages: {stages}")
+            lines.append(f"tinytorch-verifier verify total {p['total_seconds']:.1f} s; course-wide stages: {stages} "
+                         f"(per-Python part {p['wall_seconds']:.1f} s: see ratio)")
     lines.append(f"ratio: {report['ratio_basis']}")
     for p in report["pipelines"]:
         lines.append(f"{p['name']}: {p['includes']}")
