@@ -7,8 +7,7 @@ module-imports stage; tinytorch-verifier also watches each import for side effec
 `python -I` from an empty directory (shared helpers copied beside the scripts, the course's role table in
 TINYTORCH_API_ROLES, single-threaded BLAS), then pytest installed and the course's tests run on a copy
 outside the course tree. tinytorch-verifier's entry-points and dependency-API stages have no tox counterpart:
-tinytorch-verifier
-does that much more.
+the verifier does that much more.
 
 Order of one run: `tinytorch-verifier verify` first (the real command, in a child process, reports in a temporary
 folder); its built wheel, kept in that folder, is the wheel the two tox pipelines install. Then tox
