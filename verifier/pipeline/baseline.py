@@ -52,7 +52,7 @@ from ..runner.envs import Venv, choose_installer, create_venv
 from ..runner.interleave import Measurement, Side, run_interleaved
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import DEFAULT_MEMORY_MB, run
-from ..runner.spectrum import ChangedLines
+from ..runner.changed import ChangedLines
 
 DEFAULT_SLOWDOWN = 1.5
 DEFAULT_ROUNDS = 3

@@ -41,7 +41,7 @@ from ..runner.depapi import STAGE as DEPENDENCY_API
 from ..runner.entrypoints import EntryPoint
 from ..runner.processes import DEFAULT_MEMORY_MB, allow_new, kill_all, stop_all
 from ..runner.scenarios import Scenario, discover_scenarios
-from ..runner.spectrum import ChangedLines
+from ..runner.changed import ChangedLines
 from ..runner.workdirs import ensure_free_space, keep_work_dir, make_work_dir, remove_work_dir
 from .baseline import BaselineSides, BaselineSource, baseline_stages, changed_lines, resolve_baseline
 from .behaviour import STAGE as BEHAVIOUR
