@@ -20,6 +20,7 @@ from verifier.runner.spectrum import (
     Suspect,
     blame_for,
     choose_passing,
+    classify,
     evidence_module,
     map_coverage,
     named_directly,
@@ -268,3 +269,10 @@ def test_the_rerun_runs_failing_tests_last_and_skips_the_rest_of_the_suite_past_
     subprocess.run([sys.executable, "launch.py", "out.json", "pytest", "tests", "-q", "-p", "no:cacheprovider",
                     "-c", "pytest.ini", "--rootdir", "."], cwd=tmp_path, env=env, capture_output=True, timeout=120)
     assert (tmp_path / "order.txt").read_text().split() == ["a", "c", "d", "f", "e", "b"]
+
+
+def test_a_test_outside_the_selection_failing_counts_one_that_passed_before_does_not():
+    outcomes = {"explain": "failed", "outside": "failed", "leaked": "failed", "fine": "passed", "flipped": "passed"}
+    before = {"explain": True, "leaked": False, "fine": False, "flipped": True}
+    failing, passing, left_out = classify(outcomes, before)
+    assert failing == {"explain", "outside"} and passing == {"fine", "flipped"} and left_out == 1

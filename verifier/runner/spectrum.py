@@ -38,8 +38,10 @@ None of its lines ran in a failing run: a course-tests blame stays as it was. Th
 replaces a blame only when no unit test fails again — an inference from imports, a class named in a
 scenario's message, or a course-tests blame whose unit tests failed only through test order.
 
-Only the failures to explain are failing runs: a test that fails in the rerun but did not fail in the
-course-tests run (outside its selection, or through state an earlier test left) counts for neither side.
+Failing runs are the failures to explain and the tests the course-tests run did not run (outside a
+--tests selection) that fail in the rerun — the same fault, seen by the course's own tests (an MSE
+offset fails tests/unit/test_losses.py, outside a selection of tensor and layer tests). A test that
+passed in the course-tests run and fails in the rerun (state an earlier test left) counts for neither.
 
 Test order matters for state that leaks between tests (a grad mode not restored after an exception
 fails every later test): the failing tests run last, in reverse of their original order, so a test that
@@ -112,7 +114,7 @@ class Spectrum:
     cpu_seconds: float = 0.0                           # of the pytest rerun's process (the machine may be shared)
     whole_suite: bool = False                          # the passing sample was the whole course suite
     cut: int = 0                                       # suite tests skipped past the budget
-    also_failed: int = 0                               # failed in the rerun but were not failures to explain
+    also_failed: int = 0                               # passed in course-tests, failed in the rerun: left out
     problem: str = ""                                  # why no ranking could be made
     # what the ranking was computed from, for the blame by change (not in the report)
     coverage: Dict[Line, Set[str]] = field(default_factory=dict, repr=False)
@@ -133,7 +135,7 @@ class Spectrum:
         top = lead or self.suspects[0]
         following = [s.describe() for s in self.suspects if s != top][:2]
         return Attribution(top.module, top.path, top.line, top.function, how=HOW,
-                           suspects=[top.module] + [s.module for s in self.suspects if s != top][:2],
+                           suspects=list(dict.fromkeys([top.module] + [s.module for s in self.suspects]))[:3],
                            evidence="; ".join(following))
 
 
@@ -222,6 +224,16 @@ def map_coverage(files: Mapping[str, Mapping[str, Iterable[str]]]) -> Dict[Line,
     return mapped
 
 
+def classify(outcomes: Mapping[str, str], before: Mapping[str, bool]) -> Tuple[Set[str], Set[str], int]:
+    """(failing runs, passing runs, runs left out) of a rerun. `before`: run id -> failed in the
+    course-tests run (absent: not run there). A failing run is a failure to explain, or a test the
+    course-tests run did not run (outside its selection) failing now; a test that passed there and fails
+    here (through state an earlier test left) is neither evidence for nor against."""
+    failing = {r for r, o in outcomes.items() if o == "failed" and before.get(r, True)}
+    passing = {r for r, o in outcomes.items() if o == "passed"}
+    return failing, passing, sum(1 for r, o in outcomes.items() if o == "failed" and before.get(r) is False)
+
+
 def _coverage_installed(venv: Venv, installer: str) -> str:
     probe = run([venv.python, "-I", "-c", "import coverage"], env=clean_env(), timeout=60)
     if probe.ok:
@@ -234,10 +246,11 @@ def measure(venv: Venv, course: Course, workdir: Path, site_packages: str, faili
             passing: Sequence[CourseTest], scenarios: Sequence[Tuple[Path, bool]] = (), installer: str = "pip",
             memory_mb: int = DEFAULT_MEMORY_MB, timeout: float = RERUN_TIMEOUT,
             roles_env: Optional[Dict[str, str]] = None, helpers: Sequence[Path] = (), whole_suite: bool = False,
-            direct: AbstractSet[str] = frozenset()) -> Spectrum:
+            direct: AbstractSet[str] = frozenset(), recorded: Sequence[CourseTest] = ()) -> Spectrum:
     """Rerun the tests (passing first, then failing in reverse order) and the scenarios (script, failed
     before?) under coverage in `venv`, and rank the package's functions. `whole_suite`: every test of the
-    course's suite runs (the chosen `passing` sample always, the rest while the budget lasts)."""
+    course's suite runs (the chosen `passing` sample always, the rest while the budget lasts); `recorded`:
+    every test of the course-tests run, so a test that passed there and fails here is told apart."""
     began = time.monotonic()
     spectrum = Spectrum()
     spectrum.problem = _coverage_installed(venv, installer)
@@ -277,6 +290,10 @@ def measure(venv: Venv, course: Course, workdir: Path, site_packages: str, faili
             if node is not None and node not in keep + last:
                 (last if case.failed else keep).append(node)
                 before[node] = case.failed
+        for case in recorded:
+            node = node_id(here, case.test_id)
+            if node is not None:
+                before.setdefault(node, case.failed)
         plan: Dict[str, object] = {"keep": keep, "last": last}
         if whole_suite:
             plan.update(cpu=SUITE_CPU_BUDGET, wall=min(SUITE_WALL_BUDGET, timeout / 2))
@@ -308,11 +325,7 @@ def measure(venv: Venv, course: Course, workdir: Path, site_packages: str, faili
         run([venv.python, "-I", "launch_spectrum.py", OUTPUT, "scenario", script.name], cwd=folder, env=env,
             timeout=max(1.0, deadline - time.monotonic()), memory_mb=memory_mb)
         collect(folder / OUTPUT)
-    # only the failures to explain count as failing runs: a test that fails in the rerun alone (outside the
-    # course-tests selection, or through state an earlier test left) is neither evidence for nor against
-    failing_runs = {r for r, o in outcomes.items() if o == "failed" and before.get(r)}
-    passing_runs = {r for r, o in outcomes.items() if o == "passed"}
-    spectrum.also_failed = sum(1 for r, o in outcomes.items() if o == "failed" and not before.get(r))
+    failing_runs, passing_runs, spectrum.also_failed = classify(outcomes, before)
     spectrum.flipped = sorted(r for r in passing_runs if before.get(r))
     spectrum.failing_runs, spectrum.passing_runs = len(failing_runs), len(passing_runs)
     by_key = {m.key: m.number for m in course.modules}
@@ -414,7 +427,7 @@ def localise(venv: Venv, course: Course, python: PythonResult, home: Path, scena
     direct = direct_names(course, failing, [sc.script for sc in failing_scenarios])
     spectrum = measure(venv, course, home, python.site_packages or "", failing, passing, runs, installer=installer,
                        memory_mb=memory_mb, roles_env=roles_env, helpers=helpers, whole_suite=whole_suite,
-                       direct=direct)
+                       direct=direct, recorded=cases)
     if spectrum.passing_runs < MIN_PASSING and not spectrum.problem:
         spectrum.problem = f"only {spectrum.passing_runs} passing runs to compare with"
     usable = not spectrum.problem
