@@ -25,7 +25,7 @@ class Attribution:
     function: str = ""
     how: str = "traceback"       # "traceback", "course tests", "message", "api", "inferred" (no traceback) or
     #                              "spectrum" (coverage of failing vs passing runs, runner/spectrum.py)
-    # how == "spectrum": `suspects` the top three modules, `evidence` the next two suspects described
+    # how == "spectrum": `suspects` the first three distinct modules ranked, `evidence` the next two suspects
     # how == "inferred": every suspect module, lowest-numbered first (`module` is the first), those whose
     # own unit tests passed (`cleared`, listed last), and the test's names that implicate them
     # how == "changed" (`--baseline`: student lines changed since `since` that the failing runs executed):

@@ -280,6 +280,42 @@ def _expect_spectrum(stage_name: str, module: str) -> Callable[[object], Optiona
     return check
 
 
+def _xavier_bound_grows_with_fan(root: Path) -> None:
+    # the Glorot bound multiplied by the fan instead of divided: every xavier layer (attention projections,
+    # the transformer's feed-forward and head) starts with huge weights; no traceback, the transformer
+    # scenario's loss barely falls and the message names the attention module
+    replace(source(root, "04_layers"), "bound = math.sqrt(6.0 / (self.in_features + self.out_features))",
+            "bound = math.sqrt(6.0 * (self.in_features + self.out_features))")
+
+
+def _expect_layers_for_scenario_and_tests(result) -> Optional[str]:
+    """The scenario (blamed by its message on 11_attention before) is blamed on 04_layers by the spectrum,
+    inside the module whose own unit tests fail; the course-tests blame on 04_layers is not replaced."""
+    problem = _expect_spectrum("transformer", "04_layers")(result)
+    if problem:
+        return problem
+    for python in result.pythons:
+        tests = python.stage("course-tests")
+        if tests is None or tests.attribution is None or tests.attribution.module != "04_layers":
+            return f"course-tests must stay on 04_layers, got {tests.attribution if tests else None}"
+    return None
+
+
+def _generate_context_halved(root: Path) -> None:
+    # generation feeds the model only the last half of its context window: the reversal test's prompt
+    # falls out of view; no traceback, one integration test fails on its accuracy
+    replace(source(root, "12_transformer"), "self.forward(seq[:, -self.max_len:])",
+            "self.forward(seq[:, -(self.max_len // 2):])")
+
+
+def _expect_generate(result) -> Optional[str]:
+    problem = _expect_spectrum("course-tests", "12_transformer")(result)
+    if problem:
+        return problem
+    blame = next(p.stage("course-tests").attribution for p in result.pythons if p.stage("course-tests"))
+    return None if blame.function == "GPT.generate" else f"expected GPT.generate, got {blame.describe()}"
+
+
 def _renamed_public_function(root: Path) -> None:
     path = source(root, "13_kernels")
     path.write_text(path.read_text(encoding="utf-8").replace("format_comparisons", "render_comparisons"),
@@ -387,6 +423,13 @@ def _conftest_patches_numpy(root: Path) -> None:
     (root / "tests/conftest.py").write_text("import numpy as np\n\nnp.row_stack = np.vstack\n")
 
 
+def _autouse_fixture_patches_numpy(root: Path) -> None:
+    # the same hole through pytest's own tool: an autouse fixture re-applies the patch before every test
+    (root / "tests/conftest.py").write_text(
+        "import numpy as np\nimport pytest\n\n\n@pytest.fixture(autouse=True)\ndef _numpy_compat(monkeypatch):\n"
+        "    monkeypatch.setattr(np, 'product', np.prod, raising=False)\n")
+
+
 def _conftest_shadows_statically(root: Path) -> None:
     _tests_shadow_package(root)
     (root / "tests/conftest.py").write_text(
@@ -470,6 +513,14 @@ FAULTS: List[Fault] = [
           "02_autograd", pythons=(HERE,), scenarios=(),
           tests=("unit/test_autograd.py", "unit/test_layers.py", "unit/test_tensor.py"),
           expect=_expect_spectrum("course-tests", "02_autograd")),
+    Fault("spectrum-xavier-bound-grows-with-fan", _xavier_bound_grows_with_fan, "transformer", "04_layers",
+          pythons=(HERE,), scenarios=("transformer",),
+          tests=("unit/test_layers.py", "unit/test_attention.py", "unit/test_transformer.py",
+                 "integration/test_transformer_training.py"), expect=_expect_layers_for_scenario_and_tests),
+    Fault("spectrum-generate-context-halved", _generate_context_halved, "course-tests", "12_transformer",
+          pythons=(HERE,), scenarios=(),
+          tests=("integration/test_transformer_training.py", "unit/test_transformer.py", "unit/test_attention.py"),
+          expect=_expect_generate),
     Fault("api-renamed-public-function-names-its-module", _renamed_public_function, "api", "13_kernels",
           expect=_expect_api_blame),
     Fault("py-guarded-backport-needs-marker", _guarded_backport, "validate", "16_mlops", expect=_expect_marker_fix),
@@ -500,6 +551,8 @@ FAULTS: List[Fault] = [
           detail=f"`np.row_stack` does not exist in NumPy 2.5.5 (Python {NEWEST}): modules/16_mlops/mlops.py:",
           expect=_expect_row_stack_line),
     Fault("tests-conftest-patches-numpy", _conftest_patches_numpy, "validate", "course", expect=_expect_test_patch(3)),
+    Fault("tests-autouse-fixture-patches-numpy", _autouse_fixture_patches_numpy, "validate", "course",
+          expect=_expect_test_patch(7)),
     Fault("tests-conftest-shadows-package-statically", _conftest_shadows_statically, "validate", "course",
           expect=_expect_test_patch(2)),
     Fault("install-lock-conflicts-with-requirement", _numpy_below_2, "install", None, pythons=(HERE,),

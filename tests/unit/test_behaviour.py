@@ -23,8 +23,8 @@ from verifier.results import (
     VerifyResult,
     result_from_json,
 )
+from verifier.runner.changed import ChangedLines, changed_attribution, rank_changed
 from verifier.runner.scenarios import Scenario
-from verifier.runner.spectrum import ChangedLines, changed_attribution, rank_changed
 
 CNN = {"cnn": {"accuracy": 0.996, "final_loss": 0.0421, "forward": {"sum": 12.5, "sum_sq": 40.25},
                "optimizer_error": {"SGD": 0.001, "Adam": 0.002}}}

@@ -121,6 +121,20 @@ def test_scoped_and_in_function_patches_and_project_root_paths_are_no_finding(tm
     assert found(root) == []
 
 
+def test_autouse_fixture_monkeypatching_numpy_blocks(tmp_path):
+    # undone after each test, redone before every one: every test runs against the patched NumPy
+    root = course(tmp_path, '["numpy>=1.22"]', {
+        "tests/conftest.py": "import sys\nimport numpy as np\nimport pytest\n\n\n"
+                             "@pytest.fixture(autouse=True)\ndef compat(monkeypatch):\n"
+                             "    monkeypatch.setattr(np, 'row_stack', np.vstack, raising=False)\n"
+                             "    monkeypatch.setattr('numpy.product', np.prod, raising=False)\n"
+                             "    monkeypatch.setitem(sys.modules, 'tinytorch.core.alpha', None)\n\n\n"
+                             "@pytest.fixture\ndef on_demand(monkeypatch):\n"
+                             "    monkeypatch.setattr(np, 'vstack', None)\n",
+    })
+    assert [(f.code, f.line) for f in found(root)] == [("TT260", 8), ("TT260", 9), ("TT260", 10)]
+
+
 def test_embedded_course_has_none_of_these_findings():
     assert found(REPO / "course") == []
 

@@ -3,7 +3,10 @@ and its ties, installed lines mapped back through export markers, the bounded pa
 rule that a clean run (or a failure with a traceback into the package) reruns nothing."""
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +18,12 @@ from verifier.runner.spectrum import (
     CourseTest,
     Spectrum,
     Suspect,
+    blame_for,
     choose_passing,
+    classify,
+    evidence_module,
     map_coverage,
+    named_directly,
     needs_spectrum,
     node_id,
     ochiai,
@@ -167,3 +174,105 @@ def test_the_blame_names_the_function_line_and_the_next_two():
                            "(modules/04_layers/layers.py:378, in Linear.__init__); next: 11_attention")
     assert "02_autograd" in text and "12_transformer" not in text
     assert Spectrum([], 1, 0).attribution() is None
+
+
+def test_at_equal_score_the_function_a_failing_test_calls_outranks_one_reached_through_an_operator():
+    # GPT.generate (called by the failing test) and _getitem (reached by `seq[:, -n:]`): same spectrum
+    coverage = {line("12_transformer", "GPT.generate", 357): {"f1", "p1"},
+                line("02_autograd", "_getitem", 410): {"f1", "p2"}}
+    failing = {"f1"}
+    flipped_order = {"12_transformer": 1, "02_autograd": 2}  # the module tie alone would put _getitem first
+    assert rank(coverage, failing, PASSING, flipped_order)[0].function == "_getitem"
+    ranked = rank(coverage, failing, PASSING, flipped_order, direct={"model", "generate"})
+    assert [s.function for s in ranked] == ["GPT.generate", "_getitem"] and ranked[0].direct
+    # must not fire: a higher score still wins over a named function
+    coverage[line("02_autograd", "_getitem", 410)] = {"f1"}
+    assert rank(coverage, failing, PASSING, ORDER, direct={"generate"})[0].function == "_getitem"
+
+
+def test_a_dunder_method_is_named_through_its_class():
+    assert named_directly("Linear.__init__", {"Linear", "layer"})
+    assert not named_directly("Tensor.__getitem__", {"x", "seq"})
+    assert named_directly("GPT.generate", {"model", "generate"}) and not named_directly("_getitem", {"generate"})
+
+
+class _Module:
+    def __init__(self, number: int, name: str) -> None:
+        self.number, self.name, self.key = number, name, f"{number:02d}_{name}"
+
+
+class _Course:
+    modules = [_Module(1, "tensor"), _Module(2, "autograd"), _Module(4, "layers")]
+
+
+def test_the_evidence_is_the_lowest_module_whose_own_unit_tests_fail_again():
+    runs = {"tests/unit/test_layers.py::test_xavier", "tests/unit/test_autograd.py::test_no_grad",
+            "tests/integration/test_tensor_autograd.py::test_chain", "scenario:transformer"}
+    assert evidence_module(_Course(), runs).key == "02_autograd"  # type: ignore[arg-type, union-attr]
+    assert evidence_module(_Course(), {"tests/integration/test_x.py::test_y"}) is None  # type: ignore[arg-type]
+
+
+RANKED = [Suspect("06_losses", "modules/06_losses/losses.py", 90, "CrossEntropyFunction.forward", 0.67, 2, 1),
+          Suspect("04_layers", "modules/04_layers/layers.py", 378, "Linear.__init__", 0.55, 4, 9),
+          Suspect("11_attention", "modules/11_attention/attention.py", 253, "MultiHeadAttention.forward", 0.5, 1, 0)]
+
+
+def test_a_course_tests_blame_whose_unit_tests_fail_again_keeps_its_module():
+    stage = StageResult("transformer", FAILED, attribution=Attribution("04_layers", "modules/04_layers/layers.py",
+                                                                        None, how="course tests"))
+    layers = _Module(4, "layers")
+    blame = blame_for(stage, Spectrum(list(RANKED), 4, 500), layers)  # type: ignore[arg-type]
+    assert blame is not None and (blame.module, blame.line, blame.function) == ("04_layers", 378, "Linear.__init__")
+    assert blame.describe().endswith("next: 06_losses (modules/06_losses/losses.py:90, in "
+                                     "CrossEntropyFunction.forward); 11_attention (modules/11_attention/attention.py:"
+                                     "253, in MultiHeadAttention.forward)")
+    # no failing run executed the evidence's module: the old blame stays (None: nothing replaces it)
+    assert blame_for(stage, Spectrum(RANKED[:1], 4, 500), layers) is None  # type: ignore[arg-type]
+    # its unit tests passed in the rerun (the failures depended on test order): the spectrum's top replaces it
+    assert blame_for(stage, Spectrum(list(RANKED), 4, 500), None).module == "06_losses"  # type: ignore[union-attr]
+    # a scenario blamed by the class its message names: the unit-test evidence names the module for it too
+    by_message = StageResult("transformer", FAILED,
+                             attribution=Attribution("11_attention", "tinytorch.core.attention", None, how="message"))
+    assert blame_for(by_message, Spectrum(list(RANKED), 4, 500), layers).module == "04_layers"  # type: ignore
+    assert blame_for(by_message, Spectrum(RANKED[:1], 4, 500), layers).module == "06_losses"  # type: ignore
+    # an inference with no unit test failing again: replaced by the top suspect
+    inferred = StageResult("course-tests", FAILED, attribution=Attribution("02_autograd", "a.py", None, how="inferred"))
+    assert blame_for(inferred, Spectrum(list(RANKED), 4, 500), None).module == "06_losses"  # type: ignore
+
+
+def test_the_rerun_runs_failing_tests_last_and_skips_the_rest_of_the_suite_past_its_budget(tmp_path: Path):
+    """The launcher's plan, with a stand-in for coverage.py (the unit venv has none): the failing tests run
+    last in the plan's order, and past the budget (0 s here) only the kept sample and the failures run."""
+    (tmp_path / "coverage.py").write_text(
+        "class _Data:\n    def measured_files(self):\n        return []\n"
+        "class Coverage:\n    def __init__(self, **kw): pass\n    def start(self): pass\n    def stop(self): pass\n"
+        "    def switch_context(self, name): pass\n    def get_data(self): return _Data()\n", encoding="utf-8")
+    (tmp_path / "tests").mkdir()
+    body = "".join(f"def test_{n}():\n    open('order.txt', 'a').write('{n} ')\n" for n in "abcdef")
+    (tmp_path / "tests" / "test_x.py").write_text(body, encoding="utf-8")
+    (tmp_path / "launch.py").write_text(spectrum.LAUNCHER, encoding="utf-8")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    plan = {"keep": ["tests/test_x.py::test_c"], "last": ["tests/test_x.py::test_e", "tests/test_x.py::test_b"],
+            "cpu": 0.0, "wall": 1000.0}
+    (tmp_path / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    env = {"PYTHONPATH": str(tmp_path), "TITO_MEASURE": str(tmp_path),
+           "TITO_SPECTRUM_PLAN": str(tmp_path / "plan.json")}
+    subprocess.run([sys.executable, "launch.py", "out.json", "pytest", "tests", "-q", "-p", "no:cacheprovider",
+                    "-c", "pytest.ini", "--rootdir", "."], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert (tmp_path / "order.txt").read_text().split() == ["c", "e", "b"]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["cut"] == 3 and sorted(out["outcomes"]) == ["tests/test_x.py::test_b", "tests/test_x.py::test_c",
+                                                          "tests/test_x.py::test_e"]
+    plan.update(cpu=1000.0)  # within the budget: every test runs, the failures still last
+    (tmp_path / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    (tmp_path / "order.txt").unlink()
+    subprocess.run([sys.executable, "launch.py", "out.json", "pytest", "tests", "-q", "-p", "no:cacheprovider",
+                    "-c", "pytest.ini", "--rootdir", "."], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert (tmp_path / "order.txt").read_text().split() == ["a", "c", "d", "f", "e", "b"]
+
+
+def test_a_test_outside_the_selection_failing_counts_one_that_passed_before_does_not():
+    outcomes = {"explain": "failed", "outside": "failed", "leaked": "failed", "fine": "passed", "flipped": "passed"}
+    before = {"explain": True, "leaked": False, "fine": False, "flipped": True}
+    failing, passing, left_out = classify(outcomes, before)
+    assert failing == {"explain", "outside"} and passing == {"fine", "flipped"} and left_out == 1

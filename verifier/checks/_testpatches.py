@@ -16,11 +16,15 @@ function or fixture, not under `if __name__ == "__main__":`). One finding per st
 - a `sys.path` edit that statically resolves to a folder inside `tests/` holding a package or module
   named like the package or such a dependency (a stale copy that shadows the wheel): TT260.
 
-Not findings, by design: the `monkeypatch` fixture and `unittest.mock.patch` (scoped to one test and
-undone after it: ordinary pytest practice); anything inside a test module's functions; item assignment
-(`plt.rcParams["x"] = ...`) and calls (`np.random.seed(0)`, `matplotlib.use("Agg")`), which configure a
-library rather than replace its code; the standard library; and `sys.path` edits that put the project
-root or module folders first — whether the tests then import the wheel is checked at run time by the
+A `monkeypatch.setattr/delattr/setitem(sys.modules, ...)/syspath_prepend` inside an autouse fixture of a
+conftest counts like the statement it stands for: undone after each test, but redone before every one.
+
+Not findings, by design: the `monkeypatch` fixture and `unittest.mock.patch` in a fixture a test asks for
+by name or in a test (scoped to that test and undone after it: ordinary pytest practice); anything
+inside a test module's functions; item assignment (`plt.rcParams["x"] = ...`) and calls
+(`np.random.seed(0)`, `matplotlib.use("Agg")`), which configure a library rather than replace its code;
+the standard library; and `sys.path` edits that put the project root or module folders first — whether
+the tests then import the wheel is checked at run time by the
 course-tests stage (the test-origin check), which sees what a path really resolves to.
 """
 from __future__ import annotations
@@ -238,7 +242,7 @@ class _TestPatches:
 
 
 Candidate = Tuple[int, str, Optional[str], str]
-CANDIDATES_FORMAT = 1  # bump when what _candidates returns changes
+CANDIDATES_FORMAT = 2  # bump when what _candidates returns changes
 
 
 def _patches(node: ast.AST, aliases: Mapping[str, str], path: Path) -> Iterator[Candidate]:
@@ -281,6 +285,39 @@ def _patches(node: ast.AST, aliases: Mapping[str, str], path: Path) -> Iterator[
             yield line, _shown(node), str(added) if added is not None else None, "sys.path"
 
 
+def _autouse(function: ast.AST) -> bool:
+    """`@pytest.fixture(autouse=True)` (any spelling of the decorator that passes autouse=True)."""
+    return isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+        isinstance(d, ast.Call) and any(k.arg == "autouse" and isinstance(k.value, ast.Constant) and k.value.value
+                                        for k in d.keywords) for d in function.decorator_list)
+
+
+def _monkeypatches(function: ast.AST, aliases: Mapping[str, str], path: Path) -> Iterator[Candidate]:
+    """The patches an autouse fixture makes through its `monkeypatch` argument, as `_patches` reports them."""
+    names = {a.arg for a in function.args.args} if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+        else set()
+    if "monkeypatch" not in names:
+        return
+    for node in ast.walk(function):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "monkeypatch"):
+            continue
+        first, line, method = node.args[0], node.lineno, node.func.attr
+        if method in ("setattr", "delattr"):
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):  # monkeypatch.setattr("numpy.x", v)
+                yield line, _shown(node), first.value.split(".")[0], "attribute"
+                continue
+            parts = attribute_chain(first)
+            if parts and parts[0] in aliases and aliases[parts[0]] != "sys":
+                yield line, _shown(node), aliases[parts[0]].split(".")[0], "attribute"
+        elif method in ("setitem", "delitem") and _is_sys(first, "modules", aliases):
+            key = node.args[1].value if len(node.args) > 1 and isinstance(node.args[1], ast.Constant) else None
+            yield line, _shown(node), str(key).split(".")[0] if isinstance(key, str) else "", "sys.modules"
+        elif method == "syspath_prepend":
+            added = _resolve_path(first, path)
+            yield line, _shown(node), str(added) if added is not None else None, "sys.path"
+
+
 def _is_sys(node: ast.expr, attr: str, aliases: Mapping[str, str]) -> bool:
     parts = attribute_chain(node)
     return parts is not None and len(parts) == 2 and aliases.get(parts[0]) == "sys" and parts[1] == attr
@@ -291,7 +328,11 @@ def _candidates(text: str, path: Path) -> List[Candidate]:
     the text and the file's place alone (what it patches is judged against the course afterwards)."""
     tree = ast.parse(text, str(path))
     aliases = _Aliases(tree)
-    return [found for node in _statements(tree, path.name == "conftest.py") for found in _patches(node, aliases, path)]
+    conftest = path.name == "conftest.py"
+    found = [hit for node in _statements(tree, conftest) for hit in _patches(node, aliases, path)]
+    if conftest:
+        found += [hit for node in ast.walk(tree) if _autouse(node) for hit in _monkeypatches(node, aliases, path)]
+    return sorted(found, key=lambda hit: hit[0])
 
 
 def _cached_candidates(text: str, path: Path) -> List[Candidate]:

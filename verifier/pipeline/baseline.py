@@ -48,11 +48,11 @@ from ..package.export import plan_export
 from ..package.locks import constraints_for
 from ..results import FAILED, NOT_RUN, PASSED, Attribution, BaselineComparison, SpeedRow, StageResult
 from ..runner.attribution import attribute_api
+from ..runner.changed import ChangedLines
 from ..runner.envs import Venv, choose_installer, create_venv
 from ..runner.interleave import Measurement, Side, run_interleaved
 from ..runner.interpreters import find_interpreter
 from ..runner.processes import DEFAULT_MEMORY_MB, run
-from ..runner.spectrum import ChangedLines
 
 DEFAULT_SLOWDOWN = 1.5
 DEFAULT_ROUNDS = 3

@@ -36,10 +36,10 @@ from ..package.locks import check_install_sources
 from ..package.metrics import module_metrics
 from ..package.wheelcheck import wheel_digest, wheel_entry_points, wheel_modules
 from ..results import FAILED, CanaryReport, PythonResult, StageResult, VerifyResult
+from ..runner.changed import ChangedLines
 from ..runner.depapi import STAGE as DEPENDENCY_API
 from ..runner.processes import allow_new, kill_all, stop_all
 from ..runner.scenarios import Scenario, discover_scenarios
-from ..runner.spectrum import ChangedLines
 from ..runner.workdirs import ensure_free_space, keep_work_dir, make_work_dir, remove_work_dir
 from .baseline import BaselineSides, BaselineSource, baseline_stages, changed_lines, resolve_baseline
 from .behaviour import STAGE as BEHAVIOUR

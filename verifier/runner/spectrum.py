@@ -1,5 +1,5 @@
 """Spectrum-based fault localisation: when failures reach no frame of the installed package (a course
-test or scenario failing on an assertion), rerun the failing runs and a bounded sample of passing ones
+test or scenario failing on an assertion), rerun the failing runs and passing ones (the course suite, within a budget)
 in the same venv under line coverage, one coverage context per test (or scenario), and rank the
 package's functions by Ochiai: ef / sqrt((ef + nf) * (ef + ep)) — ef/ep the failing/passing runs that
 executed the function's most suspicious line, nf the failing runs that did not.
@@ -13,55 +13,78 @@ Why a function scores by its best line rather than by "executed at all": a funct
 `Linear.__init__` runs in nearly every test, but its `init="xavier"` branch only where attention is
 built — the branch, not the function, separates failing runs from passing ones.
 
-Ties (equal score) go to fewer passing executions, then to the higher-numbered module: two lines with
-the same spectrum are, in practice, a later module's code and an earlier module's helper reached only
-through it — the caller decides when the helper runs, and the earlier module is the one its own unit
-tests (part of the passing sample) already exercise on other paths. Then the source order.
+Ties (equal score) go first to a function the failing test (or scenario) names in its own code over one
+reached only through an operator or other dunder dispatch (`seq[:, -n:]` runs `Tensor.__getitem__` and
+its helper `_getitem`; the test calls `model.generate`): what the test asks for directly is where its
+expectation was written. Then to fewer passing executions, then to the higher-numbered module: two lines
+with the same spectrum are, in practice, a later module's code and an earlier module's helper reached only
+through it. Then the source order.
+
+The passing sample: once the course-tests stage has run, the rerun is the WHOLE course suite (every test
+file under tests/, not only a --tests selection), the failing tests moved to the end; a function that
+only the failing runs executed in a small sample (a test's setup, an operator's helper) then meets the
+passing tests that also run it. Cost (embedded course, 561 tests, one Python): 11.8 s of CPU in the
+rerun's process against 8.6 s for the same suite without coverage (38–48 s wall on a loaded 2-core
+machine). Bound: past SUITE_CPU_BUDGET seconds of the rerun's CPU time (or SUITE_WALL_BUDGET of wall
+time) the rest of the suite is skipped, while the bounded sample (MAX_PASSING tests near the failures,
+choose_passing) and the failing tests still run — at the cap the spectrum is the small-sample one. The
+hard RERUN_TIMEOUT kills the rerun; then nothing is blamed by it. Without a course-tests run (a scenario
+failed, tests off) the sample is MAX_SCENARIOS passing scenarios, as before.
+
+Evidence outranks coverage: a module whose own unit tests (tests/unit/test_<name>.py) fail again in the
+rerun is evidence in the course's own terms (the course-tests blame: the lowest-numbered such module);
+the spectrum then only picks the function and line inside that module, and names the others as next.
+None of its lines ran in a failing run: a course-tests blame stays as it was. The spectrum's top suspect
+replaces a blame only when no unit test fails again — an inference from imports, a class named in a
+scenario's message, or a course-tests blame whose unit tests failed only through test order.
+
+Failing runs are the failures to explain and the tests the course-tests run did not run (outside a
+--tests selection) that fail in the rerun — the same fault, seen by the course's own tests (an MSE
+offset fails tests/unit/test_losses.py, outside a selection of tensor and layer tests). A test that
+passed in the course-tests run and fails in the rerun (state an earlier test left) counts for neither.
 
 Test order matters for state that leaks between tests (a grad mode not restored after an exception
-fails every later test): the rerun runs the passing sample first and then the failing tests in
-reverse of their original order, so a test that failed only because an earlier one left the
-package in a bad state runs before that test and passes; outcomes are those of the rerun.
+fails every later test): the failing tests run last, in reverse of their original order, so a test that
+failed only because an earlier one left the package in a bad state runs before that test and passes;
+outcomes are those of the rerun. The verify run asks for the rerun at most once per run, on the first
+Python whose failures need it.
 
-Cost is bounded: at most MAX_FAILING failing and MAX_PASSING passing tests, at most MAX_SCENARIOS
-passing scenarios when no passing test is available, one timeout for the rerun, and the verify run
-asks for it at most once per run, on the first Python whose failures need it.
-
-Blame by change (`--baseline` a git ref): student lines changed since the baseline (pipeline/baseline.py)
-that a failing run executed are the first suspects, per module file as the changed hunks holding such a
-line, ranked by their best line's Ochiai, then by failing runs. None ran (or only module-level code
-changed, which per-run coverage cannot see): the spectrum blame stands. No baseline: nothing changes.
+Blame by change (`--baseline` a git ref, runner/changed.py): student lines changed since the baseline
+that a failing run executed are the first suspects. None ran: the spectrum blame stands.
 """
 from __future__ import annotations
 
 import ast
 import json
-import math
+import re
 import shutil
 import time
-import xml.etree.ElementTree as ElementTree
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from ..course.discovery import Course
+from ..course.discovery import Course, CourseModule
 from ..results import FAILED, PASSED, Attribution, PythonResult, StageResult
 from .attribution import MARKER, module_of_source
+from .changed import ChangedLines, changed_attribution, rank_changed
 from .envs import Venv, clean_env
+from .ochiai import Line, ochiai
 from .processes import DEFAULT_MEMORY_MB, run
 from .scenarios import COURSE_TESTS, Scenario
+from .spectrum_rerun import LAUNCHER, CourseTest, choose_passing, junit_cases, node_id
+from .suspects import exercised_names, file_of_test
 
 HOW = "spectrum"
+UNIT_TEST = re.compile(r"tests/unit/test_(?P<name>\w+)\.py::")
 MAX_FAILING = 40
-MAX_PASSING = 80
 MAX_SCENARIOS = 3
 MIN_PASSING = 3          # fewer passing runs than this: no spectrum to compare, the blame stays as it was
-QUICK_TEST = 1.0         # seconds: a test slower than this is rerun only when it is near a failure
 RERUN_TIMEOUT = 300.0
+SUITE_CPU_BUDGET = 60.0  # CPU seconds of the rerun's process; past it the rest of the suite is skipped
+SUITE_WALL_BUDGET = RERUN_TIMEOUT / 2   # the same on a loaded machine, well before the hard timeout
 OUTPUT = "spectrum.json"
+PLAN = "spectrum-plan.json"
 
-# A covered line once mapped: (course module key, student source path, student line, function qualname).
-Line = Tuple[str, str, int, str]
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,7 @@ class Suspect:
     score: float            # Ochiai of that line
     failed: int             # ef: failing runs that executed it
     passed: int             # ep: passing runs that executed it
+    direct: bool = False    # a failing test (or scenario) names it in its own code
 
     def describe(self) -> str:
         return f"{self.module} ({self.path}:{self.line}, in {self.function})"
@@ -87,6 +111,10 @@ class Spectrum:
     passing_runs: int = 0
     flipped: List[str] = field(default_factory=list)   # failed before, passed in the rerun (order-dependent)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0                           # of the pytest rerun's process (the machine may be shared)
+    whole_suite: bool = False                          # the passing sample was the whole course suite
+    cut: int = 0                                       # suite tests skipped past the budget
+    also_failed: int = 0                               # passed in course-tests, failed in the rerun: left out
     problem: str = ""                                  # why no ranking could be made
     # what the ranking was computed from, for the blame by change (not in the report)
     coverage: Dict[Line, Set[str]] = field(default_factory=dict, repr=False)
@@ -96,89 +124,36 @@ class Spectrum:
     def figures(self) -> Dict[str, object]:
         return {"suspects": [asdict(s) for s in self.suspects[:5]], "failing_runs": self.failing_runs,
                 "passing_runs": self.passing_runs, "order_dependent": len(self.flipped),
-                "seconds": round(self.seconds, 2), **({"problem": self.problem} if self.problem else {})}
+                "whole_suite": self.whole_suite, "cut": self.cut, "also_failed": self.also_failed,
+                "seconds": round(self.seconds, 2), "cpu_seconds": round(self.cpu_seconds, 2),
+                **({"problem": self.problem} if self.problem else {})}
 
-    def attribution(self) -> Optional[Attribution]:
+    def attribution(self, lead: Optional[Suspect] = None) -> Optional[Attribution]:
+        """The top suspect (or `lead`, the top one of a module other evidence names) and the next two."""
         if not self.suspects:
             return None
-        top = self.suspects[0]
-        following = [s.describe() for s in self.suspects[1:3]]
+        top = lead or self.suspects[0]
+        following = [s.describe() for s in self.suspects if s != top][:2]
         return Attribution(top.module, top.path, top.line, top.function, how=HOW,
-                           suspects=[s.module for s in self.suspects[:3]], evidence="; ".join(following))
+                           suspects=list(dict.fromkeys([top.module] + [s.module for s in self.suspects]))[:3],
+                           evidence="; ".join(following))
 
 
-@dataclass
-class ChangedLines:
-    """Student source lines changed since the baseline: course-relative path -> candidate line numbers."""
-    label: str                                          # "v0.1.0"
-    lines: Dict[str, List[int]] = field(default_factory=dict)
-    problem: str = ""                                   # why there are none to use (a wheel baseline)
-
-
-@dataclass(frozen=True)
-class ChangedSuspect:
-    """The changed lines of one module file that failing runs executed."""
-    module: str
-    path: str
-    hunks: Tuple[Tuple[int, int], ...]   # (first, last) changed hunks holding an executed line
-    line: int                            # the most suspicious executed changed line
-    function: str
-    score: float                         # Ochiai of that line
-    failed: int                          # failing runs that executed a changed line here
-
-    def where(self) -> str:
-        spans = ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in self.hunks)
-        return f"{Path(self.path).name}:{spans}"
-
-
-def _hunks(lines: Sequence[int]) -> List[Tuple[int, int]]:
-    spans: List[Tuple[int, int]] = []
-    for line in sorted(lines):
-        if spans and line == spans[-1][1] + 1:
-            spans[-1] = (spans[-1][0], line)
-        else:
-            spans.append((line, line))
-    return spans
-
-
-def rank_changed(coverage: Mapping[Line, Set[str]], failing: Set[str], passing: Set[str], changes: ChangedLines,
-                 order: Mapping[str, int]) -> List[ChangedSuspect]:
-    """Module files whose changed lines a failing run executed, most suspicious first."""
-    executed: Dict[Tuple[str, str], List[Tuple[float, int, int, str]]] = {}
-    for (module, path, line, function), runs in coverage.items():
-        if line not in set(changes.lines.get(path, ())):
-            continue
-        ef = len(runs & failing)
-        if ef:
-            score = ochiai(ef, len(runs & passing), len(failing))
-            executed.setdefault((module, path), []).append((score, ef, line, function))
-    found = []
-    for (module, path), hits in executed.items():
-        best = max(hits, key=lambda h: (h[0], h[1], -h[2]))
-        lines = {h[2] for h in hits}
-        hunks = tuple(h for h in _hunks(changes.lines[path]) if any(h[0] <= n <= h[1] for n in lines))
-        found.append(ChangedSuspect(module, path, hunks, best[2], best[3], round(best[0], 4), max(h[1] for h in hits)))
-    return sorted(found, key=lambda s: (-s.score, -s.failed, -order.get(s.module, 0), s.path))
-
-
-def changed_attribution(suspects: Sequence[ChangedSuspect], label: str) -> Optional[Attribution]:
-    if not suspects:
-        return None
-    top = suspects[0]
-    return Attribution(top.module, top.path, top.line, top.function, how="changed",
-                       suspects=[s.module for s in suspects], evidence=top.where(), since=label)
-
-
-def ochiai(failed: int, passed: int, total_failed: int) -> float:
-    if failed == 0 or total_failed == 0:
-        return 0.0
-    return failed / math.sqrt(total_failed * (failed + passed))
+def named_directly(function: str, names: AbstractSet[str]) -> bool:
+    """Does a test that uses `names` call `function` itself? A dunder method counts when its class is named
+    (`Linear(...)` runs `Linear.__init__`); a function reached only through an operator (`x[:, 1]` ->
+    `Tensor.__getitem__` -> `_getitem`) is not named."""
+    parts = function.split(".")
+    if parts[-1].startswith("__") and parts[-1].endswith("__"):
+        return len(parts) > 1 and parts[-2] in names
+    return parts[-1] in names
 
 
 def rank(coverage: Mapping[Line, Set[str]], failing: Set[str], passing: Set[str],
-         order: Mapping[str, int]) -> List[Suspect]:
+         order: Mapping[str, int], direct: AbstractSet[str] = frozenset()) -> List[Suspect]:
     """Functions by Ochiai of their best line (see the module's docstring for the ties). `coverage`:
-    mapped line -> ids of the runs that executed it; `order`: module key -> course number."""
+    mapped line -> ids of the runs that executed it; `order`: module key -> course number; `direct`: the
+    names the failing tests and scenarios use in their own code (the first tie rule)."""
     best: Dict[Tuple[str, str, str], Tuple[Tuple[float, int, int], Suspect]] = {}
     for (module, path, line, function), runs in coverage.items():
         ef, ep = len(runs & failing), len(runs & passing)
@@ -188,9 +163,10 @@ def rank(coverage: Mapping[Line, Set[str]], failing: Set[str], passing: Set[str]
         key = (module, path, function)
         within = (-score, ep, line)  # the function's own best line: higher score, fewer passes, earlier
         if key not in best or within < best[key][0]:
-            best[key] = (within, Suspect(module, path, line, function, round(score, 4), ef, ep))
+            best[key] = (within, Suspect(module, path, line, function, round(score, 4), ef, ep,
+                                         named_directly(function, direct)))
     found = [s for _, s in best.values()]
-    return sorted(found, key=lambda s: (-s.score, s.passed, -order.get(s.module, 0), s.path, s.line))
+    return sorted(found, key=lambda s: (-s.score, not s.direct, s.passed, -order.get(s.module, 0), s.path, s.line))
 
 
 # -- mapping installed lines back to the course ------------------------------------------------------
@@ -248,130 +224,14 @@ def map_coverage(files: Mapping[str, Mapping[str, Iterable[str]]]) -> Dict[Line,
     return mapped
 
 
-# -- the rerun inside the venv -------------------------------------------------------------------------
-
-# Runs inside the venv (never imports the verifier): coverage of the package only, one context per test
-# (setup, call and teardown, so fixtures count) or one per scenario; writes outcomes and line -> contexts.
-LAUNCHER = r'''
-import json, os, runpy, sys
-import coverage
-
-out, mode = sys.argv[1], sys.argv[2]
-cov = coverage.Coverage(data_file=None, source=[os.environ["TITO_MEASURE"]], config_file=False)
-outcomes = {}
-cov.start()
-try:
-    if mode == "pytest":
-        import pytest
-
-        class _Contexts:
-            @pytest.hookimpl(hookwrapper=True)
-            def pytest_runtest_protocol(self, item, nextitem):
-                cov.switch_context(item.nodeid)
-                yield
-                cov.switch_context("")
-
-            def pytest_runtest_logreport(self, report):
-                if report.failed:
-                    outcomes[report.nodeid] = "failed"
-                elif report.when == "call" and report.passed:
-                    outcomes.setdefault(report.nodeid, "passed")
-
-        pytest.main(sys.argv[3:], plugins=[_Contexts()])
-    else:
-        script = sys.argv[3]
-        cov.switch_context("scenario:" + os.path.splitext(os.path.basename(script))[0])
-        sys.argv = [script]
-        key = "scenario:" + os.path.splitext(os.path.basename(script))[0]
-        try:
-            runpy.run_path(script, run_name="__main__")
-            outcomes[key] = "passed"
-        except SystemExit as exc:
-            outcomes[key] = "passed" if exc.code in (None, 0) else "failed"
-        except BaseException:
-            outcomes[key] = "failed"
-finally:
-    cov.stop()
-data = cov.get_data()
-files = {}
-for name in data.measured_files():
-    lines = {}
-    for line, contexts in (data.contexts_by_lineno(name) or {}).items():
-        kept = [c for c in contexts if c]
-        if kept:
-            lines[str(line)] = kept
-    files[name] = lines
-with open(out, "w") as handle:
-    json.dump({"outcomes": outcomes, "files": files}, handle)
-'''
-
-
-@dataclass(frozen=True)
-class CourseTest:
-    """One course test as the JUnit file of the course-tests stage records it, in run order."""
-    test_id: str      # "tests.unit.test_autograd::test_no_grad_records_nothing"
-    failed: bool
-    skipped: bool = False
-    seconds: float = 0.0
-
-
-def junit_cases(path: Path) -> List[CourseTest]:
-    try:
-        root = ElementTree.parse(path).getroot()
-    except (OSError, ElementTree.ParseError):
-        return []
-    cases = []
-    for case in root.iter("testcase"):
-        failed = case.find("failure") is not None or case.find("error") is not None
-        try:
-            seconds = float(case.get("time") or 0.0)
-        except ValueError:
-            seconds = 0.0
-        cases.append(CourseTest(f"{case.get('classname', '')}::{case.get('name')}", failed,
-                              case.find("skipped") is not None, seconds))
-    return cases
-
-
-def node_id(tests_root: Path, test_id: str) -> Optional[str]:
-    """`tests.unit.test_x.TestY::test_z[1]` -> `tests/unit/test_x.py::TestY::test_z[1]` (relative to the
-    folder holding `tests/`), or None when no such file exists."""
-    classname, _, name = test_id.partition("::")
-    parts = classname.split(".")
-    for end in range(len(parts), 0, -1):
-        if tests_root.joinpath(*parts[:end]).with_suffix(".py").is_file():
-            return "::".join(["/".join(parts[:end]) + ".py", *parts[end:], name])
-    return None
-
-
-def _file_of(test_id: str) -> str:
-    return test_id.partition("::")[0]
-
-
-def choose_passing(cases: Sequence[CourseTest], failing: Sequence[CourseTest], near_files: Sequence[str] = (),
-                   limit: int = MAX_PASSING) -> List[CourseTest]:
-    """A bounded passing sample, in run order: first the passing tests of the failing tests' files and
-    of `near_files` (classnames, e.g. the unit tests of the modules a failing scenario exercises), taken
-    in turn from each file (the file of the first failure first) so every file is represented, then
-    tests spread evenly over the rest of the suite."""
-    passing = [c for c in cases if not c.failed and not c.skipped]
-    files: List[str] = []
-    for name in [_file_of(c.test_id) for c in failing] + list(near_files):
-        if name not in files:
-            files.append(name)
-    queues = [[c for c in passing if _file_of(c.test_id) == name] for name in files]
-    chosen: List[CourseTest] = []
-    while len(chosen) < limit and any(queues):
-        for queue in queues:
-            if queue and len(chosen) < limit:
-                chosen.append(queue.pop(0))
-    taken = set(chosen)
-    rest = [c for c in passing if c not in taken and c.seconds <= QUICK_TEST]  # the spread sample stays cheap
-    room = limit - len(chosen)
-    if room > 0 and rest:
-        step = len(rest) / min(room, len(rest))
-        chosen += [rest[int(i * step)] for i in range(min(room, len(rest)))]
-    position = {c: i for i, c in enumerate(cases)}
-    return sorted(chosen, key=lambda c: position[c])
+def classify(outcomes: Mapping[str, str], before: Mapping[str, bool]) -> Tuple[Set[str], Set[str], int]:
+    """(failing runs, passing runs, runs left out) of a rerun. `before`: run id -> failed in the
+    course-tests run (absent: not run there). A failing run is a failure to explain, or a test the
+    course-tests run did not run (outside its selection) failing now; a test that passed there and fails
+    here (through state an earlier test left) is neither evidence for nor against."""
+    failing = {r for r, o in outcomes.items() if o == "failed" and before.get(r, True)}
+    passing = {r for r, o in outcomes.items() if o == "passed"}
+    return failing, passing, sum(1 for r, o in outcomes.items() if o == "failed" and before.get(r) is False)
 
 
 def _coverage_installed(venv: Venv, installer: str) -> str:
@@ -385,9 +245,12 @@ def _coverage_installed(venv: Venv, installer: str) -> str:
 def measure(venv: Venv, course: Course, workdir: Path, site_packages: str, failing: Sequence[CourseTest],
             passing: Sequence[CourseTest], scenarios: Sequence[Tuple[Path, bool]] = (), installer: str = "pip",
             memory_mb: int = DEFAULT_MEMORY_MB, timeout: float = RERUN_TIMEOUT,
-            roles_env: Optional[Dict[str, str]] = None, helpers: Sequence[Path] = ()) -> Spectrum:
+            roles_env: Optional[Dict[str, str]] = None, helpers: Sequence[Path] = (), whole_suite: bool = False,
+            direct: AbstractSet[str] = frozenset(), recorded: Sequence[CourseTest] = ()) -> Spectrum:
     """Rerun the tests (passing first, then failing in reverse order) and the scenarios (script, failed
-    before?) under coverage in `venv`, and rank the package's functions."""
+    before?) under coverage in `venv`, and rank the package's functions. `whole_suite`: every test of the
+    course's suite runs (the chosen `passing` sample always, the rest while the budget lasts); `recorded`:
+    every test of the course-tests run, so a test that passed there and fails here is told apart."""
     began = time.monotonic()
     spectrum = Spectrum()
     spectrum.problem = _coverage_installed(venv, installer)
@@ -403,35 +266,51 @@ def measure(venv: Venv, course: Course, workdir: Path, site_packages: str, faili
     files: Dict[str, Dict[str, Set[str]]] = {}
     before: Dict[str, bool] = {}
 
-    def collect(result: Path) -> None:
+    def collect(result: Path) -> Dict[str, object]:
         try:
             data = json.loads(result.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return
+            return {}
         outcomes.update(data.get("outcomes", {}))
         for name, lines in data.get("files", {}).items():
             into = files.setdefault(name, {})
             for line, runs in lines.items():
                 into.setdefault(line, set()).update(runs)
+        return dict(data)
 
-    if (failing or passing) and (course.root / "tests").is_dir():
+    if (failing or passing or whole_suite) and (course.root / "tests").is_dir():
         tests_dir = here / "tests"
         if not tests_dir.exists():
             shutil.copytree(course.root / "tests", tests_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (here / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        ids: List[str] = []
+        keep: List[str] = []
+        last: List[str] = []
         for case in list(passing) + list(reversed(failing)):
             node = node_id(here, case.test_id)
-            if node is not None and node not in ids:
-                ids.append(node)
+            if node is not None and node not in keep + last:
+                (last if case.failed else keep).append(node)
                 before[node] = case.failed
-        completed = run([venv.python, "-I", "launch_spectrum.py", OUTPUT, "pytest", *ids, "-q", "-p",
-                         "no:cacheprovider", "--import-mode=importlib", "-c", "pytest.ini", "--rootdir", ".",
-                         "-o", "console_output_style=classic"],
-                        cwd=here, env=env, timeout=max(1.0, deadline - time.monotonic()), memory_mb=memory_mb)
-        if completed.timed_out:
-            spectrum.problem = f"the coverage rerun timed out after {timeout:.0f} s"
-        collect(here / OUTPUT)
+        for case in recorded:
+            node = node_id(here, case.test_id)
+            if node is not None:
+                before.setdefault(node, case.failed)
+        plan: Dict[str, object] = {"keep": keep, "last": last}
+        if whole_suite:
+            plan.update(cpu=SUITE_CPU_BUDGET, wall=min(SUITE_WALL_BUDGET, timeout / 2))
+        (here / PLAN).write_text(json.dumps(plan), encoding="utf-8")
+        targets = ["tests"] if whole_suite else keep + last   # no id at all would run the whole suite too
+        if targets:
+            completed = run([venv.python, "-I", "launch_spectrum.py", OUTPUT, "pytest", *targets, "-q", "-p",
+                             "no:cacheprovider", "--import-mode=importlib", "-c", "pytest.ini", "--rootdir", ".",
+                             "-o", "console_output_style=classic"],
+                            cwd=here, env={**env, "TITO_SPECTRUM_PLAN": str(here / PLAN)},
+                            timeout=max(1.0, deadline - time.monotonic()), memory_mb=memory_mb)
+            if completed.timed_out:
+                spectrum.problem = f"the coverage rerun timed out after {timeout:.0f} s"
+            data = collect(here / OUTPUT)
+            spectrum.whole_suite = whole_suite
+            spectrum.cut = int(str(data.get("cut", 0)))
+            spectrum.cpu_seconds = float(str(data.get("cpu", 0.0)))
     for script, failed_before in scenarios:
         if time.monotonic() >= deadline:
             spectrum.problem = f"the coverage rerun timed out after {timeout:.0f} s"
@@ -446,13 +325,12 @@ def measure(venv: Venv, course: Course, workdir: Path, site_packages: str, faili
         run([venv.python, "-I", "launch_spectrum.py", OUTPUT, "scenario", script.name], cwd=folder, env=env,
             timeout=max(1.0, deadline - time.monotonic()), memory_mb=memory_mb)
         collect(folder / OUTPUT)
-    failing_runs = {r for r, o in outcomes.items() if o == "failed"}
-    passing_runs = {r for r, o in outcomes.items() if o == "passed"}
+    failing_runs, passing_runs, spectrum.also_failed = classify(outcomes, before)
     spectrum.flipped = sorted(r for r in passing_runs if before.get(r))
     spectrum.failing_runs, spectrum.passing_runs = len(failing_runs), len(passing_runs)
     by_key = {m.key: m.number for m in course.modules}
     spectrum.coverage, spectrum.failing, spectrum.passing = map_coverage(files), failing_runs, passing_runs
-    spectrum.suspects = rank(spectrum.coverage, failing_runs, passing_runs, by_key)
+    spectrum.suspects = rank(spectrum.coverage, failing_runs, passing_runs, by_key, direct)
     if not spectrum.suspects and not spectrum.problem:
         spectrum.problem = "no failing run executed the package" if failing_runs else "no run failed again"
     spectrum.seconds = time.monotonic() - began
@@ -471,6 +349,56 @@ def needs_spectrum(python: PythonResult, scenarios: Sequence[Scenario]) -> List[
             and (s.attribution is None or s.attribution.how in ELIGIBLE)]
 
 
+def direct_names(course: Course, failing: Sequence[CourseTest], scripts: Sequence[Path]) -> Set[str]:
+    """The names the failing tests (through their file's helpers) and failing scenario scripts use in their
+    own code, split at the dots (`model.generate` -> model, generate): the first tie rule of `rank`."""
+    chains: Set[str] = set()
+    trees: Dict[Path, Optional[ast.Module]] = {}
+    for case in failing:
+        classname, _, name = case.test_id.partition("::")
+        path = file_of_test(course, classname)
+        if path is None:
+            continue
+        if path not in trees:
+            try:
+                trees[path] = ast.parse(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+                trees[path] = None
+        tree = trees[path]
+        chains |= (exercised_names(tree, name) or set()) if tree is not None else set()
+    for script in scripts:
+        try:
+            tree = ast.parse(script.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            continue
+        chains |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        chains |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    return {part for chain in chains for part in chain.split(".")}
+
+
+def evidence_module(course: Course, failing_runs: Iterable[str]) -> Optional[CourseModule]:
+    """The lowest-numbered module whose own unit tests (tests/unit/test_<name>.py) failed again in the
+    rerun: the course-tests blame recomputed from failures that do not depend on test order."""
+    by_name = {m.name: m for m in course.modules}
+    found = [by_name[match["name"]] for run_id in failing_runs
+             for match in [UNIT_TEST.match(run_id)] if match and match["name"] in by_name]
+    return min(found, key=lambda m: m.number) if found else None
+
+
+def blame_for(stage: StageResult, spectrum: Spectrum, evidence: Optional[CourseModule]) -> Optional[Attribution]:
+    """The spectrum's blame for one stage, under the rule that evidence outranks coverage (module
+    docstring): with a module whose own unit tests fail again, the spectrum only picks the function in
+    that module (none of its lines ran in a failing run: a course-tests blame stays, another is replaced
+    by the spectrum's top); without one, the spectrum's top suspect."""
+    if evidence is None:
+        return spectrum.attribution()
+    lead = next((s for s in spectrum.suspects if s.module == evidence.key), None)
+    if lead is not None:
+        return spectrum.attribution(lead)
+    kept = stage.attribution is not None and stage.attribution.how == "course tests"
+    return None if kept else spectrum.attribution()
+
+
 def localise(venv: Venv, course: Course, python: PythonResult, home: Path, scenarios: Sequence[Scenario],
              stages: Sequence[StageResult], installer: str = "pip", memory_mb: int = DEFAULT_MEMORY_MB,
              roles_env: Optional[Dict[str, str]] = None, helpers: Sequence[Path] = (),
@@ -486,19 +414,26 @@ def localise(venv: Venv, course: Course, python: PythonResult, home: Path, scena
     near = [f"tests.unit.test_{name}" for sc in failing_scenarios for name in sc.modules]
     passing = choose_passing(cases, failing, near)
     runs = [(sc.script, True) for sc in failing_scenarios]
-    if not passing:  # no passing test to compare with: the cheapest passing scenarios of this run
+    # the whole suite as the passing sample once the course tests have run (they pass or fail; either way
+    # the suite is what the course itself considers a run of its code), bounded by SUITE_CPU_BUDGET
+    whole_suite = bool(cases) and (course.root / "tests").is_dir()
+    if not passing and not whole_suite:  # no passing test to compare with: the cheapest passing scenarios of this run
         done = sorted((s for s in python.stages if s.status == PASSED and s.name in by_name), key=lambda s: s.seconds)
         runs += [(by_name[s.name].script, False) for s in done[:MAX_SCENARIOS]]
     if not failing and not failing_scenarios:
         return Spectrum(problem="no failing test or scenario to rerun")
-    if not passing and len(runs) == len(failing_scenarios) and not by_change:
+    if not passing and not whole_suite and len(runs) == len(failing_scenarios) and not by_change:
         return Spectrum(problem="no passing test or scenario to compare with")
+    direct = direct_names(course, failing, [sc.script for sc in failing_scenarios])
     spectrum = measure(venv, course, home, python.site_packages or "", failing, passing, runs, installer=installer,
-                       memory_mb=memory_mb, roles_env=roles_env, helpers=helpers)
+                       memory_mb=memory_mb, roles_env=roles_env, helpers=helpers, whole_suite=whole_suite,
+                       direct=direct, recorded=cases)
     if spectrum.passing_runs < MIN_PASSING and not spectrum.problem:
         spectrum.problem = f"only {spectrum.passing_runs} passing runs to compare with"
-    blame = spectrum.attribution() if not spectrum.problem else None
+    usable = not spectrum.problem
+    evidence = evidence_module(course, spectrum.failing)
     changed: Dict[str, object] = {}
+    by_changed_lines: Optional[Attribution] = None
     if changes is not None:
         order = {m.key: m.number for m in course.modules}
         ranked = rank_changed(spectrum.coverage, spectrum.failing, spectrum.passing, changes, order)
@@ -507,11 +442,14 @@ def localise(venv: Venv, course: Course, python: PythonResult, home: Path, scena
                                  "failing_runs": s.failed} for s in ranked[:5]]}
         if changes.problem:
             changed["problem"] = changes.problem
-        blame = changed_attribution(ranked, changes.label) or blame
+        by_changed_lines = changed_attribution(ranked, changes.label)
     for stage in stages:
         figures = spectrum.figures()
         if changed:
             figures["changed"] = changed
+        blame = by_changed_lines or (blame_for(stage, spectrum, evidence) if usable else None)
+        if usable and by_changed_lines is None:
+            figures["evidence"] = evidence.key if evidence is not None else None
         if blame is not None:
             if stage.attribution is not None:
                 figures["replaced"] = stage.attribution.describe()
