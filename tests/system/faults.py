@@ -338,7 +338,7 @@ def _guarded_backport(root: Path) -> None:
 
 
 def _expect_marker_fix(result) -> Optional[str]:
-    fixes = [f["fix"] for f in result.findings if f["code"] == "TT220" and f["module"] == "16_mlops"]
+    fixes = [f.fix for f in result.findings if f.code == "TT220" and f.module == "16_mlops"]
     if not fixes or 'tomli; python_version < "3.11"' not in fixes[0]:
         return f"expected the fix to add `tomli; python_version < \"3.11\"`, got {fixes}"
     return None
@@ -438,7 +438,7 @@ def _conftest_shadows_statically(root: Path) -> None:
 
 def _expect_test_patch(line: int):
     def check(result) -> Optional[str]:
-        found = [(f["path"], f["line"]) for f in result.findings if f["code"] == "TT260"]
+        found = [(f.path, f.line) for f in result.findings if f.code == "TT260"]
         if found != [("tests/conftest.py", line)]:
             return f"expected TT260 at tests/conftest.py:{line}, got {found}"
         return None

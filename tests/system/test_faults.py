@@ -29,7 +29,7 @@ def first_failure(result: VerifyResult):
     for stage in result.stages:
         if stage.status == FAILED:
             if stage.name == "validate":
-                modules = {f["module"] for f in result.findings if f["severity"] == "error"}
+                modules = {f.module for f in result.findings if f.severity == "error"}
                 return stage.name, modules, set()
             if stage.name == "api":  # the module the api stage's blocker names (its attribution)
                 return stage.name, {stage.attribution.module if stage.attribution else None}, set()
@@ -99,7 +99,7 @@ def test_clean_course_is_no_false_alarm(tmp_path):
     result = verify(VerifyOptions(course=course, pythons=[HERE], strict=True, scenarios=["imports"],
                                   run_tests=False))
     assert result.ok and real_blockers(result) == [], [b.describe() for b in real_blockers(result)]
-    assert [f for f in result.findings if f["severity"] == "error"] == []
+    assert [f for f in result.findings if f.severity == "error"] == []
 
 
 def test_optional_dependencies_with_markers_are_no_false_alarm(tmp_path):
