@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -30,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..results import FAILED, PASSED, Attribution, StageResult
 from .attribution import attribute_message, attribute_traceback
 from .envs import Venv, clean_env
-from .processes import DEFAULT_MEMORY_MB, run
+from .processes import DEFAULT_MEMORY_MB, current_meter, metered, run
 
 REPORT_PREFIX = "TITO_IMPORT "
 IMPORT_TIMEOUT = 60.0
@@ -281,9 +282,14 @@ def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict
         return stage
     workers = jobs or max(1, min(4, os.cpu_count() or 2))
     began = time.monotonic()
+    meter = current_meter()
+
+    def one(module: str) -> ModuleImport:
+        with metered(meter) if meter is not None else nullcontext():
+            return import_module_alone(venv, module, package, targets, memory_mb, timeout, cancelled)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(lambda m: import_module_alone(venv, m, package, targets, memory_mb, timeout,
-                                                               cancelled), wanted))
+        outcomes = list(pool.map(one, wanted))
     raised = [o for o in outcomes if not o.ok and not o.side_effects]
     effects = _side_effect_owners([o for o in outcomes if o.side_effects], targets)
     failed = raised + effects
