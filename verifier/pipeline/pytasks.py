@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from .verify import Built, Verification
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
-ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, DEPENDENCY_API: 0.5,
-             "course-tests": 22.0,
-             "cnn": 8.0, "transformer": 5.5, "complete_pipeline": 1.5, "installation": 1.8, "editable": 11.0}
+ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 1.4, "entry-points": 0.1, DEPENDENCY_API: 0.5,
+             "course-tests": 15.0,
+             "cnn": 4.0, "transformer": 3.2, "complete_pipeline": 1.5, "installation": 1.8, "editable": 11.0}
 DEFAULT_ESTIMATE = 1.0
 
 
