@@ -28,7 +28,9 @@ from _roles import roles  # noqa: E402
     "sequential", "tensor_dataset", "trainer", "tensor", "make_digits", "seed_everything", "train_test_split")
 
 SEED = 0
-EPOCHS = 15
+# Six epochs: a working course passes the 95% bar after two (seeds 0-2: 0.97-0.99 held out after epoch 2,
+# 0.994-0.999 after six), so three times what the bar needs; 15 epochs checked the same bars at 2.5x the cost.
+EPOCHS = 6
 BATCH = 64
 
 # 1. Data: 4000 noisy 8x8 glyphs of the digits 0-9 (generated in code, nothing is downloaded).

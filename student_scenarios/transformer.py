@@ -36,7 +36,9 @@ SEED = 0
 LENGTH, SYMBOLS = 6, 10           # reverse sequences of 6 symbols drawn from 0..9 (10^6 possible inputs)
 SEP = SYMBOLS                     # token 10 separates the input from its reversal
 VOCAB = SYMBOLS + 1
-STEPS, BATCH = 200, 64
+# 100 steps: a working course reaches 1.0 on all three accuracies by then (seeds 0-3, final loss ~0.003),
+# and a leaking mask still fails the bars (measured below); 200 steps checked the same at twice the cost
+STEPS, BATCH = 100, 64
 DIM, HEADS, LAYERS = 32, 4, 2
 
 
@@ -162,7 +164,8 @@ where = "%s.%s" % (home_of(attention), type(attention).__name__)
 assert losses[-1] < losses[0] / 10, "the loss should fall by far more than 10x: %.3f -> %.3f (%s)" % (
     losses[0], losses[-1], where)
 # A working course reaches 1.0 on all three (seeds 0-3); a model trained with a leaking mask copies the
-# next input and gets 0.77-0.98 of generated tokens, 0.14-0.90 of sequences (measured), hence the bars.
+# next input and gets 0.77-0.98 of generated tokens, 0.14-0.90 of sequences (measured with 200 steps;
+# with 100: 0.76-0.92 and 0.15-0.55, seeds 0-3, mask tril(k=1)), hence the bars.
 assert generated_token_acc >= 0.99, "held-out generated token accuracy %.4f is below 0.99 (%s)" % (
     generated_token_acc, where)
 assert sequence_acc >= 0.95, "greedy generation reverses only %.3f of held-out sequences (%s)" % (sequence_acc, where)

@@ -29,6 +29,7 @@ from ..runner.entrypoints import entry_points_stage
 from ..runner.envs import Venv
 from ..runner.imports import IMPORT_TIMEOUT, import_stage
 from ..runner.interpreters import find_interpreter
+from ..runner.processes import CpuMeter, metered
 from ..runner.scenarios import ROLE_MAP_VARIABLE, Scenario, api_roles, run_course_tests, run_scenario, shared_helpers
 from ..runner.spectrum import ChangedLines, localise, needs_spectrum
 from .options import Built, VerifyOptions
@@ -36,9 +37,9 @@ from .schedule import Cancelled, Task
 from .stages import cached_venv_stage, install_stage, not_run, venv_stage_for
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
-ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 3.7, "entry-points": 0.1, DEPENDENCY_API: 0.5,
-             "course-tests": 22.0,
-             "cnn": 8.0, "transformer": 5.5, "complete_pipeline": 1.5, "installation": 1.8, "editable": 11.0}
+ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 1.4, "entry-points": 0.1, DEPENDENCY_API: 0.5,
+             "course-tests": 15.0,
+             "cnn": 4.0, "transformer": 3.2, "complete_pipeline": 1.5, "installation": 1.8, "editable": 11.0}
 DEFAULT_ESTIMATE = 1.0
 
 
@@ -155,9 +156,10 @@ class PythonTasks:
         if state.stopped:
             return self._record(state, not_run(name, f"--fail-fast stopped the run after {state.stopped} failed"))
         self._check_cancel()
-        stage = body(state)
+        with metered() as meter:
+            stage = body(state)
         self._check_cancel()  # an interrupted stage is not a finding
-        self._record(state, stage)
+        self._record(state, with_cpu(stage, meter))
 
     # -- the stages ---------------------------------------------------------------------------
     def _venv(self, state: PythonRun) -> None:
@@ -174,13 +176,14 @@ class PythonTasks:
         python.full_version = lookup.interpreter.full_version
         state.home.mkdir()
         self._check_cancel()
-        if self.options.cached_envs:
-            stage, state.venv = cached_venv_stage(self.course, lookup.interpreter, self.options.installer)
-        else:
-            stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv")
+        with metered() as meter:
+            if self.options.cached_envs:
+                stage, state.venv = cached_venv_stage(self.course, lookup.interpreter, self.options.installer)
+            else:
+                stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv")
         if state.venv is None:
             state.absent = "no virtual environment"
-        self._record(state, stage)
+        self._record(state, with_cpu(stage, meter))
 
     def _install(self, state: PythonRun) -> StageResult:
         assert state.venv is not None and self.built.artifacts is not None
@@ -248,6 +251,14 @@ class PythonTasks:
         localise(state.venv, self.course, state.result, state.home, self.scenarios, stages,
                  installer=self.options.installer, memory_mb=self.options.memory_mb, roles_env=roles,
                  helpers=shared_helpers(), changes=self.run.changed_lines(self.course))
+
+
+def with_cpu(stage: StageResult, meter: CpuMeter) -> StageResult:
+    """The stage's cost in CPU seconds and child processes (the report's per-stage figures): wall time
+    alone cannot tell a cheaper stage from a quieter machine."""
+    stage.figures.setdefault("cpu_seconds", round(meter.seconds, 2))
+    stage.figures.setdefault("processes", meter.processes)
+    return stage
 
 
 def blame_marker_gap(stage: StageResult, python: str, findings: List[Finding]) -> None:

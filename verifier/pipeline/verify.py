@@ -38,14 +38,14 @@ from ..package.wheelcheck import wheel_digest, wheel_entry_points, wheel_modules
 from ..results import FAILED, CanaryReport, PythonResult, StageResult, VerifyResult
 from ..runner.changed import ChangedLines
 from ..runner.depapi import STAGE as DEPENDENCY_API
-from ..runner.processes import allow_new, kill_all, stop_all
+from ..runner.processes import allow_new, kill_all, metered, stop_all
 from ..runner.scenarios import Scenario, discover_scenarios
 from ..runner.workdirs import ensure_free_space, keep_work_dir, make_work_dir, remove_work_dir
 from .baseline import BaselineSides, BaselineSource, baseline_stages, changed_lines, resolve_baseline
 from .behaviour import STAGE as BEHAVIOUR
 from .behaviour import behaviour_since
 from .options import Built, VerifyOptions
-from .pytasks import PythonTasks, RunContext, estimate, previous_durations
+from .pytasks import PythonTasks, RunContext, estimate, previous_durations, with_cpu
 from .schedule import Cancelled, Task, run_tasks
 from .stages import api_stage, build_stage, export_stage, not_run, validation_stage
 
@@ -248,8 +248,10 @@ class Verification:
         from .editable import editable_stage
 
         if not self.cancelled.is_set():
-            result.stages.append(self._stage("course", editable_stage(
-                course, self.work / "editable", matrix, self.options.memory_mb, self.options.latest)))
+            with metered() as meter:
+                stage = editable_stage(course, self.work / "editable", matrix, self.options.memory_mb,
+                                       self.options.latest)
+            result.stages.append(self._stage("course", with_cpu(stage, meter)))
 
 
     def _baseline(self, course: Course, built: Built, matrix: Sequence[str], result: VerifyResult) -> None:

@@ -21,6 +21,8 @@ Each miss is mapped to the student's file:line through the export markers (runne
 from __future__ import annotations
 
 import ast
+import dataclasses
+import hashlib
 import json
 import shutil
 import tempfile
@@ -329,11 +331,20 @@ def collect_uses(package_dir: Path, own: Iterable[str]) -> List[ApiUse]:
     uses: List[ApiUse] = []
     for file in sorted(package_dir.rglob("*.py")):
         try:
-            tree = ast.parse(file.read_text(encoding="utf-8"), str(file))
+            text = file.read_text(encoding="utf-8")
+            key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), mine)
+            found = _USES_BY_CONTENT.get(key)
+            if found is None:
+                found = _USES_BY_CONTENT[key] = _Collector(mine, file, ast.parse(text, str(file))).run()
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
             continue  # an unreadable file fails the module-imports stage, with its own message
-        uses += _Collector(mine, file, tree).run()
+        uses += [use if use.file == file else dataclasses.replace(use, file=file) for use in found]
     return uses
+
+
+# (file text digest, own top levels) -> its uses: every Python of a run installs the same wheel, so each
+# file is read as AST once per run, not once per Python; the uses then name this venv's file
+_USES_BY_CONTENT: Dict[Tuple[str, FrozenSet[str]], List[ApiUse]] = {}
 
 
 # -- the probe -------------------------------------------------------------------------------------

@@ -82,10 +82,11 @@ class Venv:
 
     def install(self, requirements: Sequence[str], constraints: Optional[LockFile] = None,
                 timeout: float = 900.0, only_binary: bool = True, installer: str = "pip",
-                no_deps: bool = False, reinstall: bool = False) -> Completed:
+                no_deps: bool = False, reinstall: bool = False, byte_compile: bool = True) -> Completed:
         """`pip install` (or `uv pip install` with installer="uv", pip when uv is missing) of
         `requirements`, constrained by the pins of `constraints` (written into a file of the
-        verifier's own), wheels only unless `only_binary` is False."""
+        verifier's own), wheels only unless `only_binary` is False. `byte_compile=False`: pip skips
+        compiling the installed files (uv never does), which Python then does on first import."""
         checked_requirements(requirements)
         binary = ["--only-binary", ":all:"] if only_binary else []
         uv = find_uv() if installer == "uv" else None
@@ -102,6 +103,7 @@ class Venv:
                        cwd=self.root, env=uv_env(), timeout=timeout)
         flags = ["--no-deps"] if no_deps else []
         flags += ["--force-reinstall"] if reinstall else []
+        flags += [] if byte_compile else ["--no-compile"]
         wanted = list(requirements)
         if hashed:
             wanted = ["--requirement", str(self._write("tito-requirements.txt", hashed_requirements(requirements)))]

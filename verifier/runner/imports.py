@@ -8,6 +8,13 @@ stdout/stderr and installs an audit hook, so the first write and the first file 
 writing are recorded with the stack that did them; it reports on one `TITO_IMPORT {json}` line.
 Afterwards the directory must still be empty and nothing else may have been printed.
 
+On POSIX the plain imports of one Python share one process (SERVER): it imports NumPy (PRELOAD, a
+third-party module, never the course's) once, then forks one child per module, each with its own
+empty folder, HOME and output files, running the same probe, judged the same way, with the same
+timeout and memory limit. What is shared is only NumPy's own import (whose prints and writes the
+probe never blames on the course anyway): a module that uses NumPy without importing it still fails
+with a NameError. A module the server gave no report for gets a process of its own, as on Windows.
+
 A package whose `__init__` imports every module (star-imports) makes every plain import run
 every module. So a module whose plain import fails or has a side effect is imported once more
 with its parent packages present but not executed ("isolated"): when that is clean, the module
@@ -23,6 +30,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -30,10 +38,11 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..results import FAILED, IMPORT_FAILURES, PASSED, Attribution, ImportFailure, StageResult
 from .attribution import attribute_message, attribute_traceback
 from .envs import Venv, clean_env
-from .processes import DEFAULT_MEMORY_MB, run
+from .processes import DEFAULT_MEMORY_MB, Completed, current_meter, metered, run
 
 REPORT_PREFIX = "TITO_IMPORT "
 IMPORT_TIMEOUT = 60.0
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 # Runs inside the venv (never imports the verifier). argv: module name, "plain" or "isolated".
 PROBE = r'''
@@ -110,6 +119,61 @@ os._exit(0 if report["ok"] else 1)
 '''
 
 
+# Runs inside the venv (never imports the verifier): the plain probes of every module, each in a child
+# forked from this process. argv: work folder, timeout per module, PROBE, jobs [[module, mode]], preload.
+# Each child gets its own empty folder (also its HOME) and its own stdout/stderr files, and runs PROBE
+# exactly as `python -c PROBE module mode` would; this process only adds the third-party modules of
+# `preload` (NumPy) first, so they are imported once per Python instead of once per module.
+SERVER = r'''
+import json, os, signal, sys, time
+base, timeout, probe = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+jobs, preload = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+for name in preload:
+    try:
+        __import__(name)
+    except BaseException:
+        pass  # a module that needs it fails in its own child, as it would alone
+code = compile(probe, "<string>", "exec")
+for number, (module, mode) in enumerate(jobs):
+    folder = os.path.join(base, str(number))
+    here = os.path.join(folder, "here")
+    os.makedirs(here)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    began = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.chdir(here)
+            os.environ["HOME"] = here
+            for fd, name in ((1, "out"), (2, "err")):
+                opened = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.dup2(opened, fd)
+                os.close(opened)
+            sys.argv = ["-c", module, mode]
+            exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+        finally:
+            os._exit(70)
+    fired, nap, status = 0.0, 0.001, 0
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        now = time.monotonic()
+        if not fired and now - began > timeout:
+            fired = now
+            os.kill(pid, signal.SIGABRT)  # faulthandler (inherited) prints where the import was stuck
+        elif fired and now - fired > 2.0:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(nap)
+        nap = min(nap * 2, 0.02)
+    print("TITO_FORKED " + json.dumps({"number": number, "returncode": os.waitstatus_to_exitcode(status),
+                                       "timed_out": bool(fired), "seconds": time.monotonic() - began}), flush=True)
+'''
+FORKED_PREFIX = "TITO_FORKED "
+PRELOAD = ("numpy",)   # what every TinyTorch module imports: shared by the forked probes of one Python
+
+
 @dataclass
 class ModuleImport:
     """What importing one module alone did."""
@@ -143,17 +207,26 @@ def _course_did_it(stack: str, package: str) -> bool:
     return f"/{package}/" in installed[-1].replace("\\", "/")
 
 
+def _left_in(here: Path) -> List[str]:
+    return sorted(str(p.relative_to(here)) + ("/" if p.is_dir() else "") for p in here.rglob("*"))
+
+
 def _probe(venv: Venv, module: str, mode: str, package: str, targets: Dict[str, str],
            memory_mb: int, timeout: float) -> ModuleImport:
     here = Path(tempfile.mkdtemp(prefix="tito-import-"))
     try:
         completed = run([venv.python, "-I", "-X", "faulthandler", "-c", PROBE, module, mode], cwd=here,
-                        env=clean_env({"HOME": str(here), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                                       "MKL_NUM_THREADS": "1"}),
+                        env=clean_env({"HOME": str(here), **ONE_THREAD}),
                         timeout=timeout, memory_mb=memory_mb, dump_on_timeout=True)
-        left = sorted(str(p.relative_to(here)) + ("/" if p.is_dir() else "") for p in here.rglob("*"))
+        left = _left_in(here)
     finally:
         shutil.rmtree(here, ignore_errors=True)
+    return _judge(module, completed, left, package, targets, timeout)
+
+
+def _judge(module: str, completed: Completed, left: List[str], package: str, targets: Dict[str, str],
+           timeout: float) -> ModuleImport:
+    """What one probe's output, exit and left-behind files say about importing `module` alone."""
     outcome = ModuleImport(module, seconds=completed.seconds)
     report: Dict[str, Any] = {}  # the probe's JSON report
     stderr_lines = []
@@ -216,14 +289,48 @@ def _probe(venv: Venv, module: str, mode: str, package: str, targets: Dict[str, 
     return outcome
 
 
+def _forked_plain_probes(venv: Venv, modules: Sequence[str], package: str, targets: Dict[str, str],
+                         memory_mb: int, timeout: float, preload: Sequence[str]) -> Dict[str, ModuleImport]:
+    """The plain probe of every module, each in its own child forked from one process per Python that
+    imported `preload` first (SERVER); judged exactly like a probe of its own process. A module without
+    a report (the server died, the run stopped) is missing from the answer: it gets a process of its own."""
+    base = Path(tempfile.mkdtemp(prefix="tito-imports-"))
+    found: Dict[str, ModuleImport] = {}
+    try:
+        jobs = [[module, "plain"] for module in modules]
+        server = run([venv.python, "-I", "-X", "faulthandler", "-c", SERVER, str(base), str(timeout), PROBE,
+                      json.dumps(jobs), json.dumps(list(preload))], cwd=base,
+                     env=clean_env({"HOME": str(base), **ONE_THREAD}),
+                     timeout=(timeout + 5.0) * len(jobs) + 30.0, memory_mb=memory_mb)
+        for line in server.stdout.splitlines():
+            if not line.startswith(FORKED_PREFIX):
+                continue
+            try:
+                record = json.loads(line[len(FORKED_PREFIX):])
+                number, module = int(record["number"]), modules[int(record["number"])]
+            except (ValueError, KeyError, IndexError, TypeError):
+                continue
+            folder = base / str(number)
+            streams = [(folder / name).read_text(encoding="utf-8", errors="replace")
+                       if (folder / name).is_file() else "" for name in ("out", "err")]
+            timed_out = bool(record.get("timed_out"))
+            child = Completed(server.args + [module], None if timed_out else record.get("returncode"), streams[0],
+                              streams[1], float(record.get("seconds") or 0.0), timed_out)
+            found[module] = _judge(module, child, _left_in(folder / "here"), package, targets, timeout)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return found
+
+
 def import_module_alone(venv: Venv, module: str, package: str, targets: Dict[str, str],
                         memory_mb: int = DEFAULT_MEMORY_MB, timeout: float = IMPORT_TIMEOUT,
-                        cancelled: Optional[threading.Event] = None) -> ModuleImport:
-    """Import `module` in a fresh process; when that fails only through a parent package's
-    `__init__` (the isolated import is clean), the module itself passes."""
+                        cancelled: Optional[threading.Event] = None,
+                        plain: Optional[ModuleImport] = None) -> ModuleImport:
+    """Import `module` in a fresh process (or take `plain`, its forked probe); when that fails only
+    through a parent package's `__init__` (the isolated import is clean), the module itself passes."""
     if cancelled is not None and cancelled.is_set():
         return ModuleImport(module, ok=False, error="not imported: the run was interrupted")
-    plain = _probe(venv, module, "plain", package, targets, memory_mb, timeout)
+    plain = plain or _probe(venv, module, "plain", package, targets, memory_mb, timeout)
     if plain.ok or "." not in module or (cancelled is not None and cancelled.is_set()):
         return plain
     isolated = _probe(venv, module, "isolated", package, targets, memory_mb, timeout)
@@ -262,7 +369,8 @@ def _failure_record(outcome: ModuleImport, targets: Dict[str, str]) -> ImportFai
 
 def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict[str, str],
                  memory_mb: int = DEFAULT_MEMORY_MB, jobs: Optional[int] = None,
-                 timeout: float = IMPORT_TIMEOUT, cancelled: Optional[threading.Event] = None) -> StageResult:
+                 timeout: float = IMPORT_TIMEOUT, cancelled: Optional[threading.Event] = None,
+                 preload: Sequence[str] = PRELOAD) -> StageResult:
     """Every module alone, a few at a time; never raises for a module's failure. Once `cancelled`
     is set (Ctrl-C, SIGTERM), no further import starts. `targets` ({dotted module: course module})
     also names the modules the export promised, so a module the wheel lost is a failed import.
@@ -278,9 +386,17 @@ def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict
         return stage
     workers = jobs or max(1, min(4, os.cpu_count() or 2))
     began = time.monotonic()
+    meter = current_meter()
+    forked = _forked_plain_probes(venv, wanted, package, targets, memory_mb, timeout, preload) \
+        if hasattr(os, "fork") and not (cancelled is not None and cancelled.is_set()) else {}
+
+    def one(module: str) -> ModuleImport:
+        with metered(meter) if meter is not None else nullcontext():
+            return import_module_alone(venv, module, package, targets, memory_mb, timeout, cancelled,
+                                       plain=forked.get(module))
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(lambda m: import_module_alone(venv, m, package, targets, memory_mb, timeout,
-                                                               cancelled), wanted))
+        outcomes = list(pool.map(one, wanted))
     raised = [o for o in outcomes if not o.ok and not o.side_effects]
     effects = _side_effect_owners([o for o in outcomes if o.side_effects], targets)
     failed = raised + effects

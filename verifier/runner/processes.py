@@ -28,9 +28,10 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 DEFAULT_MEMORY_MB = 4096
 
@@ -48,6 +49,39 @@ TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
 # run-level: (command, cwd) -> the command to start instead (a sandbox); None runs commands as given
 SandboxWrapper = Callable[[List[str], Optional[Path]], List[str]]
 _sandbox: Optional[SandboxWrapper] = None
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds (user + system, the child and what it waited for) and children started by `run` on
+    one thread while the meter is on: what a stage costs, unlike its wall time, does not grow when the
+    machine is shared."""
+    seconds: float = 0.0
+    processes: int = 0
+
+    def add(self, seconds: float) -> None:
+        with _live_lock:  # a stage's own worker threads (module-imports) add to one meter
+            self.seconds += seconds
+            self.processes += 1
+
+
+_meters = threading.local()
+
+
+def current_meter() -> Optional[CpuMeter]:
+    return getattr(_meters, "current", None)
+
+
+@contextmanager
+def metered(meter: Optional[CpuMeter] = None) -> Iterator[CpuMeter]:
+    """Meter the children that `run` starts on this thread inside the block (nested meters: the inner
+    one); pass a stage's meter to a worker thread the stage started to count that thread's children too."""
+    outer = current_meter()
+    meter = _meters.current = meter or CpuMeter()
+    try:
+        yield meter
+    finally:
+        _meters.current = outer
 
 
 def set_sandbox(wrapper: Optional[SandboxWrapper]) -> None:
@@ -366,9 +400,9 @@ def run(command: Sequence[Union[str, "os.PathLike[str]"]], cwd: Optional[Path] =
         _note_group(proc.pid)
     try:
         if os.name == "posix":
-            stdout, stderr, returncode, timed_out, peak = _wait_posix(proc, timeout, dump_on_timeout)
+            stdout, stderr, returncode, timed_out, peak, cpu = _wait_posix(proc, timeout, dump_on_timeout)
         else:
-            stdout, stderr, returncode, timed_out, peak = _wait_portable(proc, timeout)
+            stdout, stderr, returncode, timed_out, peak, cpu = _wait_portable(proc, timeout)
     except BaseException:  # Ctrl-C while waiting: the child's group ends before the interrupt goes on
         _kill_group(proc)
         _reap(proc)
@@ -376,6 +410,9 @@ def run(command: Sequence[Union[str, "os.PathLike[str]"]], cwd: Optional[Path] =
     finally:
         with _live_lock:
             _live.discard(proc)
+    meter = current_meter()
+    if meter is not None:
+        meter.add(cpu)
     done = Completed(args, returncode, stdout or "", stderr or "", time.monotonic() - start, timed_out, peak,
                      interrupted=_stopping.is_set() and returncode != 0)
     full = disk_full_in(done, cwd)
@@ -394,11 +431,11 @@ def _reap(proc: subprocess.Popen, wait: float = 2.0) -> None:
 def _wait_portable(proc: subprocess.Popen, timeout: float):
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
-        return stdout, stderr, proc.returncode, False, None
+        return stdout, stderr, proc.returncode, False, None, 0.0
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         stdout, stderr = proc.communicate()
-        return stdout, stderr, None, True, None
+        return stdout, stderr, None, True, None, 0.0
 
 
 def _wait_posix(proc: subprocess.Popen, timeout: float, dump_on_timeout: bool = False):
@@ -438,4 +475,4 @@ def _wait_posix(proc: subprocess.Popen, timeout: float, dump_on_timeout: bool = 
         reader.join(timeout=5)
     scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0  # bytes on macOS, KiB elsewhere
     return ("".join(chunks["out"]), "".join(chunks["err"]), None if fired.is_set() else proc.returncode,
-            fired.is_set(), usage.ru_maxrss / scale)
+            fired.is_set(), usage.ru_maxrss / scale, usage.ru_utime + usage.ru_stime)

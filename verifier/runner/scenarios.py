@@ -178,13 +178,29 @@ def run_course_tests(venv: Venv, course: Course, workdir: Path, selection: Optio
     targets = [str(Path("tests") / t) for t in selection] if selection else ["tests"]
     site_packages = site_packages or str(venv.describe().get("site_packages") or "")
     plugins = write_plugin(workdir / "course-tests-plugins")
-    completed = run([venv.python, "-I", "-X", "faulthandler", "-c", LAUNCH, plugins, *targets, "-q",
-                     "-p", "no:cacheprovider", "-p", PLUGIN_NAME, "--import-mode=importlib",
-                     "-c", "pytest.ini", "--rootdir", ".", f"--junitxml={junit.name}"],
-                    cwd=here, env=clean_env({**SINGLE_THREAD, "TITO_SITE_PACKAGES": site_packages,
-                                             "TITO_PACKAGE": course.package}),
-                    timeout=timeout, memory_mb=memory_mb, dump_on_timeout=True)
-    result.seconds = round(completed.seconds, 2)
+
+    def session(assertions: str) -> Completed:
+        return run([venv.python, "-I", "-X", "faulthandler", "-c", LAUNCH, plugins, *targets, "-q",
+                    "-p", "no:cacheprovider", "-p", PLUGIN_NAME, "--import-mode=importlib", f"--assert={assertions}",
+                    "-c", "pytest.ini", "--rootdir", ".", f"--junitxml={junit.name}"],
+                   cwd=here, env=clean_env({**SINGLE_THREAD, "TITO_SITE_PACKAGES": site_packages,
+                                            "TITO_PACKAGE": course.package}),
+                   timeout=timeout, memory_mb=memory_mb, dump_on_timeout=True)
+
+    # First without pytest's assertion rewriting (half of pytest's start-up on the embedded course, per
+    # Python): it changes the messages of failed asserts, not which test passes (unless a test reads the
+    # rewritten text of an assert in a test file). A session that does not pass runs again, on a fresh copy
+    # of the tests, exactly as pytest runs by default, and only that one is reported: a failure's report
+    # shows the values its assert compared, and a test that failed only for the plain messages passes.
+    completed = session("plain")
+    seconds = completed.seconds
+    if completed.returncode not in (0, 5) and not completed.timed_out and not completed.interrupted:
+        shutil.rmtree(here / "tests")
+        junit.unlink(missing_ok=True)
+        shutil.copytree(tests, here / "tests", ignore=ignore_special_files("__pycache__", "*.pyc"))
+        completed = session("rewrite")
+        seconds += completed.seconds
+    result.seconds = round(seconds, 2)
     result.peak_memory_mb = completed.peak_memory_mb
     shadow = shadowing_path(completed.stderr)
     if shadow and Path(shadow).is_relative_to(here.resolve()):

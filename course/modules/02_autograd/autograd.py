@@ -273,8 +273,13 @@ def _accumulate_leaf(leaf, grad):
     dtype = leaf.data.dtype if leaf.data.dtype.kind == "f" else np.float32
     if leaf.grad is None:
         # A private copy: `grad` may be shared with other tensors, and optimizers may modify
-        # .grad in place (clipping, weight decay).
-        leaf.grad = Tensor(np.array(grad, dtype=dtype, copy=True), dtype=dtype)
+        # .grad in place (clipping, weight decay). astype() copies and converts in one call, and
+        # the Tensor is built like Function.apply builds its results, without __init__'s dtype
+        # rules (the array already has the right dtype): this runs for every weight on every step.
+        stored = Tensor.__new__(Tensor)
+        stored.data = grad.astype(dtype)
+        stored.requires_grad, stored.grad, stored._ctx = False, None, None
+        leaf.grad = stored
     else:
         leaf.grad.data += grad
 

@@ -94,7 +94,10 @@ def _class_indices(targets, logits_shape):
         raise ValueError("cross_entropy: logits of shape %s need targets of shape %s, got %s"
                          % (logits_shape, tuple(logits_shape[:-1]), t.shape))
     num_classes = logits_shape[-1]
-    if t.size and (t.min() < 0 or t.max() >= num_classes):
+    # One pass over the targets instead of two (min() and max()): read as unsigned numbers, negative
+    # indices wrap around to huge values, so the single test `largest >= C` catches both ends. This
+    # check runs on every training step, and for a batch of 64 each pass costs more than the data.
+    if t.size and np.maximum.reduce(t.astype(np.uint64, copy=False), axis=None) >= num_classes:
         raise ValueError("cross_entropy: target class indices must be in [0, %d), got range [%d, %d]"
                          % (num_classes, t.min(), t.max()))
     return t
@@ -166,16 +169,16 @@ class CrossEntropyFunction(Function):
         z = logits.reshape(-1, num_classes)                  # (M, C), a view
         t = targets.reshape(-1)
         rows = np.arange(z.shape[0])
-        shifted = z - z.max(axis=1, keepdims=True)           # the only (M, C) allocation
+        # np.maximum.reduce / np.add.reduce are what .max() / .sum() / .mean() call, minus a
+        # Python-level wrapper that costs more than the arithmetic for a batch of 64
+        shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)   # the only (M, C) allocation
         picked = shifted[rows, t]                            # z_y - m
         exp = np.exp(shifted, out=shifted)                   # in place
-        sums = exp.sum(axis=1)
+        sums = np.add.reduce(exp, axis=1)
         losses = np.log(sums) - picked                       # logsumexp(z) - z_y (m cancels)
         exp /= sums[:, None]                                 # now softmax(z), still in place
         ctx.probs, ctx.rows, ctx.t, ctx.shape = exp, rows, t, logits.shape
-        # sum / M rather than .mean(): the same number, without np.mean's Python-level wrapper,
-        # which costs more than the arithmetic for a batch of 64
-        return np.asarray(losses.sum() / losses.shape[0], dtype=logits.dtype)
+        return np.asarray(np.add.reduce(losses) / losses.shape[0], dtype=logits.dtype)   # the mean
 
     @staticmethod
     def backward(ctx, grad_out):

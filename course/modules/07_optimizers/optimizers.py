@@ -278,12 +278,16 @@ class Adam(Optimizer):
         # One scratch array serves every intermediate below (written with `out=`), so an update
         # allocates one parameter-sized array instead of six; for small layers the time of a step
         # is mostly these calls, for large ones mostly memory traffic.
-        scratch = np.multiply(g, 1.0 - b1)
-        m *= b1
+        # Each moment is updated as `m += (1 - b1) * (g - m)`, the same average as
+        # `b1 m + (1 - b1) g`: one array-times-Python-number operation instead of two, and those are
+        # the slow kind (NumPy converts the Python float on every call, about as long as adding two
+        # small arrays).
+        scratch = np.subtract(g, m)
+        scratch *= 1.0 - b1
         m += scratch                                # m = b1 m + (1 - b1) g
         np.multiply(g, g, out=scratch)
+        scratch -= v
         scratch *= 1.0 - b2
-        v *= b2
         v += scratch                                # v = b2 v + (1 - b2) g^2
         # p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). Multiplying numerator and
         # denominator by sqrt(1 - b2^t) moves both corrections onto two scalars (the rearrangement

@@ -26,7 +26,9 @@ def test_cnn_learns_digits():
     trainer = tt.Trainer(model, tt.Adam(model.parameters(), lr=3e-3), tt.CrossEntropyLoss())
 
     start = time.perf_counter()
-    history = trainer.fit(train, epochs=12)
+    # six epochs check the same bars as twelve did, at half the cost: the loss falls below 0.1 in the
+    # fifth epoch and the test accuracy passes 0.97 in the third (seeds 0-2 measured)
+    history = trainer.fit(train, epochs=6)
     seconds = time.perf_counter() - start
     result = trainer.evaluate(test)
 

@@ -26,7 +26,9 @@ def test_gpt_learns_sequence_reversal():
     ce = tt.CrossEntropyLoss()
 
     start = time.perf_counter()
-    for _ in range(250):
+    # 100 steps: held-out token accuracy is 1.0 after 50 steps for seeds 0-7, so 100 leave a 2x margin
+    # for the same bars (250 steps checked nothing more, at 2.5x the cost)
+    for _ in range(100):
         xin, yout = reversal_batch(64, rng)
         loss = ce(model(xin)[:, L:], yout[:, L:])
         opt.zero_grad()
