@@ -268,8 +268,15 @@ def _jupytext_cells_with_lines(text: str) -> List[Tuple[str, str, int, str]]:
     jupytext's reader costs about 0.1 s per 1,000 lines, which would be most of a validation run;
     its answer depends only on the text and jupytext's version, so it is kept on disk under that
     key (outside the course tree) and a source that did not change is never split twice."""
+    from ..cache import installed_fingerprint, load_result, store_result
+    from .percent_reader import read_percent
+
+    # the plainest files are split without importing jupytext, only where jupytext is installed (its
+    # answer is the one that counts; without it the file is as unreadable as before)
+    light = read_percent(text) if installed_fingerprint("jupytext") is not None else None
+    if light is not None:
+        return light
     cache = _split_cache_file(text)
-    from ..cache import load_result, store_result
 
     cached = load_result(cache) if cache is not None else None
     if isinstance(cached, list):  # else not cached yet, or unreadable: split again
