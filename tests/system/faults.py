@@ -174,7 +174,8 @@ def _twice(root: Path) -> None:
 
 def _wrong_conv_grad(root: Path) -> None:
     path = source(root, "10_spatial")
-    replace_re(path, r"^(\s+)(grad_w\s*=\s*)(.+)$", r"\1\2-(\3)")
+    # the weight gradient is filled one kernel offset at a time: each slice gets the wrong sign
+    replace_re(path, r"^(\s+)(grad_w\[:, :, i, j\]\s*=\s*)(.+)$", r"\1\2-(\3)")
 
 
 def _loader_loop(root: Path) -> None:
