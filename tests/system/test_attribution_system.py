@@ -11,14 +11,14 @@ from verifier.pipeline.verify import VerifyOptions, verify
 from verifier.render.terminal import failures
 
 pytestmark = pytest.mark.system
-BROKEN = "            grad_w = np.matmul(g, ctx.cols).sum(axis=0)  # broken: wrong operand"
+BROKEN = "                    grad_w[:, :, i, j] = g @ window.reshape(c, ho * wo * n)  # broken: not transposed"
 
 
 def test_broken_conv_backward_is_traced_to_its_source_line(tmp_path):
     course = copy_course(tmp_path / "course")
     path = source(course, "10_spatial")
     lines = path.read_text().splitlines()
-    (index,) = [i for i, line in enumerate(lines) if line.strip().startswith("grad_w = np.matmul(")]
+    (index,) = [i for i, line in enumerate(lines) if line.strip().startswith("grad_w[:, :, i, j] = g @ window")]
     lines[index] = BROKEN
     path.write_text("\n".join(lines) + "\n")
 

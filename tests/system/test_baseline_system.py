@@ -20,15 +20,18 @@ from verifier.runner.interpreters import find_interpreter
 pytestmark = pytest.mark.system
 PYTHON = "3.12"
 
-IM2COL = "        cols = np.ascontiguousarray(windows.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * kh * kw, ho * wo)\n"
+IM2COL = """\
+        for i in range(kh):                           # im2col: one shifted window per kernel offset
+            for j in range(kw):
+                cols[:, i, j] = _window(xp, i, j, ho, wo, stride)
+"""
 LOOPS = """\
-        cols = np.empty((n, c * kh * kw, ho * wo), dtype=xp.dtype)
-        for a in range(n):                             # the same columns, one patch at a time
+        sh, sw = stride
+        for a in range(n):                            # the same columns, one patch at a time
             for ch in range(c):
                 for i in range(ho):
                     for j in range(wo):
-                        patch = xp[a, ch, i * sh:i * sh + kh, j * sw:j * sw + kw]
-                        cols[a, ch * kh * kw:(ch + 1) * kh * kw, i * wo + j] = patch.reshape(-1)
+                        cols[ch, :, :, i, j, a] = xp[ch, i * sh:i * sh + kh, j * sw:j * sw + kw, a]
 """
 
 
