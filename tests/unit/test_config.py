@@ -11,7 +11,6 @@ from helpers import MINI_MODULE, MINI_PYPROJECT, write_course
 
 from verifier.course import yamlsafe
 from verifier.course.config import (
-    YAML_MAX_DEPTH,
     ConfigError,
     load_api_snapshot,
     load_json,
@@ -22,6 +21,7 @@ from verifier.course.config import (
     toml_key_line,
 )
 from verifier.course.discovery import load_course
+from verifier.course.yamlsafe import YAML_MAX_DEPTH
 from verifier.errors import CourseError
 
 

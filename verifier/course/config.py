@@ -38,9 +38,6 @@ MODULE_YAML_LIMIT = 256 * KIB
 API_SNAPSHOT_LIMIT = 16 * MIB
 LOCK_LIMIT = 4 * MIB
 
-YAML_MAX_DEPTH = 32            # a module.yaml is a handful of keys, two levels deep
-YAML_MAX_ALIAS_USES = 100      # `*name` references in one file
-YAML_MAX_EXPANDED_NODES = 20_000  # nodes once every alias is expanded (what a walker would visit)
 JSON_MAX_DEPTH = 64            # a notebook is four levels deep; api.json three
 
 PACKAGE_CHOICES = ("course", "nbdev", "star-imports")
@@ -319,9 +316,18 @@ class ModuleYaml:
 
 def parse_module_yaml(text: str, folder: Optional[Path] = None, root: Optional[Path] = None) -> ModuleYaml:
     """A module.yaml text: its mapping, or the one problem that makes it unusable (never raises)."""
-    from .yamlsafe import read_mapping
+    from .yamlsafe import read_document
 
-    return _checked_dev_file(ModuleYaml(*read_mapping(text)), folder, root)
+    return _checked_dev_file(_mapping(*read_document(text)), folder, root)
+
+
+def _mapping(value: Any, problem: Optional[Tuple[str, Optional[int]]], lines: Dict[str, int]) -> ModuleYaml:
+    """A read module.yaml document as a ModuleYaml: a mapping, or the problem that makes it unusable."""
+    if problem is not None:
+        return ModuleYaml(None, problem)
+    if not isinstance(value, dict):
+        return ModuleYaml(None, (f"module.yaml must be a mapping of keys, found {describe(value)}", 1))
+    return ModuleYaml(value, None, lines)
 
 
 def _checked_dev_file(loaded: ModuleYaml, folder: Optional[Path], root: Optional[Path]) -> ModuleYaml:
@@ -358,8 +364,8 @@ def _cached_mapping(text: str) -> ModuleYaml:
     )
 
     if not validate_cache_enabled():
-        from .yamlsafe import read_mapping
-        return ModuleYaml(*read_mapping(text))
+        from .yamlsafe import read_document
+        return _mapping(*read_document(text))
     key = hashlib.sha256("\0".join(["1", verifier_digest(), installed_fingerprint("yaml") or "", text])
                          .encode("utf-8", "surrogatepass")).hexdigest()
     path = result_file("module-yaml", key)
@@ -367,9 +373,9 @@ def _cached_mapping(text: str) -> ModuleYaml:
     if isinstance(kept, dict) and kept.get("key") == key and isinstance(kept.get("data"), dict) \
             and isinstance(kept.get("lines"), dict) and all(isinstance(v, int) for v in kept["lines"].values()):
         return ModuleYaml(kept["data"], None, kept["lines"])
-    from .yamlsafe import read_mapping
+    from .yamlsafe import read_document
 
-    loaded = ModuleYaml(*read_mapping(text))
+    loaded = _mapping(*read_document(text))
     if loaded.data is not None and _json_exact(loaded.data):  # problems are rare: parsed again, never kept
         store_result(path, {"key": key, "data": loaded.data, "lines": loaded.lines})
     return loaded

@@ -9,7 +9,9 @@ from typing import Any, Dict, Optional, Tuple, cast
 
 import yaml
 
-from .config import YAML_MAX_ALIAS_USES, YAML_MAX_DEPTH, YAML_MAX_EXPANDED_NODES
+YAML_MAX_DEPTH = 32            # a module.yaml is a handful of keys, two levels deep
+YAML_MAX_ALIAS_USES = 100      # `*name` references in one file
+YAML_MAX_EXPANDED_NODES = 20_000  # nodes once every alias is expanded (what a walker would visit)
 
 
 class YamlLimitError(yaml.error.MarkedYAMLError):
@@ -101,10 +103,9 @@ def construct_yaml(node: Optional[yaml.Node]) -> Any:
         loader.dispose()
 
 
-def read_mapping(text: str) -> Tuple[Optional[Dict[str, Any]], Optional[Tuple[str, Optional[int]]], Dict[str, int]]:
-    """A module.yaml text as (mapping, problem, line of each top-level key); never raises."""
-    from .config import describe
-
+def read_document(text: str) -> Tuple[Any, Optional[Tuple[str, Optional[int]]], Dict[str, int]]:
+    """A module.yaml text as (its value — {} for an empty document —, the problem that makes it unreadable,
+    the line of each top-level key); never raises. config.py says what a value that is not a mapping means."""
     try:
         node = compose_yaml(text)
         data = construct_yaml(node)
@@ -117,10 +118,8 @@ def read_mapping(text: str) -> Tuple[Optional[Dict[str, Any]], Optional[Tuple[st
         return None, ("module.yaml is nested too deeply to read", None), {}
     if data is None:
         return {}, None, {}
-    if not isinstance(data, dict):
-        return None, (f"module.yaml must be a mapping of keys, found {describe(data)}", 1), {}
     lines: Dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(data, dict) and isinstance(node, yaml.MappingNode):
         for key_node, _ in node.value:
             lines[str(key_node.value)] = key_node.start_mark.line + 1
     return data, None, lines
