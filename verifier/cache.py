@@ -92,6 +92,27 @@ def installed_fingerprint(import_name: str) -> Optional[str]:
     return f"{origin}\0{','.join(dists)}\0{info.st_size}:{info.st_mtime_ns}"
 
 
+@functools.lru_cache(maxsize=None)  # once per process: the running code does not change under a run
+def verifier_digest() -> str:
+    """The SHA-256 of the verifier's own code (every .py file of the package, by path and content): a
+    result computed by one version of the checks is never served to another."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(f"v\0{path.relative_to(package).as_posix()}\0".encode("utf-8"))
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+VALIDATE_CACHE_VARIABLE = "TITO_VALIDATE_CACHE"
+
+
+def validate_cache_enabled() -> bool:
+    """False when the user turned validation's caches off (TITO_VALIDATE_CACHE=0, off, no or false): the
+    output cache (checks/output_cache.py) and the per-module findings (checks/module_cache.py)."""
+    return os.environ.get(VALIDATE_CACHE_VARIABLE, "").strip().lower() not in ("0", "off", "no", "false")
+
+
 def result_file(kind: str, *inputs: str) -> Path:
     """The cache file of one result: `kind/<sha256 of the inputs>.json` in the cache folder."""
     digest = hashlib.sha256("\0".join(inputs).encode("utf-8", "surrogatepass")).hexdigest()

@@ -9,9 +9,8 @@ import pytest
 import yaml
 from helpers import MINI_MODULE, MINI_PYPROJECT, write_course
 
-from verifier.course import config
+from verifier.course import yamlsafe
 from verifier.course.config import (
-    YAML_MAX_DEPTH,
     ConfigError,
     load_api_snapshot,
     load_json,
@@ -22,6 +21,7 @@ from verifier.course.config import (
     toml_key_line,
 )
 from verifier.course.discovery import load_course
+from verifier.course.yamlsafe import YAML_MAX_DEPTH
 from verifier.errors import CourseError
 
 
@@ -138,10 +138,10 @@ def test_an_alias_bomb_is_refused_before_it_expands():
     visits no more than the written nodes, and no value constructed."""
     levels, fan = 9, 9
     written = 1 + 2 * (levels + 1) + fan + levels * fan  # the mapping, its keys and lists, "x"s, aliases
-    size = next(c for c in config.expanded_size.__code__.co_consts if getattr(c, "co_name", "") == "size")
+    size = next(c for c in yamlsafe.expanded_size.__code__.co_consts if getattr(c, "co_name", "") == "size")
     loaded = []
     calls = calls_while(lambda: loaded.append(parse_module_yaml(alias_bomb(levels, fan))),
-                        config.LimitedSafeLoader.compose_node.__code__, size,
+                        yamlsafe.LimitedSafeLoader.compose_node.__code__, size,
                         yaml.constructor.BaseConstructor.construct_document.__code__)
     assert loaded[0].data is None and "alias" in loaded[0].problem[0] and loaded[0].problem[1]
     assert calls["compose_node"] == written  # aliases are not expanded while composing

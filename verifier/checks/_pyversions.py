@@ -13,6 +13,7 @@ from ..course.pyversions import NEW_KEYWORDS, NEW_MODULES, NEW_NAMES, REMOVED_MO
 from ..deps.imports import handlers_catch
 from .context import CheckContext, Emitter, place
 from .findings import Finding
+from .module_cache import module_findings
 
 NEWER_SYNTAX = (  # for interpreters that cannot parse the syntax at all (e.g. PEP 695 on 3.11)
     (re.compile(r"^[ \t]*match\b[^\n=]*:[ \t]*(#[^\n]*)?\n([ \t]*(#[^\n]*)?\n)*[ \t]+case\b", re.M),
@@ -279,6 +280,10 @@ def _python_versions(ctx: CheckContext, out: Emitter, module: CourseModule, item
                          f"{what} needs Python {show(version)}, but the course supports Python {show(oldest)}",
                          f"on {place(item, line, cell)}, use an alternative available in {show(oldest)} or "
                          f"guard it (try/except ImportError, or `if sys.version_info >= {version}:`)", cell)
+
+
+def _removed_modules(ctx: CheckContext, out: Emitter, module: CourseModule) -> None:
+    """TT234: imports of standard-library modules removed before the newest supported Python."""
     for ref in ctx.graph.refs.get(module.key, []):
         removed = REMOVED_MODULES.get(ref.top)
         if removed and not ref.level and not ref.guarded and not ref.fallback \
@@ -308,8 +313,19 @@ CODES = frozenset({'TT230', 'TT231', 'TT232', 'TT234'})
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    out = Emitter(CODES)
+    # the syntax findings of a module depend on its own source and the oldest Python only, so they are
+    # kept per module (module_cache.py); TT234 reads the import graph and runs every time
+    inputs = [str(ctx.oldest)]
     for module, item, exported in ctx.dev_sources():
-        _python_versions(ctx, out, module, item, exported)
-        _unparsable_newer_syntax(ctx, out, module, item)
-    yield from out
+        def compute(module: CourseModule = module, item: ModuleSource = item,
+                    exported: List[ParsedCell] = exported) -> List[List[Finding]]:
+            syntax, unparsable = Emitter(CODES), Emitter(CODES)
+            _python_versions(ctx, syntax, module, item, exported)
+            _unparsable_newer_syntax(ctx, unparsable, module, item)
+            return [syntax.findings, unparsable.findings]
+        syntax, unparsable = module_findings("pyversions", item, inputs, 2, compute)
+        removed = Emitter(CODES)
+        _removed_modules(ctx, removed, module)
+        yield from syntax
+        yield from removed
+        yield from unparsable

@@ -14,7 +14,7 @@ A tree the key cannot describe cheaply or exactly is not cached: a symbolic link
 read may follow it out of the tree), more than MAX_ENTRIES entries or MAX_BYTES bytes of files (a
 course with a venv or data inside), or anything unreadable. The key is computed again after the run
 and the output kept only when nothing changed meanwhile. Usage and configuration errors (exit 2) are
-not kept. Only the newest MAX_KEPT outputs stay in the cache folder.
+not kept. Only the newest MAX_KEPT outputs stay in the cache folder. TITO_VALIDATE_CACHE=0 turns it off.
 """
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ MAX_ENTRIES = 5000
 MAX_BYTES = 64 * 1024 * 1024
 MAX_KEPT = 200
 OUTPUT_CACHE_FORMAT = 1  # bump when the output of validation changes meaning
-VERIFIER = Path(__file__).resolve().parents[1]
 
 
 def _tree(root: Path, digest: "hashlib._Hash") -> bool:
@@ -92,9 +91,9 @@ def _environment(digest: "hashlib._Hash") -> None:
             names = [name for name in names if name.endswith((".dist-info", ".egg-info"))]
         digest.update(f"p\0{folder}\0{len(names)}\0".encode("utf-8", "surrogateescape"))
         digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
-    for path in sorted(VERIFIER.rglob("*.py")):
-        digest.update(f"v\0{path.relative_to(VERIFIER).as_posix()}\0".encode("utf-8"))
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    from ..cache import verifier_digest
+
+    digest.update(f"v\0{verifier_digest()}".encode("utf-8"))
 
 
 def output_key(course_path: Path, module: Optional[str], fmt: str) -> Optional[str]:
@@ -141,7 +140,9 @@ def validate_output(course_path: Path, module: Optional[str] = None, fmt: str = 
     """`run_validate` behind the output cache — what `tinytorch-verifier package validate` calls. On a hit nothing of
     the checks is imported (this module needs only the standard library); on a miss the output is
     computed by `run_validate` and kept when the key did not change during the run."""
-    key = output_key(course_path, module, fmt)
+    from ..cache import validate_cache_enabled
+
+    key = output_key(course_path, module, fmt) if validate_cache_enabled() else None
     kept = load_output(key) if key is not None else None
     if kept is not None:
         return kept

@@ -215,15 +215,20 @@ def _add_reports(psub: argparse._SubParsersAction) -> None:
     report.set_defaults(func=commands.cmd_report)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed_version
+class _VersionAction(argparse.Action):
+    """`--version`, looked up only when asked: importing importlib.metadata costs ~30 ms at every start."""
+    def __call__(self, parser: argparse.ArgumentParser, *_: object, **__: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            print(f"{parser.prog} {version(parser.prog)}")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            print(f"{parser.prog} (version unknown: not installed)")
+        parser.exit()
 
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinytorch-verifier", description="TinyTorch release guardian.")
-    try:
-        parser.add_argument("--version", action="version", version="%(prog)s " + installed_version(parser.prog))
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        parser.add_argument("--version", action="version", version="%(prog)s (version unknown: not installed)")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, default=argparse.SUPPRESS, help="the version")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_export(sub)

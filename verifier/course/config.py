@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import configparser
 import datetime
+import hashlib
 import json
 import keyword
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Optional, Tuple
 
-import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import CourseError
@@ -38,9 +38,6 @@ MODULE_YAML_LIMIT = 256 * KIB
 API_SNAPSHOT_LIMIT = 16 * MIB
 LOCK_LIMIT = 4 * MIB
 
-YAML_MAX_DEPTH = 32            # a module.yaml is a handful of keys, two levels deep
-YAML_MAX_ALIAS_USES = 100      # `*name` references in one file
-YAML_MAX_EXPANDED_NODES = 20_000  # nodes once every alias is expanded (what a walker would visit)
 JSON_MAX_DEPTH = 64            # a notebook is four levels deep; api.json three
 
 PACKAGE_CHOICES = ("course", "nbdev", "star-imports")
@@ -310,97 +307,6 @@ def load_settings(path: Path, root: Optional[Path] = None) -> Dict[str, str]:
     return merged
 
 
-# ---------------------------------------------------------------------------------- YAML limits
-
-class YamlLimitError(yaml.error.MarkedYAMLError):
-    """A YAML document beyond the limits of a configuration file (aliases, depth, size).
-
-    Not a VerifierError: raised from inside PyYAML's composer, it is a yaml.YAMLError with its mark
-    (line, column), so the one handler of YAML errors turns it into a ConfigError naming the line."""
-
-
-def _mark(event: yaml.Event) -> Optional[yaml.error.Mark]:
-    # SafeLoader's pure-Python parser makes yaml.error.Mark; the stubs' union also admits libyaml's Mark
-    return cast(Optional[yaml.error.Mark], event.start_mark)
-
-
-class LimitedSafeLoader(yaml.SafeLoader):
-    """SafeLoader that counts alias uses, nodes and depth while composing, so that an alias bomb or
-    a deeply nested document is refused before anything expands or recurses."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.alias_uses = 0
-        self.depth = 0
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            self.alias_uses += 1
-            if self.alias_uses > YAML_MAX_ALIAS_USES:
-                raise YamlLimitError(problem=f"more than {YAML_MAX_ALIAS_USES} alias uses (*name): refused",
-                                     problem_mark=_mark(event))
-        self.depth += 1
-        if self.depth > YAML_MAX_DEPTH:
-            raise YamlLimitError(problem=f"nested more than {YAML_MAX_DEPTH} levels deep: refused",
-                                 problem_mark=_mark(event))
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
-def expanded_size(node: yaml.Node, limit: int = YAML_MAX_EXPANDED_NODES) -> int:
-    """How many nodes a walk that follows aliases visits (memoised: shared nodes count once per use)."""
-    sizes: Dict[int, int] = {}
-
-    def size(current: yaml.Node) -> int:
-        known = sizes.get(id(current))
-        if known is not None:
-            return known
-        sizes[id(current)] = limit + 1  # a node that contains itself is unbounded
-        total = 1
-        if isinstance(current, yaml.SequenceNode):
-            for child in current.value:
-                total += size(child)
-                if total > limit:
-                    break
-        elif isinstance(current, yaml.MappingNode):
-            for key, value in current.value:
-                total += size(key) + size(value)
-                if total > limit:
-                    break
-        sizes[id(current)] = total
-        return total
-
-    return size(node)
-
-
-def compose_yaml(text: str) -> Optional[yaml.Node]:
-    """The node tree of one YAML document within the limits; raises yaml.YAMLError (YamlLimitError
-    for a document that is too deep, uses too many aliases or would expand too far)."""
-    loader = LimitedSafeLoader(text)
-    try:
-        node = loader.get_single_node()
-    finally:
-        loader.dispose()
-    if node is not None and expanded_size(node) > YAML_MAX_EXPANDED_NODES:
-        raise YamlLimitError(problem=f"expands to more than {YAML_MAX_EXPANDED_NODES} nodes through its "
-                                     f"aliases: refused", problem_mark=node.start_mark)
-    return node
-
-
-def construct_yaml(node: Optional[yaml.Node]) -> Any:
-    """Plain Python values of a composed (and limited) node tree."""
-    if node is None:
-        return None
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
 @dataclass
 class ModuleYaml:
     data: Optional[Dict[str, Any]]
@@ -410,28 +316,69 @@ class ModuleYaml:
 
 def parse_module_yaml(text: str, folder: Optional[Path] = None, root: Optional[Path] = None) -> ModuleYaml:
     """A module.yaml text: its mapping, or the one problem that makes it unusable (never raises)."""
-    try:
-        node = compose_yaml(text)
-        data = construct_yaml(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return ModuleYaml(None, (f"module.yaml is not valid YAML: {problem}", line))
-    except (RecursionError, MemoryError):
-        return ModuleYaml(None, ("module.yaml is nested too deeply to read", None))
-    if data is None:
-        return ModuleYaml({})
-    if not isinstance(data, dict):
-        return ModuleYaml(None, (f"module.yaml must be a mapping of keys, found {describe(data)}", 1))
-    lines: Dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            lines[str(key_node.value)] = key_node.start_mark.line + 1
-    problem = _dev_file_problem(data, folder, root, lines)
+    from .yamlsafe import read_document
+
+    return _checked_dev_file(_mapping(*read_document(text)), folder, root)
+
+
+def _mapping(value: Any, problem: Optional[Tuple[str, Optional[int]]], lines: Dict[str, int]) -> ModuleYaml:
+    """A read module.yaml document as a ModuleYaml: a mapping, or the problem that makes it unusable."""
     if problem is not None:
-        return ModuleYaml(None, problem, lines)
-    return ModuleYaml(data, None, lines)
+        return ModuleYaml(None, problem)
+    if not isinstance(value, dict):
+        return ModuleYaml(None, (f"module.yaml must be a mapping of keys, found {describe(value)}", 1))
+    return ModuleYaml(value, None, lines)
+
+
+def _checked_dev_file(loaded: ModuleYaml, folder: Optional[Path], root: Optional[Path]) -> ModuleYaml:
+    """`loaded`, or its dev-file problem (it depends on the folders, so it is never cached)."""
+    if loaded.data is None:
+        return loaded
+    problem = _dev_file_problem(loaded.data, folder, root, loaded.lines)
+    return ModuleYaml(None, problem, loaded.lines) if problem is not None else loaded
+
+
+def _json_exact(value: Any) -> bool:
+    """Whether `value` comes back from JSON equal and of the same types (no dates, sets, bytes or
+    non-string keys, which YAML can write): only such a mapping is kept in the cache."""
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _json_exact(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_json_exact(item) for item in value)
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    return value is None or isinstance(value, (str, int))
+
+
+def _cached_mapping(text: str) -> ModuleYaml:
+    """The YAML part of parse_module_yaml, kept in the verifier's cache by the text's hash, the verifier's
+    code and the installed PyYAML: after an edit of one module the other module.yaml files are not parsed
+    (nor PyYAML imported). An unreadable or foreign entry is parsed again."""
+    from ..cache import (
+        installed_fingerprint,
+        load_result,
+        result_file,
+        store_result,
+        validate_cache_enabled,
+        verifier_digest,
+    )
+
+    if not validate_cache_enabled():
+        from .yamlsafe import read_document
+        return _mapping(*read_document(text))
+    key = hashlib.sha256("\0".join(["1", verifier_digest(), installed_fingerprint("yaml") or "", text])
+                         .encode("utf-8", "surrogatepass")).hexdigest()
+    path = result_file("module-yaml", key)
+    kept = load_result(path)
+    if isinstance(kept, dict) and kept.get("key") == key and isinstance(kept.get("data"), dict) \
+            and isinstance(kept.get("lines"), dict) and all(isinstance(v, int) for v in kept["lines"].values()):
+        return ModuleYaml(kept["data"], None, kept["lines"])
+    from .yamlsafe import read_document
+
+    loaded = _mapping(*read_document(text))
+    if loaded.data is not None and _json_exact(loaded.data):  # problems are rare: parsed again, never kept
+        store_result(path, {"key": key, "data": loaded.data, "lines": loaded.lines})
+    return loaded
 
 
 def _dev_file_problem(data: Dict[str, Any], folder: Optional[Path], root: Optional[Path],
@@ -464,7 +411,7 @@ def load_module_yaml(path: Path, root: Path) -> ModuleYaml:
         if "UTF-8" in exc.message:
             return ModuleYaml(None, ("module.yaml is not valid UTF-8", exc.line or 1))
         return ModuleYaml(None, (f"module.yaml {exc.message}", None))
-    return parse_module_yaml(text, path.parent, root)
+    return _checked_dev_file(_cached_mapping(text), path.parent, root)
 
 
 # ------------------------------------------------------------------------------------------ JSON

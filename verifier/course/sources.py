@@ -254,12 +254,20 @@ def _split_cache_file(text: str) -> Optional[Path]:
     """Where jupytext's split of `text` is kept. Keyed by which jupytext is installed, found WITHOUT
     importing it: importing jupytext (nbformat, jsonschema, traitlets, markdown-it) costs more than a
     whole validation on a warm cache. None when jupytext is not installed."""
-    from ..cache import installed_fingerprint, result_file
+    from ..cache import installed_fingerprint, result_file, verifier_digest
 
     fingerprint = installed_fingerprint("jupytext")
     if fingerprint is None:
         return None
-    return result_file("jupytext-cells", str(SPLIT_CACHE_FORMAT), fingerprint, text)
+    # the verifier's code is in the key too: the entry may hold the light reader's split (percent_reader.py)
+    return result_file("jupytext-cells", str(SPLIT_CACHE_FORMAT), fingerprint, verifier_digest(), text)
+
+
+def _is_split(value: object) -> bool:
+    """Whether a cache entry has the shape of a split: [cell type, source, start line, header] items."""
+    return isinstance(value, list) and all(
+        isinstance(item, list) and len(item) == 4 and isinstance(item[0], str) and isinstance(item[1], str)
+        and isinstance(item[2], int) and isinstance(item[3], str) for item in value)
 
 
 def _jupytext_cells_with_lines(text: str) -> List[Tuple[str, str, int, str]]:
@@ -271,17 +279,17 @@ def _jupytext_cells_with_lines(text: str) -> List[Tuple[str, str, int, str]]:
     from ..cache import installed_fingerprint, load_result, store_result
     from .percent_reader import read_percent
 
-    # the plainest files are split without importing jupytext, only where jupytext is installed (its
-    # answer is the one that counts; without it the file is as unreadable as before)
-    light = read_percent(text) if installed_fingerprint("jupytext") is not None else None
-    if light is not None:
-        return light
     cache = _split_cache_file(text)
-
     cached = load_result(cache) if cache is not None else None
-    if isinstance(cached, list):  # else not cached yet, or unreadable: split again
-        return [tuple(item) for item in cached]
-    split = [(nb_cell.cell_type, nb_cell.source, start, header) for nb_cell, start, header in _jupytext_split(text)]
+    if cached is not None and _is_split(cached):  # else not cached yet, or unreadable: split again
+        return [(item[0], item[1], item[2], item[3]) for item in cached]
+    # the plainest files are split without importing jupytext, only where jupytext is installed (its
+    # answer is the one that counts; without it the file is as unreadable as before). The light
+    # reader's split equals jupytext's (tests/unit/test_percent_reader.py), so it is kept the same way:
+    # reading it back is faster than splitting again after an edit of another file.
+    light = read_percent(text) if installed_fingerprint("jupytext") is not None else None
+    split = light if light is not None else [
+        (nb_cell.cell_type, nb_cell.source, start, header) for nb_cell, start, header in _jupytext_split(text)]
     if cache is not None:
         store_result(cache, split)  # a read-only cache only costs time
     return split

@@ -1,0 +1,144 @@
+"""The caches behind `package validate` after an edit (checks/module_cache.py, the module.yaml caches
+of course/config.py and deps/resolve.py): after each of several edits of a copy of the embedded course,
+the findings with the caches warm from the previous runs equal the findings with the caches off; a
+corrupted, malformed or foreign cache entry is ignored; TITO_VALIDATE_CACHE=0 turns them off."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Callable, List
+
+import pytest
+from helpers import EMBEDDED_COURSE
+
+from verifier.checks.validate import run_validate
+from verifier.deps import resolve
+
+KINDS = ("validate-module", "module-yaml", "module-yaml-lines")
+
+
+def _copy(tmp_path: Path) -> Path:
+    course = tmp_path / "course"
+    shutil.copytree(EMBEDDED_COURSE, course, ignore=shutil.ignore_patterns("tinytorch", "__pycache__", ".tito"))
+    return course
+
+
+def _findings(course: Path, monkeypatch: pytest.MonkeyPatch, cached: bool) -> str:
+    monkeypatch.setenv("TITO_VALIDATE_CACHE", "1" if cached else "0")
+    resolve._yaml_item_lines.cache_clear()  # the in-process memo would hide the disk cache (or its absence)
+    text, code = run_validate(course, fmt="json")
+    assert code in (0, 1), text
+    payload = json.loads(text)
+    return json.dumps(payload["findings"], indent=1)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _entries(cache: Path) -> List[Path]:
+    return sorted(p for kind in KINDS for p in (cache / "tinytorch-verifier" / kind).glob("*.json"))
+
+
+def test_after_each_edit_cached_findings_equal_uncached(tmp_path, monkeypatch):
+    monkeypatch.setenv("TITO_CACHE", str(tmp_path / "cache"))
+    course = _copy(tmp_path)
+    modules = course / "modules"
+    activations = modules / "03_activations" / "activations.py"
+    layers = modules / "04_layers"
+    edits: List[Callable[[], None]] = [
+        # a per-module finding (TT210, kept in the cache) that must survive the later edits elsewhere
+        lambda: _edit(activations, "import numpy as np\n", "import numpy as np\nimport sys\nsys.path.append('x/y')\n"),
+        # TT232 on the oldest Python (3.9), also kept per module
+        lambda: _edit(activations, "def relu(x):", "def relu(x: int | None = None):"),
+        # an undeclared import of a later module
+        lambda: _edit(activations, "from tinytorch.core.autograd import Function\n",
+                      "from tinytorch.core.autograd import Function\nfrom tinytorch.core.training import Trainer\n"),
+        # an export removed: a cell the next modules import from is no longer exported
+        lambda: _edit(activations, "#| export\nclass ReLU(", "class ReLU("),
+        lambda: _edit(activations, "class ReLU(", "#| export\nclass ReLU("),
+        # a renamed class used by a later module (05_dense imports ReLU)
+        lambda: _edit(activations, "class ReLU(", "class Relu("),
+        # a module.yaml dependency change
+        lambda: _edit(layers / "module.yaml", "prerequisites: [", "prerequisites: [dense, "),
+        # a syntax error in exported code
+        lambda: _edit(activations, "def sigmoid(x):", "def sigmoid(x)"),
+    ]
+    previous = _findings(course, monkeypatch, cached=True)  # fills the caches
+    assert _entries(tmp_path / "cache")
+    assert previous == _findings(course, monkeypatch, cached=False)
+    seen: List[str] = []
+    for number, edit in enumerate(edits):
+        edit()
+        cached = _findings(course, monkeypatch, cached=True)
+        uncached = _findings(course, monkeypatch, cached=False)
+        assert cached == uncached, f"edit {number}: cached findings differ"
+        assert _findings(course, monkeypatch, cached=True) == uncached, f"edit {number}: a second cached run differs"
+        assert cached != previous, f"edit {number} changed no finding: the test would prove nothing"
+        previous = cached
+        seen.append(cached)
+    for code in ("TT232", "TT118"):
+        assert any(f'"{code}"' in step for step in seen), f"no edit produced {code}"
+    assert '"TT210"' in previous  # the first edit's per-module finding survived the later edits
+
+
+def _tamper(entry: Path, how: str, other: Path) -> None:
+    if how == "garbage":
+        entry.write_bytes(b"\x00{not json")
+    elif how == "shape":
+        entry.write_text(json.dumps({"key": 1, "groups": "x", "data": [], "lines": {"a": "b"}}), encoding="utf-8")
+    elif how == "truncated":
+        entry.write_bytes(entry.read_bytes()[: len(entry.read_bytes()) // 2])
+    else:  # foreign: another entry's content, written for another key
+        entry.write_bytes(other.read_bytes())
+
+
+@pytest.mark.parametrize("how", ["garbage", "shape", "truncated", "foreign"])
+def test_a_corrupted_or_foreign_entry_is_ignored_and_computed_again(tmp_path, monkeypatch, how):
+    monkeypatch.setenv("TITO_CACHE", str(tmp_path / "cache"))
+    course = _copy(tmp_path)
+    _edit(course / "modules" / "03_activations" / "activations.py", "import numpy as np\n",
+          "import numpy as np\nimport sys\nsys.path.append('x/y')\n")
+    expected = _findings(course, monkeypatch, cached=False)
+    assert _findings(course, monkeypatch, cached=True) == expected
+    entries = _entries(tmp_path / "cache")
+    for kind in KINDS:
+        assert any(e.parent.name == kind for e in entries), f"no {kind} entry was written"
+    for index, entry in enumerate(entries):
+        _tamper(entry, how, entries[(index + 1) % len(entries)])
+    assert _findings(course, monkeypatch, cached=True) == expected
+    assert _findings(course, monkeypatch, cached=True) == expected  # the entries were written again
+
+
+def test_the_cache_is_used_and_can_be_turned_off(tmp_path, monkeypatch):
+    """An entry rewritten with its own key is served (so the cache is really read); with
+    TITO_VALIDATE_CACHE=0 it is not, and none of these entries is written, nor the output cache's."""
+    from verifier.checks.output_cache import validate_output
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TITO_CACHE", str(cache))
+    course = _copy(tmp_path)
+    _edit(course / "modules" / "03_activations" / "activations.py", "import numpy as np\n",
+          "import numpy as np\nimport sys\nsys.path.append('x/y')\n")
+    expected = _findings(course, monkeypatch, cached=False)
+    assert not (cache / "tinytorch-verifier").exists() or not _entries(cache)
+    _findings(course, monkeypatch, cached=True)
+    marked = 0
+    for entry in (cache / "tinytorch-verifier" / "validate-module").glob("*.json"):
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        for group in data["groups"]:
+            for finding in group:
+                finding["issue"] = "SERVED FROM THE CACHE"
+                marked += 1
+        entry.write_text(json.dumps(data), encoding="utf-8")
+    assert marked, "no per-module finding was kept"
+    assert "SERVED FROM THE CACHE" in _findings(course, monkeypatch, cached=True)
+    assert _findings(course, monkeypatch, cached=False) == expected
+    shutil.rmtree(cache)
+    monkeypatch.setenv("TITO_VALIDATE_CACHE", "0")
+    validate_output(course, None, "json")
+    validate_output(course, None, "json")
+    assert not _entries(cache) and not list(cache.glob("tinytorch-verifier/validate-output/*.json"))
