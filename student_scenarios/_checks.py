@@ -10,7 +10,7 @@ one still learns its task.
   correction is off by tens of percent; float32 rounding is ~1e-7 relative).
 * `checksum`: the sum and the sum of squares of a model's output on a fixed batch -- two numbers that change
   when anything in the forward pass changes. Scenarios report them under "behaviour" in their TITO_RESULT
-  line, beside their accuracy and final loss; `tito verify --baseline REF` compares them with the release.
+  line, beside their accuracy and final loss; `tinytorch-verifier verify --baseline REF` compares them with the release.
 
 Failure messages name the course module that defines the misbehaving class (`tinytorch.core.layers`),
 which the verifier uses to blame the right module. Copied beside each scenario by the verifier.

@@ -98,7 +98,7 @@ print("TITO_RESULT " + json.dumps({
     "parameters": int(n_params),
     "train_mode_dropout_difference": round(train_mode_difference, 4),
     "optimizer_error_vs_allowed": optimizer_errors,
-    # what `tito verify --baseline REF` compares with the previous release, per model
+    # what `tinytorch-verifier verify --baseline REF` compares with the previous release, per model
     "behaviour": {"cnn": {"accuracy": round(after["accuracy"], 6), "final_loss": round(history["loss"][-1], 6),
                           "forward": initial_output, "optimizer_error": optimizer_errors}},
 }))

@@ -184,7 +184,7 @@ print("TITO_RESULT " + json.dumps({
     "n_test": int(len(test_in)),
     "parameters": int(n_params),
     "causal_checks": 2,
-    # what `tito verify --baseline REF` compares with the previous release, per model
+    # what `tinytorch-verifier verify --baseline REF` compares with the previous release, per model
     "behaviour": {"gpt": {"accuracy": round(generated_token_acc, 6),
                           "final_loss": round(float(np.mean(losses[-10:])), 6), "forward": initial_output}},
 }))
