@@ -46,7 +46,7 @@ assert hidden.shape == (300, 16), f"Linear(2, 16) produced shape {hidden.shape}"
 model = Sequential(layer, ReLU(), Linear(16, 3))
 logits = model(X)
 assert logits.shape == (300, 3), f"the model produced shape {logits.shape}, expected (300, 3)"
-# the untrained model's output, summed: a fingerprint `tinytorch-verifier verify --baseline REF` compares with the release
+# the untrained model's output, summed: a fingerprint `tinytorch-verifier verify --baseline` compares
 initial_output = {"sum": float(np.sum(logits.data, dtype=np.float64)),
                   "sum_sq": float(np.sum(np.square(logits.data, dtype=np.float64)))}
 loss_fn = CrossEntropyLoss()

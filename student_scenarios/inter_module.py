@@ -32,7 +32,7 @@ loss_fn = CrossEntropyLoss()
 # ---- 1. Gradients reach every parameter --------------------------------------------------------
 model = build_model()
 output = model(x)
-# the untrained model's output, summed: a fingerprint `tinytorch-verifier verify --baseline REF` compares with the release
+# the untrained model's output, summed: a fingerprint `tinytorch-verifier verify --baseline` compares
 initial_output = {"sum": float(np.sum(output.data, dtype=np.float64)),
                   "sum_sq": float(np.sum(np.square(output.data, dtype=np.float64)))}
 loss = loss_fn(output, y)
