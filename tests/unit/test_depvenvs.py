@@ -66,7 +66,7 @@ def test_a_link_at_the_cache_path_is_refused_and_its_target_kept(cache, made, tm
     (target / MARK).write_text("a mark does not make a link tito's\n")
     before = snapshot(target)
     home = _home(course)
-    home.parent.mkdir(parents=True)
+    home.parent.mkdir(parents=True, exist_ok=True)  # reading the course may have made the cache folder
     home.symlink_to(target)
     with pytest.raises(RefusedTarget, match="symbolic link"):
         depvenvs.dependency_venv(course, INTERPRETER, None)
