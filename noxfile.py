@@ -43,9 +43,12 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=["3.9", "3.15"])
 def compat(session: nox.Session) -> None:
     """The verifier's unit tests on the oldest and the newest Python it supports (nox finds pyenv and uv
-    installs; `../shared/tools/provision-pythons` provides 3.15 on these machines)."""
+    installs; `../shared/tools/provision-pythons` provides 3.15 on these machines). The Hypothesis fuzz
+    files (tests/unit/test_fuzz_*.py, ~100 s) run once, in `tests`: here every code path they reach runs
+    through the unit tests, and what is being checked is the Python, not more random inputs."""
     session.install("-e", ".[test]")
-    session.run("pytest", *(session.posargs or ["tests/unit", "-q", "-p", "no:cacheprovider"]))
+    session.run("pytest", *(session.posargs or ["tests/unit", "-q", "-p", "no:cacheprovider",
+                                                "--ignore-glob=tests/unit/test_fuzz_*.py"]))
 
 
 @nox.session
