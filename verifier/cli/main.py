@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import commands
 
@@ -21,46 +21,53 @@ def _course_arg(parser: argparse.ArgumentParser) -> None:
                         help="path of the TinyTorch course (default: the embedded course)")
 
 
-def _verify_args(parser: argparse.ArgumentParser) -> None:
+def _add_venv_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int],
+                      own: Sequence[Tuple[str, Union[str, Dict[str, Any]]]]) -> None:
+    """A command that runs the wheel in fresh venvs — `verify` (= `package verify`) and `package test`
+    (= `test integration`): the options both take, then the command's `own` options in help order
+    (an option given by its help text alone is an on/off flag)."""
     _course_arg(parser)
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
                         help="tasks (Python x stage) run at once (default: the number of cores)")
     parser.add_argument("--installer", choices=("uv", "pip"), default="uv",
                         help="installer of the venvs (default uv; pip when uv is missing)")
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="where reports go (default ./reports)")
+    for flag, settings in own:
+        parser.add_argument(flag, **({"action": "store_true", "help": settings} if isinstance(settings, str)
+                                     else settings))
+    parser.set_defaults(func=func)
 
 
-def _release_verify_args(verify: argparse.ArgumentParser) -> None:
-    """The options of the release verification (`tinytorch-verifier verify` = `tinytorch-verifier package verify`)."""
-    _verify_args(verify)
-    verify.add_argument("--python", action="append", metavar="X.Y",
-                        help="verify this Python instead of the course's matrix (repeatable)")
-    verify.add_argument("--extra-python", action="append", metavar="X.Y",
-                        help="verify this Python in addition to the matrix (repeatable)")
-    verify.add_argument("--strict", action="store_true",
-                        help="a Python without interpreter fails the run (always on when CI=true)")
-    verify.add_argument("--scenario", action="append", metavar="NAME", help="run only this scenario (repeatable)")
-    verify.add_argument("--no-tests", action="store_true", help="skip the course's tests")
-    verify.add_argument("--latest", action="store_true",
-                        help="ignore the course's lock files: resolve what a student installing today gets")
-    verify.add_argument("--keep-work", action="store_true", help="keep the temporary work directory")
-    verify.add_argument("--install-pythons", action="store_true",
-                        help="install the matrix's missing interpreters with `uv python install X.Y` first")
-    verify.add_argument("--fail-fast", action="store_true",
-                        help="stop at the first blocking stage (default: keep going, report every stage that can run)")
-    verify.add_argument("--baseline", metavar="REF",
-                        help="compare with an earlier release: a git tag/branch/commit of the course's repository "
-                             "or a release wheel (.whl); its API and speed per operation")
-    verify.add_argument("--baseline-strict", action="store_true",
-                        help="with --baseline: a scenario's numbers (accuracy, loss, forward checksum) changed beyond "
-                             "tolerance block the release (default: reported, advisory)")
-    verify.add_argument("--canary", nargs="?", const="warn", choices=("warn", "block"),
-                        help="one more leg: newest Python and NumPy (pre-releases), -X dev, the package's "
-                             "deprecation warnings as errors; advisory unless --canary=block")
-    verify.add_argument("--sandbox", action="store_true",
-                        help="run every child (student code) under bubblewrap: no network, only the work folder")
-    verify.add_argument("--sandbox-writable", action="append", type=Path, default=[], help=argparse.SUPPRESS)
-    verify.set_defaults(func=commands.cmd_verify)
+_VERIFY_OPTIONS = (  # the release verification's own options
+    ("--python", {"action": "append", "metavar": "X.Y",
+                  "help": "verify this Python instead of the course's matrix (repeatable)"}),
+    ("--extra-python", {"action": "append", "metavar": "X.Y",
+                        "help": "verify this Python in addition to the matrix (repeatable)"}),
+    ("--strict", "a Python without interpreter fails the run (always on when CI=true)"),
+    ("--scenario", {"action": "append", "metavar": "NAME", "help": "run only this scenario (repeatable)"}),
+    ("--no-tests", "skip the course's tests"),
+    ("--latest", "ignore the course's lock files: resolve what a student installing today gets"),
+    ("--keep-work", "keep the temporary work directory"),
+    ("--install-pythons", "install the matrix's missing interpreters with `uv python install X.Y` first"),
+    ("--fail-fast", "stop at the first blocking stage (default: keep going, report every stage that can run)"),
+    ("--baseline", {"metavar": "REF", "help": "compare with an earlier release: a git tag/branch/commit of the "
+                    "course's repository or a release wheel (.whl); its API and speed per operation"}),
+    ("--baseline-strict", "with --baseline: a scenario's numbers (accuracy, loss, forward checksum) changed beyond "
+                          "tolerance block the release (default: reported, advisory)"),
+    ("--canary", {"nargs": "?", "const": "warn", "choices": ("warn", "block"),
+                  "help": "one more leg: newest Python and NumPy (pre-releases), -X dev, the package's "
+                          "deprecation warnings as errors; advisory unless --canary=block"}),
+    ("--sandbox", "run every child (student code) under bubblewrap: no network, only the work folder"),
+    ("--sandbox-writable", {"action": "append", "type": Path, "default": [], "help": argparse.SUPPRESS}),
+)
+_TEST_OPTIONS = (  # `package test`'s own options (alias `test integration`)
+    ("--quick", "only the imports scenario"),
+    ("--module", {"help": "this module and every module that depends on it "
+                          "(cached dependency venvs: the module loop, never a release verdict)"}),
+    ("--fresh", "with --module: fresh venvs instead of cached ones"),
+    ("--python", {"action": "append", "metavar": "X.Y", "help": "only this Python (repeatable)"}),
+    ("--plan", "print what would run (dependencies, dependents, scenarios, tests); run nothing"),
+)
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -131,7 +138,7 @@ def _add_package(sub: argparse._SubParsersAction) -> None:
     psub = package.add_subparsers(dest="package_command", metavar="COMMAND")
     psub.required = True
     package_verify = psub.add_parser("verify", help="the release verification (same as `tinytorch-verifier verify`)")
-    _release_verify_args(package_verify)
+    _add_venv_command(package_verify, commands.cmd_verify, _VERIFY_OPTIONS)
     validate = psub.add_parser("validate", help="static checks of exports and dependencies (no code runs)")
     _course_arg(validate)
     validate.add_argument("module", nargs="?", help="only this module")
@@ -142,7 +149,8 @@ def _add_package(sub: argparse._SubParsersAction) -> None:
     deps.add_argument("--format", choices=("text", "mermaid", "dot", "json"), default="text")
     deps.add_argument("--check", action="store_true", help="exit 1 on declared/actual mismatch or cycle")
     deps.set_defaults(func=commands.cmd_deps)
-    _add_test(psub.add_parser("test", help="scenarios and course tests in fresh venvs"))
+    _add_venv_command(psub.add_parser("test", help="scenarios and course tests in fresh venvs"), commands.cmd_test,
+                      _TEST_OPTIONS)
     _add_package_files(psub)
     _add_reports(psub)
 
@@ -178,19 +186,6 @@ def _add_package_files(psub: argparse._SubParsersAction) -> None:
     _course_arg(version)
     version.add_argument("--bump", choices=("patch", "minor", "major"), required=True)
     version.set_defaults(func=commands.cmd_version)
-
-
-def _add_test(test: argparse.ArgumentParser) -> None:
-    """`tinytorch-verifier package test` and its alias `tinytorch-verifier test integration`."""
-    _verify_args(test)
-    test.add_argument("--quick", action="store_true", help="only the imports scenario")
-    test.add_argument("--module", help="this module and every module that depends on it "
-                                       "(cached dependency venvs: the module loop, never a release verdict)")
-    test.add_argument("--fresh", action="store_true", help="with --module: fresh venvs instead of cached ones")
-    test.add_argument("--python", action="append", metavar="X.Y", help="only this Python (repeatable)")
-    test.add_argument("--plan", action="store_true",
-                      help="print what would run (dependencies, dependents, scenarios, tests); run nothing")
-    test.set_defaults(func=commands.cmd_test)
 
 
 def _add_reports(psub: argparse._SubParsersAction) -> None:
@@ -232,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_export(sub)
-    _release_verify_args(sub.add_parser("verify", help="export, validate, build, and verify the wheel in fresh "
-                                                      "venvs per Python"))
+    verify = sub.add_parser("verify", help="export, validate, build, and verify the wheel in fresh venvs per Python")
+    _add_venv_command(verify, commands.cmd_verify, _VERIFY_OPTIONS)
     _add_cohort(sub)
     _add_bench(sub)
     _add_python(sub)
@@ -242,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     test_group = sub.add_parser("test", help="alias: `test integration` = `package test`")
     tsub = test_group.add_subparsers(dest="test_command", metavar="integration")
     tsub.required = True
-    _add_test(tsub.add_parser("integration", help="scenarios and course tests in fresh venvs"))
+    integration = tsub.add_parser("integration", help="scenarios and course tests in fresh venvs")
+    _add_venv_command(integration, commands.cmd_test, _TEST_OPTIONS)
     _add_everywhere(parser, "--no-color", action="store_true", default=False,
                     help="no colours or other terminal escapes (also NO_COLOR=1 or TERM=dumb)")
     return parser
