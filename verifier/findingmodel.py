@@ -10,7 +10,8 @@ The catalogue below is the single list of codes; docs/validation.md documents it
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -233,20 +234,77 @@ class Finding:
                 "locations": [loc.to_dict() for loc in self.locations]}
 
 
-def _when(raw: Any) -> Optional[When]:
-    return None if raw is None else When(raw)
+def json_kind(value: Any) -> str:
+    """How an error names a JSON value's type: "text", "a number", "a list", ..."""
+    if value is None:
+        return "null"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
 
 
-def location_from_json(raw: Mapping[str, Any]) -> Location:
-    """A location as a report stores it (`dataclasses.asdict`: `when` is its value)."""
-    return Location(raw["module"], raw.get("path"), raw.get("line"), raw.get("cell"), raw.get("what", ""),
-                    _when(raw.get("when")), raw.get("target"), raw.get("scope"))
+# (field, its type, required in the JSON) of the records a report stores, read by `_record`: a list or tuple
+# field is a JSON list; an optional field that is absent or null takes the dataclass's default, or None
+_LOCATION_FIELDS: Tuple[Tuple[str, Any, bool], ...] = (
+    ("module", str, True), ("path", str, False), ("line", int, False), ("cell", int, False), ("what", str, False),
+    ("when", When, False), ("target", str, False), ("scope", str, False))
+_FINDING_FIELDS: Tuple[Tuple[str, Any, bool], ...] = (
+    ("code", str, True), ("module", str, True), ("path", str, False), ("line", int, False), ("issue", str, True),
+    ("fix", str, True), ("cell", int, False), ("details", List[str], False), ("related", Tuple[str, ...], False),
+    ("waived", str, False), ("pythons", Tuple[str, ...], False), ("locations", Tuple[Location, ...], False))
+_WHEN_VALUES = tuple(member.value for member in When)
 
 
-def finding_from_json(raw: Mapping[str, Any]) -> Finding:
+def _record(cls: Any, specs: Tuple[Tuple[str, Any, bool], ...], raw: Any, where: str) -> Any:
+    """The dataclass `cls` from its JSON object `raw`, field by field as `specs` says; a ValueError of one line
+    naming the field (`where` + name) when one is missing or of another type."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where.rstrip('.') or 'it'}: expected an object, found {json_kind(raw)}")
+    defaulted = _DEFAULTED[cls]
+    values: Dict[str, Any] = {}
+    for name, kind, required in specs:
+        value = raw.get(name)
+        if value is None:
+            if required:
+                raise ValueError(f"{where}{name}: missing")
+            if name not in defaulted:
+                values[name] = None
+        else:  # text and numbers are stored as they are: only the other values need reading
+            values[name] = value if type(value) is kind else _value(value, kind, where + name)
+    return cls(**values)
+
+
+def _value(value: Any, kind: Any, where: str) -> Any:
+    """A JSON value that is not of the field's type as it stands: a list, a location, a `when`, or a mistake."""
+    sequence, item = _SEQUENCES.get(kind, (None, None))
+    if sequence and isinstance(value, list):
+        return sequence(element if type(element) is item else _value(element, item, f"{where}[{index}]")
+                        for index, element in enumerate(value))
+    if kind is Location:
+        return _record(Location, _LOCATION_FIELDS, value, f"{where}.")
+    if kind is When:
+        if value not in _WHEN_VALUES:
+            raise ValueError(f"{where}: {value!r} is not one of {', '.join(_WHEN_VALUES)}")
+        return When(value)
+    expected = "a list" if sequence else "a whole number" if kind is int else json_kind(kind())
+    raise ValueError(f"{where}: expected {expected}, found {json_kind(value)}")  # (JSON true/false is no number)
+
+
+_SEQUENCES = {kind: (typing.get_origin(kind), typing.get_args(kind)[0])  # List[str] -> (list, str), made once
+              for _, kind, _ in _FINDING_FIELDS + _LOCATION_FIELDS if typing.get_origin(kind) in (list, tuple)}
+_DEFAULTED = {cls: {spec.name for spec in fields(cls) if spec.default is not MISSING
+                    or spec.default_factory is not MISSING} for cls in (Location, Finding)}
+
+
+def location_from_json(raw: Mapping[str, Any], where: str = "") -> Location:
+    """A location as a report stores it (`when` is its value); a wrong field is a one-line ValueError."""
+    return _record(Location, _LOCATION_FIELDS, raw, where)
+
+
+def finding_from_json(raw: Mapping[str, Any], where: str = "") -> Finding:
     """A finding as a verify report stores it (`dataclasses.asdict` of a Finding: `waived` is the waiver's
-    reason or null). The severity is the catalogue's, never the file's; an unknown code is a ValueError."""
-    return Finding(raw["code"], raw["module"], raw.get("path"), raw.get("line"), raw["issue"], raw["fix"],
-                   raw.get("cell"), list(raw.get("details") or ()), tuple(raw.get("related") or ()),
-                   waived=raw.get("waived"), pythons=tuple(raw.get("pythons") or ()),
-                   locations=tuple(location_from_json(loc) for loc in raw.get("locations") or ()))
+    reason or null). The severity is the catalogue's, never the file's. A missing field, one of the wrong type
+    or an unknown code is a ValueError of one line naming it (`where` + field: `findings[3].line: ...`)."""
+    code = raw.get("code") if isinstance(raw, dict) else None
+    if isinstance(code, str) and code not in CATALOGUE:
+        raise ValueError(f"{where}code: {code!r} is not a finding code this verifier knows (a newer verifier's?)")
+    return _record(Finding, _FINDING_FIELDS, raw, where)

@@ -280,7 +280,8 @@ def result_from_json(data: Dict[str, Any]) -> VerifyResult:
                                                                    "findings"}
     result = VerifyResult(**{k: v for k, v in data.items() if k in known})
     result.stages = [stage(s) for s in data.get("stages", [])]
-    result.findings = [finding_from_json(raw) for raw in data.get("findings", [])]
+    result.findings = [finding_from_json(raw, f"findings[{index}].")
+                       for index, raw in enumerate(data.get("findings", []))]
     result.pythons = pythons
     raw_baseline = data.get("baseline")
     if isinstance(raw_baseline, dict):

@@ -15,7 +15,7 @@ import pytest
 
 from verifier.checks.validate import validate
 from verifier.course.discovery import load_course
-from verifier.findingmodel import Finding, Location, When
+from verifier.findingmodel import Finding, Location, When, finding_from_json
 from verifier.pipeline.gate import Blocker, decide
 from verifier.render.reportfiles import ReportFileError, read_report
 from verifier.results import IMPORT_FAILURES, ImportFailure, PythonResult, StageResult, VerifyResult, result_from_json
@@ -155,6 +155,40 @@ def test_a_wrong_finding_in_a_report_is_one_line_naming_the_place(tmp_path, chan
     with pytest.raises(ReportFileError) as raised:
         read_report(path)
     assert said in raised.value.message and "\n" not in raised.value.message
+
+
+@pytest.mark.parametrize("change, said", [   # each kind of bad field, read by finding_from_json's one table reader
+    (lambda f: f.pop("fix"), "findings[1].fix: missing"),
+    (lambda f: f.update(issue=None), "findings[1].issue: missing"),
+    (lambda f: f.update(module=7), "findings[1].module: expected text, found a number"),
+    (lambda f: f.update(line="9"), "findings[1].line: expected a whole number, found text"),
+    (lambda f: f.update(cell=True), "findings[1].cell: expected a whole number, found true/false"),
+    (lambda f: f.update(line=4.5), "findings[1].line: expected a whole number, found a number"),
+    (lambda f: f.update(related="01_tensor"), "findings[1].related: expected a list, found text"),
+    (lambda f: f.update(details=["ok", 3]), "findings[1].details[1]: expected text, found a number"),
+    (lambda f: f.update(waived=True), "findings[1].waived: expected text, found true/false"),
+    (lambda f: f.update(code="TT999"), "findings[1].code: 'TT999' is not a finding code this verifier knows"),
+    (lambda f: f["locations"].append("line 9"), "findings[1].locations[2]: expected an object, found text"),
+    (lambda f: f["locations"][1].pop("module"), "findings[1].locations[1].module: missing"),
+    (lambda f: f["locations"][0].update(when="sometimes"),
+     "findings[1].locations[0].when: 'sometimes' is not one of import, call"),
+])
+def test_the_finding_reader_names_the_bad_field_in_one_line(change, said):
+    """result_from_json without the report file's shape check in front: the reader itself says what is wrong."""
+    data = json.loads(json.dumps(VerifyResult("/c", "0.1", [], True, "now", findings=_sample()[1::-1]).to_json()))
+    change(data["findings"][1])
+    with pytest.raises(ValueError) as raised:
+        result_from_json(data)
+    assert said in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_finding_reader_gives_absent_or_null_optional_fields_their_defaults():
+    raw = {"code": "TT201", "module": "03_layers", "path": None, "issue": "i", "fix": "f", "details": None,
+           "locations": [{"module": "03_layers", "what": None, "when": None}]}
+    finding = finding_from_json(raw)
+    assert finding == Finding("TT201", "03_layers", None, None, "i", "f",
+                              locations=(Location("03_layers", None, None),))
+    assert finding.details == [] and finding.locations[0].what == ""
 
 
 # ---- the typed stage figure read across layers: module-imports' import failures (runner -> triage)
