@@ -2,7 +2,7 @@
 
 tinytorch-verifier writes into folders the user names or that sit in the user's tree — a venv (`package install
 --venv`), the build output (`package build --out`), the reports folder, the release bundle, the
-course's exported package, the cached dependency venvs under the cache folder (TITO_CACHE).
+course's exported package, the cached dependency venvs and baseline wheels under the cache folder (TITO_CACHE).
 Before it writes there, the target is claimed here:
 
 - a missing folder is made and marked (MARK, a small file saying tinytorch-verifier made it);

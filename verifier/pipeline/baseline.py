@@ -34,6 +34,7 @@ import os
 import shutil
 import statistics
 import tarfile
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..cache import cache_dir
 from ..course.discovery import Course, load_course
 from ..errors import BaselineError, VerifierError
+from ..ownership import RefusedTarget, check_replaceable, mark
 from ..package.api import RELEASE_NOTES, compare, package_surface, unacknowledged
 from ..package.build import build_wheel_from_source, sha256, stage_course
 from ..package.export import plan_export
@@ -59,6 +61,7 @@ DEFAULT_ROUNDS = 3
 BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "ops.py"   # a child script, never imported
 BENCH_PREFIX = "TITO_OPS "
 CACHE_FOLDER = "baseline-wheels"
+CACHE_LAYOUT = 2  # in the key: 2 = folders carry the mark; unmarked ones of layout 1 are never at its paths
 # the code a cached baseline wheel depends on besides the course tree: a change to it rebuilds
 BUILDER_CODE = ("package", "course")
 GIT_TIMEOUT = 60.0
@@ -165,16 +168,42 @@ def unpack_wheel(wheel: Path, dest: Path) -> Path:
     return dest
 
 
+def cache_folder(source: BaselineSource) -> Path:
+    """Where a git baseline's wheel is kept: named by the course tree's content and the build code's."""
+    key = hashlib.sha256(f"{CACHE_LAYOUT}\n{source.tree}\n{_builder_fingerprint()}".encode()).hexdigest()[:32]
+    return cache_dir() / CACHE_FOLDER / key
+
+
 def baseline_wheel(source: BaselineSource, work: Path) -> Tuple[Path, bool]:
     """(the baseline's wheel, whether it came from the cache). A git baseline is archived into
-    `work`, exported and built once, then cached by content; raises VerifierError when it cannot be."""
+    `work`, exported and built once, then cached by content in a folder carrying tinytorch-verifier's mark;
+    raises VerifierError when it cannot be, RefusedTarget when a folder of the user's (or a link) sits at
+    the cache path — that folder is neither read nor replaced."""
     if source.wheel is not None:
         return source.wheel, True
-    key = hashlib.sha256(f"{source.tree}\n{_builder_fingerprint()}".encode()).hexdigest()[:32]
-    cached = cache_dir() / CACHE_FOLDER / key
+    cached = cache_folder(source)
+    check_replaceable(cached, "remove it, or point TITO_CACHE at another folder")
     wheels = sorted(cached.glob("*.whl")) if cached.is_dir() else []
     if len(wheels) == 1:
         return wheels[0], True
+    wheel = _build_baseline(source, work)
+    partial: Optional[Path] = None
+    try:  # best effort: a read-only cache (or another run filling it now) only makes the next run slower
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{cached.name}.", dir=cached.parent))  # new: ours alone
+        mark(partial)
+        shutil.copy2(wheel, partial / wheel.name)
+        shutil.rmtree(cached, ignore_errors=True)  # marked (checked above) and not holding one wheel: remade
+        os.replace(partial, cached)
+        return cached / wheel.name, False
+    except OSError:
+        if partial is not None:
+            shutil.rmtree(partial, ignore_errors=True)
+        return wheel, False
+
+
+def _build_baseline(source: BaselineSource, work: Path) -> Path:
+    """The wheel of the course at the baseline's commit: `git archive` into `work`, exported and built."""
     assert source.repository is not None
     archive = work / "baseline.tar"
     work.mkdir(parents=True, exist_ok=True)
@@ -188,17 +217,7 @@ def baseline_wheel(source: BaselineSource, work: Path) -> Tuple[Path, bool]:
     course = load_course(tree / source.prefix if source.prefix else tree)
     plan = plan_export(course)
     stage = stage_course(course, plan, work / "baseline-stage")
-    wheel = build_wheel_from_source(stage, work / "baseline-dist")
-    try:  # best effort: a read-only cache only makes the next run slower
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.parent / f".{key}.{os.getpid()}"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-        shutil.copy2(wheel, partial / wheel.name)
-        os.replace(partial, cached)
-        return cached / wheel.name, False
-    except OSError:
-        return wheel, False
+    return build_wheel_from_source(stage, work / "baseline-dist")
 
 
 # ------------------------------------------------------------------------------------ the comparisons
@@ -349,8 +368,9 @@ def baseline_stages(course: Course, source: BaselineSource, candidate_wheel: Pat
     except VerifierError as exc:
         why = f"the baseline {source.label} could not be built: {exc}"
         comparison.notes.append(why)
-        return [StageResult(name, FAILED, detail=why, fix="pass another --baseline (a ref whose course builds, or "
-                                                          "the release's wheel)")
+        fix = exc.hint if isinstance(exc, RefusedTarget) else \
+            "pass another --baseline (a ref whose course builds, or the release's wheel)"
+        return [StageResult(name, FAILED, detail=why, fix=fix)
                 for name in ("baseline-api", "baseline-speed")], comparison, BaselineSides()
     comparison.baseline_sha256 = sha256(old_wheel)
     comparison.notes.append(f"baseline wheel {old_wheel.name} ({'cached' if cached else 'built now'})")
