@@ -13,7 +13,7 @@ from typing import Dict
 import pytest
 from helpers import CORPUS, CORPUS_SNAPSHOTS, MINI_MODULE, MINI_PYPROJECT, NO_CORPUS, write_course
 
-# One temporary folder per test session, for the tests and every tito they start: the work directories,
+# One temporary folder per test session, for the tests and every tinytorch-verifier they start: the work directories,
 # the sweep of dead runs and the "nothing left behind" checks then see only this session's runs — not a
 # test run beside it on the machine, nor the folders of runs killed before it (which a sweep would rightly
 # report in a line of its own, before the one line a bad-input test expects).

@@ -97,7 +97,7 @@ def double(x):
 
 
 # Root passes permission checks through CAP_DAC_OVERRIDE (and CAP_DAC_READ_SEARCH): a test of an unwritable
-# folder runs its `tito` child with both dropped from the capability bounding set, so that root meets the
+# folder runs its `tinytorch-verifier` child with both dropped from the capability bounding set, so that root meets the
 # folder's mode like any user (CI runs as root). None where it cannot be done (no setpriv or CAP_SETPCAP).
 _DROP_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 

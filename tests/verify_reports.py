@@ -1,5 +1,5 @@
 """verify.json files for the tests of the commands that read them (status, aggregate, compare): a
-report of one CI job, as `tito verify` writes it, with a finding and a stage detail that hold
+report of one CI job, as `tinytorch-verifier verify` writes it, with a finding and a stage detail that hold
 non-ASCII text, written with the verifier's own serialiser."""
 from __future__ import annotations
 

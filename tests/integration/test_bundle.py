@@ -1,4 +1,4 @@
-"""`tito package report --bundle DIR`: the hand-off folder from the last verify — every file its
+"""`tinytorch-verifier package report --bundle DIR`: the hand-off folder from the last verify — every file its
 index links exists, the verified artifacts are checked by sha256, the index renders in headless
 Chromium, and a tampered or missing artifact is refused with one line."""
 from __future__ import annotations
@@ -24,7 +24,7 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil
 
 
 def _reports(tmp_path, r) -> Path:
-    """A reports folder as `tito package verify` leaves it: the four reports and dist/ with the
+    """A reports folder as `tinytorch-verifier package verify` leaves it: the four reports and dist/ with the
     sdist and wheel whose sha256 the result records (here a wheel zipped from a real export)."""
     export = tmp_path / "export"
     write_package(plan_export(load_course(COURSE)), export)

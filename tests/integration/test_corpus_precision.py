@@ -1,4 +1,4 @@
-"""Precision and recall of `tito package validate` against measured ground truth on the real TinyTorch
+"""Precision and recall of `tinytorch-verifier package validate` against measured ground truth on the real TinyTorch
 snapshots in ../shared/corpus (unpacked into tmp_path, never into the repository): the package modules
 with an import-time install-breaking finding must be exactly those whose `import` fails in a fresh venv,
 every import-time install-breaking finding must name a module that really fails, and the number of

@@ -1,7 +1,7 @@
-"""`tito export` runs the static checks and the quick integration check of what it exported (the
+"""`tinytorch-verifier export` runs the static checks and the quick integration check of what it exported (the
 module and every module depending on it), on the embedded course and on a copy with a broken
-module; `--plan` prints the QA message without running anything; `tito package verify` is
-`tito verify`."""
+module; `--plan` prints the QA message without running anything; `tinytorch-verifier package verify` is
+`tinytorch-verifier verify`."""
 from __future__ import annotations
 
 import shutil

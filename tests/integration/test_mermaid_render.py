@@ -1,4 +1,4 @@
-"""`tito package deps --format mermaid` renders: Mermaid (from npm) draws the course graph in headless
+"""`tinytorch-verifier package deps --format mermaid` renders: Mermaid (from npm) draws the course graph in headless
 Chromium, and every module of the course appears as a node of the drawn SVG."""
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Bad input never crashes the verifier: each case is one clear error (exit 2) or a finding (exit 1),
-with the file named, and never a traceback — for `tito package validate` and for `tito verify`."""
+with the file named, and never a traceback — for `tinytorch-verifier package validate` and for
+`tinytorch-verifier verify`."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""More hostile course trees (a new user trying to break tito): each is refused with exit 1 or 2 and one
+"""More hostile course trees (a new user trying to break tinytorch-verifier): each is refused with exit 1 or 2 and one
 clear line naming the file, never a traceback or exit 3, and the course tree is left unchanged.
 Every case here crashed (exit 3) or wrote a broken package before its fix."""
 from __future__ import annotations

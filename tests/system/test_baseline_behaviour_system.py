@@ -1,4 +1,4 @@
-"""`tito verify --baseline v0.1.0`, behaviour and blame by change, on the git repository of
+"""`tinytorch-verifier verify --baseline v0.1.0`, behaviour and blame by change, on the git repository of
 test_baseline_system.py (a copy of the embedded course tagged v0.1.0; its fixtures are reused):
 
 * unchanged candidate: the scenarios' numbers equal the baseline's (must not fire); prints the cost;

@@ -1,4 +1,4 @@
-"""`tito verify --baseline v0.1.0` on a git repository holding a copy of the embedded course, tagged
+"""`tinytorch-verifier verify --baseline v0.1.0` on a git repository holding a copy of the embedded course, tagged
 v0.1.0, with later commits that (a) write the convolution's im2col as Python loops (results unchanged,
 far slower), (b) change nothing, (c) make a public name private. The slow convolution must block naming
 10_spatial, the unchanged candidate must report no change and no slowdown, the removed name must block

@@ -1,4 +1,5 @@
-"""`tito verify --canary` end to end, one Python (3.13) plus the canary leg, one scenario, no course tests:
+"""`tinytorch-verifier verify --canary` end to end, one Python (3.13) plus the canary leg, one scenario, no course
+tests:
 
 - a copy of the embedded course whose `save_model` (16_mlops) stamps its checkpoint with
   `datetime.datetime.utcnow()` (deprecated since Python 3.12): the canary names

@@ -1,4 +1,4 @@
-"""`tito cohort verify --scheduler`: a small class verified on a real Dask cluster — a scheduler and two
+"""`tinytorch-verifier cohort verify --scheduler`: a small class verified on a real Dask cluster — a scheduler and two
 workers started here as separate processes on 127.0.0.1 — gives the same gradebook rows as the local
 run (a clean student, one whose 02_layers fails at import, a folder that is not a course); the
 students' reports come back to the instructor's reports folder. And a scheduler nobody listens on is

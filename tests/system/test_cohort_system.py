@@ -1,4 +1,4 @@
-"""`tito cohort verify` end to end on a small class: a clean student, one whose 02_layers (the 04_layers
+"""`tinytorch-verifier cohort verify` end to end on a small class: a clean student, one whose 02_layers (the 04_layers
 of this two-module course) fails at import (modules_to_fix names it), a folder that is not a course, and a
 student whose module tries at import to read a sibling's file and a file in HOME and to connect to
 127.0.0.1 — every attempt must fail in the sandbox. Then a second run on the unchanged trees reuses every

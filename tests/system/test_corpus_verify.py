@@ -1,4 +1,4 @@
-"""`tito verify --python 3.12` on the three real upstream snapshots (../shared/corpus, unpacked into
+"""`tinytorch-verifier verify --python 3.12` on the three real upstream snapshots (../shared/corpus, unpacked into
 tmp_path, never into the repository) builds and installs each one and reports, in the module-imports
 stage's `failed_modules`, exactly the exported modules whose import fails when the real toolchain's
 export is installed.

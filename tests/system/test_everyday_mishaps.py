@@ -1,8 +1,8 @@
-"""Everyday mishaps never crash tito (exit 3): an ASCII-only or cp1252 terminal showing a non-ASCII
+"""Everyday mishaps never crash tinytorch-verifier (exit 3): an ASCII-only or cp1252 terminal showing a non-ASCII
 finding, NO_COLOR / TERM=dumb / --no-color (no escape codes at all), stdout on a full device, reports
 folders that are truncated, of two courses or two wheels, or hold one Python twice, aggregate run
 twice over its own output, the current folder deleted, XDG_CACHE_HOME naming a file, --jobs -3.
-Each is exit 0/1/2 with at most one `tito:` line saying what is wrong and where."""
+Each is exit 0/1/2 with at most one `tinytorch-verifier:` line saying what is wrong and where."""
 from __future__ import annotations
 
 import json
@@ -47,7 +47,7 @@ def tito(args: List[str], tmp_path: Path, env: Dict[str, str] = None, timeout: f
 
 
 def one_line_error(done, *mentions: str) -> str:
-    """Exit 2, exactly one `tito: error:` line mentioning each of `mentions`, and no traceback."""
+    """Exit 2, exactly one `tinytorch-verifier: error:` line mentioning each of `mentions`, and no traceback."""
     err = done.stderr if isinstance(done.stderr, str) else done.stderr.decode("utf-8", "replace")
     assert "Traceback" not in err and "internal error" not in err, err
     assert done.returncode == 2, (done.returncode, err)
@@ -75,7 +75,7 @@ def test_a_non_ascii_finding_prints_on_any_terminal(terminal, tmp_path):
 
 
 def _status_on_a_terminal(tmp_path: Path, env: Dict[str, str], args: List[str] = ()) -> str:
-    """`tito package status` with stdout and stderr on a pseudo-terminal: what the user sees."""
+    """`tinytorch-verifier package status` with stdout and stderr on a pseudo-terminal: what the user sees."""
     reports = tmp_path / "reports"
     if not (reports / "verify.json").exists():
         write_report(reports, job_report(("3.11", "3.12"), failed="cnn"))

@@ -1,6 +1,6 @@
-"""System test: tito never downloads from where a course file says. A trap HTTP server on 127.0.0.1
+"""System test: tinytorch-verifier never downloads from where a course file says. A trap HTTP server on 127.0.0.1
 counts every request; a copy of the embedded course whose lock names it (--index-url,
---extra-index-url, -f, `numpy @ http://…`) is refused by `tito verify` with the lock's file:line and
+--extra-index-url, -f, `numpy @ http://…`) is refused by `tinytorch-verifier verify` with the lock's file:line and
 exit 2, and the trap got zero requests. A wrong --hash in a lock fails the real install naming the
 package, both hashes and the lock line, with uv and with pip."""
 from __future__ import annotations

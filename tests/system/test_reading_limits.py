@@ -1,6 +1,6 @@
 """Hostile course files through the real command line: a 2.6-million-element list literal (5 MiB, under
-the size cap) keeps `tito package validate` and `tito export` under 1 GiB of peak memory (it took
-2.5 GB before the parse budget), and a FIFO in the committed package is a one-line answer from both
+the size cap) keeps `tinytorch-verifier package validate` and `tinytorch-verifier export` under 1 GiB of peak
+memory (it took 2.5 GB before the parse budget), and a FIFO in the committed package is a one-line answer from both
 commands instead of a hang (validate) or a crash (export)."""
 from __future__ import annotations
 

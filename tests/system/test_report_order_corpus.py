@@ -1,5 +1,5 @@
 """The status report leads with what breaks students: on a real upstream snapshot (../shared/corpus),
-the first 25 lines of `tito package status` name the modules whose import fails for a student, and no
+the first 25 lines of `tinytorch-verifier package status` name the modules whose import fails for a student, and no
 metadata-only finding comes above them. Skips with a reason when the corpus or Python 3.12 is absent."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Robustness of a run against its environment (issue 13 items 5-7): a failing export leaves the
 previous package untouched; a run killed with SIGKILL is swept by the next one; SIGINT during the
-build or a scenario ends every child before tito exits (checked at the exit instant) and writes a
+build or a scenario ends every child before tinytorch-verifier exits (checked at the exit instant) and writes a
 partial report where no interrupted stage is "failed"; a full disk is one line with exit 2."""
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def _start_verify(course: Path, reports: Path, log: Path) -> subprocess.Popen:
 
 
 def _exit_instant(proc: subprocess.Popen, token: str, marker: Path, timeout: float = 60) -> List[str]:
-    """Block until tito has exited but is not yet reaped, then list the run's living processes."""
+    """Block until tinytorch-verifier has exited but is not yet reaped, then list the run's living processes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
@@ -89,7 +89,7 @@ def _exit_instant(proc: subprocess.Popen, token: str, marker: Path, timeout: flo
             groups = _read_marker(marker)[1] if marker.exists() else set()
             return _living(token, groups | _GROUPS_SEEN)
         time.sleep(0.001)
-    raise AssertionError("tito did not exit")
+    raise AssertionError("tinytorch-verifier did not exit")
 
 
 _GROUPS_SEEN: Set[int] = set()
@@ -98,7 +98,7 @@ HANGS_IN_SCENARIO = "import os, time\nif os.path.basename(os.getcwd()).startswit
 
 
 def _interrupt_at(course: Path, tmp_path: Path, ready, what: str):
-    """Start verify, wait until `ready(token, groups)` says the moment has come, SIGINT tito; returns
+    """Start verify, wait until `ready(token, groups)` says the moment has come, SIGINT tinytorch-verifier; returns
     (seconds from SIGINT to exit, living processes at the exit instant, exit code, report, log)."""
     before = set(TMP.glob("tito-verify-*"))
     log = tmp_path / "out.log"
@@ -273,7 +273,7 @@ def test_a_run_killed_with_sigkill_is_swept_by_the_next_run(mini_course, tmp_pat
     assert _living(token, set()) == []
 
 
-# -- 4. SIGINT at the build and in a scenario: nothing outlives tito ---------------------------------------
+# -- 4. SIGINT at the build and in a scenario: nothing outlives tinytorch-verifier -------------------------------------
 
 def _building(token: str, groups: Set[int], log: str) -> bool:
     return any(" -m build" in p for p in _living(token, groups))
@@ -309,7 +309,7 @@ def test_sigint_during_a_scenario_marks_it_interrupted_not_failed(mini_course, t
     assert all(s["status"] != "failed" for s in stages.values()), stages
 
 
-# -- 5. a course test's server that ignores SIGTERM and leaves the group: gone when tito exits -------------
+# -- 5. a course test's server that ignores SIGTERM and leaves the group: gone when tinytorch-verifier exits -----------
 
 ESCAPING_SERVER_TEST = '''
 import os, subprocess, sys, time
@@ -333,7 +333,7 @@ def test_starts_a_server_and_leaves_it_running():
 
 
 def _carrier_alive(pid: int) -> bool:
-    """Whether `pid` is a living (not zombie) process that carries some tito run's token."""
+    """Whether `pid` is a living (not zombie) process that carries some tinytorch-verifier run's token."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         environ = Path(f"/proc/{pid}/environ").read_bytes()
@@ -367,7 +367,7 @@ def test_a_sigterm_proof_server_a_course_test_started_is_gone_when_tito_exits(mi
     alive = _carrier_alive(server)
     if alive:
         os.kill(server, signal.SIGKILL)  # do not leave it to the next test
-    assert not alive, f"the course test's server {server} outlived tito ({how})"
+    assert not alive, f"the course test's server {server} outlived tinytorch-verifier ({how})"
 
 
 # -- 6. the build's and pip's temporary folders live in the run's work directory ---------------------------

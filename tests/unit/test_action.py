@@ -130,7 +130,7 @@ def test_verify_step_leaves_the_matrix_to_tito_and_strict_off(tmp_path):
     assert _run_step("verify", env, tmp_path).returncode == 0
     assert (tmp_path / "argv").read_text().splitlines() == ["-m", "verifier.cli", "verify", "--course", ".",
                                                             "--reports", "tito-reports"]
-    # tito is strict whenever CI=true: the step must turn CI off when strict is "false"
+    # tinytorch-verifier is strict whenever CI=true: the step must turn CI off when strict is "false"
     assert "inputs.strict == 'false' && 'false'" in _step("verify")["env"]["CI"]
 
 
@@ -146,7 +146,7 @@ def test_action_installs_itself_and_uploads_the_reports():
 
 
 def test_tito_writes_the_job_summary_itself(tmp_path, monkeypatch, result):
-    """The action relies on tito appending its Markdown status to $GITHUB_STEP_SUMMARY."""
+    """The action relies on tinytorch-verifier appending its Markdown status to $GITHUB_STEP_SUMMARY."""
     from verifier.render.status import write_reports
 
     summary = tmp_path / "summary.md"

@@ -1,5 +1,5 @@
 """The cache of baseline wheels (pipeline/baseline.py) sits in a folder the user names (TITO_CACHE): a
-cached wheel's folder is read, reused or remade only when it carries tito's mark (.tito-made); a folder of
+cached wheel's folder is read, reused or remade only when it carries tinytorch-verifier's mark (.tito-made); a folder of
 the user's (or a link) at that path is refused with one line and left byte-for-byte as it was, nothing
 built and nothing made in its place. The build itself is replaced by a stub: only the cache is under test."""
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_a_marked_folder_without_its_wheel_is_remade(cache, builds, tmp_path):
     folder = baseline.cache_folder(SOURCE)
     folder.mkdir(parents=True)
     (folder / MARK).write_text("made by tinytorch-verifier\n")
-    (folder / "half-copied.tmp").write_text("")  # a run stopped while filling it: tito's own
+    (folder / "half-copied.tmp").write_text("")  # a run stopped while filling it: tinytorch-verifier's own
     wheel, from_cache = baseline.baseline_wheel(SOURCE, tmp_path / "work")
     assert not from_cache and len(builds) == 1 and wheel.read_bytes() == b"PK wheel 0"
     assert sorted(p.name for p in folder.iterdir()) == sorted([MARK, wheel.name])

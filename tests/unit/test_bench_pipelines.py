@@ -140,7 +140,7 @@ def test_verify_json_per_python_part_subtracts_sequential_stages_and_the_editabl
 
 def test_editable_stage_in_a_busy_pool_counts_for_its_share_of_the_pool_wall():
     """Two workers busy all along: the 10 s editable task took half its seconds of the pool's wall, so
-    the per-Python part is 90 - 5 s — not 80 s, which would credit tito with the per-Python tasks the
+    the per-Python part is 90 - 5 s — not 80 s, which would credit tinytorch-verifier with the per-Python tasks the
     other worker ran meanwhile."""
     data = {"seconds": 100.0,
             "stages": [{"name": "build", "seconds": 10.0}, {"name": "editable", "seconds": 10.0}],

@@ -1,4 +1,4 @@
-"""`tito cohort verify` without building anything: finding students (Classroom, nbgrader, roster with a
+"""`tinytorch-verifier cohort verify` without building anything: finding students (Classroom, nbgrader, roster with a
 git URL), the tree hash behind verdict reuse, the gradebook rows, and the bubblewrap sandbox around
 processes.run (a probe that reads a sibling's file, a file in HOME and connects to 127.0.0.1)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`tito cohort verify --scheduler` without a cluster: a student's tree packed on the instructor's machine
+"""`tinytorch-verifier cohort verify --scheduler` without a cluster: a student's tree packed on the instructor's machine
 and unpacked on a worker is the same tree (same tree hash; VCS folders left out as in local mode), a
 link or name leaving the tree is never written, a tree over the size cap is one row with one line, and
 the worker's function gives a tree that is not a course the local mode's row, naming the student's

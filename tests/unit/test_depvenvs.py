@@ -1,5 +1,5 @@
 """The cached dependency venvs (runner/depvenvs.py) sit in a folder the user names (TITO_CACHE): a
-venv there is reused or remade only when it carries tito's mark; a folder of the user's (or a link)
+venv there is reused or remade only when it carries tinytorch-verifier's mark; a folder of the user's (or a link)
 at that path is refused with one line and left byte-for-byte as it was, nothing created in its place."""
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_a_folder_of_the_users_at_the_cache_path_is_refused_and_kept(cache, made
     home = _home(course)
     home.mkdir(parents=True)
     (home / "notes.txt").write_text("mine\n")
-    (home / "pyvenv.cfg").write_text("home = /usr/bin\n")  # even a venv: tito did not make it
+    (home / "pyvenv.cfg").write_text("home = /usr/bin\n")  # even a venv: tinytorch-verifier did not make it
     before = snapshot(home)
     with pytest.raises(RefusedTarget, match="holds files tinytorch-verifier did not make"):
         depvenvs.dependency_venv(course, INTERPRETER, None)
@@ -81,7 +81,7 @@ def test_a_venv_tito_made_is_reused_when_ready_and_remade_when_not(cache, made):
     assert made == [home] and (home / MARK).is_file() and (home / depvenvs.READY).is_file()
     assert depvenvs.dependency_venv(course, INTERPRETER, None).root == first.root == home
     assert len(made) == 1  # reused, not made again
-    (home / depvenvs.READY).unlink()  # an install that never finished: tito's own, so remade
+    (home / depvenvs.READY).unlink()  # an install that never finished: tinytorch-verifier's own, so remade
     (home / "half-installed").write_text("")
     depvenvs.dependency_venv(course, INTERPRETER, None)
     assert made == [home, home] and not (home / "half-installed").exists()

@@ -1,8 +1,8 @@
-"""`tito export --check` (verifier/package/freshness.py): a committed package folder that matches its
+"""`tinytorch-verifier export --check` (verifier/package/freshness.py): a committed package folder that matches its
 sources passes, an edited source / a leftover generated file / a missing file fails naming the first
 stale file (and line), hand-written files are the course's own, the user's tree is never written;
 on the real TinyTorch trees (../shared/corpus, committed by nbdev) a fresh export is not flagged.
-Also the two small CLI additions beside it: `tito --version` and the one-line "no course found"."""
+Also the two small CLI additions beside it: `tinytorch-verifier --version` and the one-line "no course found"."""
 from __future__ import annotations
 
 import hashlib

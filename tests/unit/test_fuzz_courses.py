@@ -1,6 +1,6 @@
 """Fuzz: generated malformed courses (odd TOML values, YAML shapes, notebook JSON, sources with BOMs,
-special characters, empty files) thrown at `tito package validate`, `tito package deps` and
-`tito export`, in-process through the cli's `main`. Every run must exit 0, 1 or 2 — never 3 (a crash of
+special characters, empty files) thrown at `tinytorch-verifier package validate`, `tinytorch-verifier package deps` and
+`tinytorch-verifier export`, in-process through the cli's `main`. Every run must exit 0, 1 or 2 — never 3 (a crash of
 the verifier) — print no traceback and finish in bounded time and memory. About a minute in all."""
 from __future__ import annotations
 

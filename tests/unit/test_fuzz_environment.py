@@ -1,8 +1,8 @@
-"""Fuzz the environment `tito` runs in (not the course): TMPDIR missing, a file or unwritable; HOME,
+"""Fuzz the environment `tinytorch-verifier` runs in (not the course): TMPDIR missing, a file or unwritable; HOME,
 XDG_CACHE_HOME and XDG_CONFIG_HOME missing or a file; the working directory deleted under it; the locale
 C, POSIX, C.UTF-8 or unknown; COLUMNS 0, 1, huge or garbage; the course under a non-ASCII path.
-`tito package validate` and `tito package deps` run on the embedded course as a child process (the
-environment is the child's own): exit 0, 1 or 2 — never 3 (a crash), never a traceback, at most one
+`tinytorch-verifier package validate` and `tinytorch-verifier package deps` run on the embedded course as a child
+process (the environment is the child's own): exit 0, 1 or 2 — never 3 (a crash), never a traceback, at most one
 stderr line when refusing (2), and an end within a timeout (a hang guard, not a speed bound).
 Each example is a subprocess, so the examples are few: 16 drawn + 4 explicit + 2 known crashes (with 20
 drawn: 2 min 8 s wall, 35 s CPU, on 2 cores shared with other work)."""
@@ -33,7 +33,7 @@ LOCALE_VARS = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES")
 TMPDIRS = ("inherit", "missing", "file", "unwritable")
 HOMES = ("ok", "missing", "file")
 XDGS = ("unset", "missing", "file")
-# where tito runs from: the course itself (no --course), another folder, a folder deleted under it
+# where tinytorch-verifier runs from: the course itself (no --course), another folder, a folder deleted under it
 # (with and without --course)
 CWDS = ("course", "elsewhere", "deleted", "deleted-no-course")
 LOCALES = (None, "C", "POSIX", "C.UTF-8", "xx_YY.bogus")
@@ -82,7 +82,7 @@ def _broken(work: Path, name: str, how: str) -> Optional[str]:
 
 
 def run_in(env_spec: Environment, work: Path) -> Outcome:
-    """`tito package <command>` in the environment `env_spec` describes, built inside `work`."""
+    """`tinytorch-verifier package <command>` in the environment `env_spec` describes, built inside `work`."""
     env: Dict[str, str] = {k: v for k, v in os.environ.items()
                            if k not in LOCALE_VARS + ("COLUMNS", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "TITO_CACHE")}
     env["TITO_LOG_DIR"] = str(work / "crash-logs")  # a crash's log stays here, not in the real temp folder
@@ -116,7 +116,7 @@ def run_in(env_spec: Environment, work: Path) -> Outcome:
         if env_spec.cwd != "deleted-no-course":
             command += ["--course", str(course)]
     if env_spec.cwd.startswith("deleted"):
-        # the shell enters the folder, removes it, then becomes tito: its working directory is gone
+        # the shell enters the folder, removes it, then becomes tinytorch-verifier: its working directory is gone
         command = ["sh", "-c", 'cd "$1" && rmdir "$1" && shift && exec "$@"', "sh", str(cwd), *prefix, *command]
         cwd = work
     else:

@@ -1,4 +1,4 @@
-"""Fuzz: verify.json files handed to `tito package aggregate`, `compare`, `status` and `report` —
+"""Fuzz: verify.json files handed to `tinytorch-verifier package aggregate`, `compare`, `status` and `report` —
 truncated, mistyped at a random place, missing a key, random JSON or random bytes — in-process through
 the cli's `main`. Every run exits 0, 1 or 2, prints no traceback, and an error is one
 `tinytorch-verifier: error:` line naming the file it is about. (The style of test_fuzz_courses.py.)"""

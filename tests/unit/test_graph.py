@@ -1,4 +1,4 @@
-"""The dependency graph (`tito package deps`): import extraction, declared versus actual, cycles
+"""The dependency graph (`tinytorch-verifier package deps`): import extraction, declared versus actual, cycles
 reported whole with their import lines, build order and the text/mermaid/dot/json renderings."""
 from __future__ import annotations
 

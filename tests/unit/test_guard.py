@@ -1,4 +1,4 @@
-"""The top-level guard of `tito`: exit codes say who failed (0 ready, 1 blocked, 2 usage or
+"""The top-level guard of `tinytorch-verifier`: exit codes say who failed (0 ready, 1 blocked, 2 usage or
 configuration, 3 internal error with a log file), and no traceback ever reaches the terminal."""
 from __future__ import annotations
 

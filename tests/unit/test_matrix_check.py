@@ -160,7 +160,7 @@ def test_real_upstream_trees(tmp_path, make_course, corpus_trees, commit, droppe
     else:
         (finding,) = found
         assert finding.pythons == dropped and finding.line == 10
-    if commit != "52e1cf6f":  # the whole tree, as `tito package validate --course` reads it: one finding
+    if commit != "52e1cf6f":  # the whole tree, as `tinytorch-verifier package validate --course` reads it: one finding
         copy = tmp_path / "tree"
         shutil.copytree(tree, copy)
         assert [f.pythons for f in matrix_findings(copy)] == [dropped]

@@ -1,4 +1,4 @@
-"""The write guard (verifier/ownership.py): tito writes into, or replaces, only folders it made — a
+"""The write guard (verifier/ownership.py): tinytorch-verifier writes into, or replaces, only folders it made — a
 folder of the user's files, a link to one, or a venv someone else made is refused with one line
 (exit 2), and left byte-for-byte as it was; `--force` replaces only a venv, never user files."""
 from __future__ import annotations

@@ -41,7 +41,7 @@ def test_reports_target_that_is_a_file(tmp_path, capsys, started):
 
 
 def _without_override(argv: List[str]) -> subprocess.CompletedProcess:
-    """As root, the check runs in a `tito` child that cannot override permissions (helpers)."""
+    """As root, the check runs in a `tinytorch-verifier` child that cannot override permissions (helpers)."""
     prefix = without_permission_override()
     if prefix is None:
         pytest.skip("as root, needs setpriv and CAP_SETPCAP to drop CAP_DAC_OVERRIDE (or run as a non-root user)")

@@ -1,5 +1,5 @@
-"""`tito python list` (each Python of the matrix: where, full version, calendar status, locked NumPy) and
-`tito verify --install-pythons` (uv installs what is missing; a failure is one line saying what to do).
+"""`tinytorch-verifier python list` (each Python of the matrix: where, full version, calendar status, locked NumPy) and
+`tinytorch-verifier verify --install-pythons` (uv installs what is missing; a failure is one line saying what to do).
 The install failure is real: uv is pointed at an unreachable mirror on 127.0.0.1 (no other network)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Static package validation (`tito package validate`): one small fixture course per real fault
+"""Static package validation (`tinytorch-verifier package validate`): one small fixture course per real fault
 in the conventions page and per check, each asserting the code, module and line reported."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""`tito package validate` as a process (what a pre-commit hook or an editor runs) does only the work
+"""`tinytorch-verifier package validate` as a process (what a pre-commit hook or an editor runs) does only the work
 validation needs. Asserted on the work done, never on seconds (a timed test flakes on a shared machine;
-`tito bench --validate` measures the seconds): parsing the arguments imports no command implementation
+`tinytorch-verifier bench --validate` measures the seconds): parsing the arguments imports no command implementation
 and no heavy library; a run on a warm cache imports neither jupytext nor validate-pyproject; and the
 findings are the same, byte for byte, with a cold cache and a warm one — on a course whose findings go
 through every cache (TT010 from validate-pyproject, TT260 from a test file, cells split by jupytext)."""
@@ -67,7 +67,8 @@ def _seeded_course(root: Path) -> Path:
 
 
 def _validate_runs(course: Path, cache: Path, cwds: List[Path]) -> List[Tuple[str, List[str], int]]:
-    """One `tito package validate --format json` process per working folder: (stdout, heavy modules, exit)."""
+    """One `tinytorch-verifier package validate --format json` process per working folder: (stdout, heavy modules,
+    exit)."""
     code = LOADED + f"""
 from verifier.cli.main import main
 status = main(["package", "validate", "--course", {str(course)!r}, "--format", "json"])
