@@ -4,6 +4,7 @@ names both lines; installers get only files the verifier wrote and no index of t
 a hash mismatch from pip or uv is mapped back to the package, both hashes and the lock's line."""
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path
 
@@ -181,6 +182,7 @@ def test_installs_add_no_index_of_their_own_and_pass_only_files_the_verifier_wro
     for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
                  "UV_FIND_LINKS", "UV_DEFAULT_INDEX", "UV_INDEX", "PIP_TRUSTED_HOST"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # nor does this machine's pip.conf (carried to uv: test_pipconf)
     wheel = tmp_path / "tinytorch-0.1-py3-none-any.whl"
     wheel.write_bytes(b"wheel")
     lock = parse_lock("numpy==2.0.2\n", tmp_path / "locks" / "py3.12.txt")

@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple
 from ..course.discovery import Course
 from ..errors import BuildError
 from ..ownership import DIST_NAMES, claim_folder
-from ..runner.envs import clean_env, find_uv
+from ..runner.envs import clean_env, find_uv, uv_env
 from ..runner.processes import run
 from .export import ExportPlan, write_package
 from .wheelcheck import compare_wheels, inspect_wheel
@@ -65,7 +65,7 @@ def _build(stage: Path, out_dir: Path, flags: List[str], timeout: float) -> None
     (`--installer uv`: the same isolation, the build requirements installed several times faster)."""
     uv = find_uv()
     installer = ["--installer", "uv"] if uv is not None else []
-    env = clean_env()
+    env = uv_env() if uv is not None else clean_env()  # uv_env: the sources of the user's pip configuration
     if uv is not None:  # build looks for uv beside its Python or on PATH
         env["PATH"] = f"{uv.parent}{os.pathsep}{env.get('PATH', '')}"
     completed = run([sys.executable, "-m", "build", *installer, *flags, "--outdir", str(out_dir), str(stage)],

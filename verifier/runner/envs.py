@@ -34,6 +34,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from ..course.lockfile import LockFile
 from ..errors import EnvironmentSetupError
+from .pipconf import uv_sources
 from .processes import Completed, run
 
 # Variables that would let the outside world leak into a "fresh" environment.
@@ -230,14 +231,14 @@ def choose_installer(wanted: str) -> Tuple[str, str]:
 
 
 def uv_env() -> Dict[str, str]:
-    """uv sees the package sources pip is configured with (find-links, index URLs from the
-    environment), so both installers resolve against the same wheels. Only the user's own
-    settings are carried over: the verifier names no index of its own."""
+    """uv sees the package sources pip is configured with (find-links, index URLs from PIP_* variables
+    and pip.conf, which uv never reads: runner/pipconf.py), so both installers resolve against the same
+    wheels — unless uv is configured with sources of its own. Only the user's own settings are carried
+    over: the verifier names no index of its own."""
     env = clean_env({"UV_NO_PROGRESS": "1"})
-    for pip_name, uv_name in (("PIP_FIND_LINKS", "UV_FIND_LINKS"), ("PIP_INDEX_URL", "UV_INDEX_URL"),
-                              ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL")):
-        if os.environ.get(pip_name) and uv_name not in env:
-            env[uv_name] = os.environ[pip_name]
+    chosen = os.environ.get("UV_CONFIG_FILE")
+    config = Path(chosen) if chosen else None if os.environ.get("UV_NO_CONFIG") else uv_user_config()
+    env.update(uv_sources(config))
     return env
 
 
