@@ -111,45 +111,49 @@ def _as_mask(mask):
 
 # %%
 #| exporti
-def _attention_forward(q, k, v, mask=None, keep=None, keep_scale=1.0):
-    """Returns the output and the arrays the backward needs."""
+def _attention_forward(q, k, v, mask=None, keep=None, keep_scale=1.0, out=None):
+    """Returns the output and the arrays the backward needs. `out`: optional array (or view) to
+    write the output into, so that a caller wanting another memory layout needs no copy."""
     scale = 1.0 / math.sqrt(q.shape[-1])
-    scores = np.matmul(q, np.swapaxes(k, -1, -2))
+    scores = np.matmul(q, np.swapaxes(k, -1, -2))      # one batched matmul for every (batch, head)
     scores *= scale
+    # Everything below works in place on `scores`, which becomes the weights: the masked scores
+    # are overwritten (np.copyto with where=, no new array as np.where would make), then the
+    # stable softmax; np.maximum.reduce / np.add.reduce skip the Python wrappers of .max()/.sum().
     if mask is not None:
-        scores = np.where(mask, scores, np.asarray(_MASKED, dtype=scores.dtype))
-    scores -= scores.max(axis=-1, keepdims=True)        # stable softmax, in place
+        np.copyto(scores, _MASKED, where=~mask)
+    scores -= np.maximum.reduce(scores, axis=-1, keepdims=True)
     weights = np.exp(scores, out=scores)
-    weights /= weights.sum(axis=-1, keepdims=True)
+    weights /= np.add.reduce(weights, axis=-1, keepdims=True)
     used = weights
     if keep is not None:                                # attention dropout
         used = weights * keep
         used *= keep_scale
-    out = np.matmul(used, v)
+    out = np.matmul(used, v, out=out)
     return out, (q, k, v, weights, used, keep, keep_scale, scale)
 
 
-def _attention_backward(saved, grad_out, need=(True, True, True)):
+def _attention_backward(saved, grad_out, need=(True, True, True), out=(None, None, None)):
+    """dq, dk, dv; `out`: optional arrays (or views) to write each of them into."""
     q, k, v, weights, used, keep, keep_scale, scale = saved
     grad_q = grad_k = grad_v = None
     if need[2]:
-        grad_v = np.matmul(np.swapaxes(used, -1, -2), grad_out)
+        grad_v = np.matmul(np.swapaxes(used, -1, -2), grad_out, out=out[2])
     if need[0] or need[1]:
         grad_w = np.matmul(grad_out, np.swapaxes(v, -1, -2))
         if keep is not None:
             grad_w *= keep
             grad_w *= keep_scale
-        # softmax backward: dS = P * (dP - rowsum(dP * P)) = P*dP - P * rowsum(P*dP), then the
-        # 1/sqrt(d) scale. Written in the second form, in place in grad_w (a fresh array of ours):
-        # one temporary instead of three.
+        # softmax backward: dS = P * (dP - rowsum(dP * P)), in place in grad_w (a fresh array of
+        # ours); einsum forms the row sums of dP * P without materialising the product.
         grad_s = grad_w
-        grad_s *= weights                                  # P * dP
-        grad_s -= weights * grad_s.sum(axis=-1, keepdims=True)
+        grad_s -= np.einsum("...i,...i->...", grad_w, weights)[..., None]
+        grad_s *= weights
         grad_s *= scale
         if need[0]:
-            grad_q = np.matmul(grad_s, k)
+            grad_q = np.matmul(grad_s, k, out=out[0])
         if need[1]:
-            grad_k = np.matmul(np.swapaxes(grad_s, -1, -2), q)
+            grad_k = np.matmul(np.swapaxes(grad_s, -1, -2), q, out=out[1])
     return grad_q, grad_k, grad_v
 
 
@@ -219,18 +223,25 @@ class SelfAttentionFunction(Function):
         b, t, d3 = qkv.shape
         d = d3 // 3
         heads = qkv.reshape(b, t, 3, num_heads, d // num_heads).transpose(2, 0, 3, 1, 4)  # 3,B,H,T,hd
-        out, ctx.saved = _attention_forward(heads[0], heads[1], heads[2], mask, keep, keep_scale)
+        # The heads are concatenated by writing each head's output straight into its place in a
+        # (B, T, H, hd) array: the matmul writes through the transposed view, so no copy is made
+        # (a copy of the whole output from (B, H, T, hd) order would cost more than the matmul).
+        merged = np.empty((b, t, num_heads, d // num_heads), dtype=qkv.dtype)
+        _, ctx.saved = _attention_forward(heads[0], heads[1], heads[2], mask, keep, keep_scale,
+                                          out=merged.transpose(0, 2, 1, 3))
         ctx.num_heads = num_heads
-        return out.transpose(0, 2, 1, 3).reshape(b, t, d)          # concatenate the heads
+        return merged.reshape(b, t, d)
 
     @staticmethod
     def backward(ctx, grad_out):
         b, t, d = grad_out.shape
         h = ctx.num_heads
         g = grad_out.reshape(b, t, h, d // h).transpose(0, 2, 1, 3)   # (B, H, T, hd)
+        # dq, dk, dv are written by their matmuls straight into the packed (B, T, 3, H, hd) gradient,
+        # through (B, H, T, hd) views of it, as in the forward
         grad_qkv = np.empty((b, t, 3, h, d // h), dtype=grad_out.dtype)
-        for i, part in enumerate(_attention_backward(ctx.saved, g)):  # dq, dk, dv: (B, H, T, hd)
-            grad_qkv[:, :, i] = part.transpose(0, 2, 1, 3)             # back to (B, T, H, hd)
+        parts = grad_qkv.transpose(2, 0, 3, 1, 4)                      # 3, B, H, T, hd
+        _attention_backward(ctx.saved, g, out=(parts[0], parts[1], parts[2]))
         return grad_qkv.reshape(b, t, 3 * d), None, None, None, None
 
 

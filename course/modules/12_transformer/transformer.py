@@ -61,7 +61,8 @@ from tinytorch.core.attention import MultiHeadAttention
 #
 # In the backward, every picked row receives the gradient of its output position. A token that
 # appears five times in a batch gets the *sum* of five gradients: `np.add.at(grad, ids, g)` adds
-# with repeats (plain `grad[ids] += g` would keep only one of them!).
+# with repeats (plain `grad[ids] += g` would keep only one of them!). The backward below computes
+# the same sums faster, by sorting the rows by id and summing each run of equal ids at once.
 
 # %%
 #| export
@@ -75,8 +76,16 @@ class EmbeddingFunction(Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        # np.add.at(grad, ids, rows) is the textbook scatter-add, but it handles one row at a time.
+        # Faster: sort the rows by id, so equal ids are neighbours, and add each run of equal ids
+        # with one np.add.reduceat (a segmented sum), then write one row per distinct id.
+        ids = ctx.ids.reshape(-1)
+        rows = grad_out.reshape(-1, ctx.shape[1])
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.diff(sorted_ids, prepend=-1))    # first row of each distinct id
         grad = np.zeros(ctx.shape, dtype=grad_out.dtype)
-        np.add.at(grad, ctx.ids.reshape(-1), grad_out.reshape(-1, ctx.shape[1]))
+        grad[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
         return grad, None
 
 
@@ -199,29 +208,40 @@ class SinusoidalPositionalEncoding(Module):
 class LayerNormFunction(Function):
     """y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis, as one graph node."""
 
+    # Why it is fast: the forward allocates one array (its output) and keeps only the per-token
+    # mean and 1/std for the backward, which recomputes xhat from x (one cheap pass) instead of
+    # holding an input-sized array for the whole forward and backward: a step's peak memory is
+    # what must be page-faulted in again each step. The means are np.add.reduce times 1/D (no
+    # np.mean wrapper), the variance one einsum (no squared temporary).
     @staticmethod
     def forward(ctx, x, gamma, beta, eps=1e-5):
-        mu = x.mean(axis=-1, keepdims=True)
-        xc = x - mu
-        var = np.mean(xc * xc, axis=-1, keepdims=True)
-        rstd = 1.0 / np.sqrt(var + eps)
-        xhat = xc
-        xhat *= rstd                                     # in place: xc is not needed any more
-        ctx.xhat, ctx.rstd, ctx.gamma = xhat, rstd, gamma
-        out = xhat * gamma
+        inv_d = 1.0 / x.shape[-1]
+        mu = np.add.reduce(x, axis=-1, keepdims=True)
+        mu *= inv_d
+        out = x - mu                                     # x - mean, becomes the output in place
+        var = np.einsum("...i,...i->...", out, out)[..., None]
+        var *= inv_d
+        var += eps
+        rstd = np.sqrt(var, out=var)
+        np.reciprocal(rstd, out=rstd)                    # 1 / sqrt(var + eps), per token
+        out *= rstd                                      # xhat
+        out *= gamma
         out += beta
+        ctx.x, ctx.mu, ctx.rstd, ctx.gamma = x, mu, rstd, gamma
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        xhat, rstd, gamma = ctx.xhat, ctx.rstd, ctx.gamma
-        d = xhat.shape[-1]
+        gamma, rstd = ctx.gamma, ctx.rstd
+        d = gamma.shape[-1]
+        xhat = ctx.x - ctx.mu
+        xhat *= rstd
         g_xhat = grad_out * xhat
         grad_x = grad_gamma = grad_beta = None
         if ctx.needs_input_grad[1]:
-            grad_gamma = g_xhat.reshape(-1, d).sum(axis=0)
+            grad_gamma = np.add.reduce(g_xhat.reshape(-1, d), axis=0)
         if ctx.needs_input_grad[2]:
-            grad_beta = grad_out.reshape(-1, d).sum(axis=0)
+            grad_beta = np.add.reduce(grad_out.reshape(-1, d), axis=0)
         if ctx.needs_input_grad[0]:
             # mean(dxhat) and mean(dxhat * xhat) with dxhat = g * gamma, as matrix-vector products
             # (no temporary arrays of the input's size: at these sizes memory traffic is the cost)
@@ -229,7 +249,8 @@ class LayerNormFunction(Function):
             mean_dxhat_xhat = (g_xhat @ gamma)[..., None] / d
             grad_x = grad_out * gamma
             grad_x -= mean_dxhat
-            grad_x -= np.multiply(xhat, mean_dxhat_xhat, out=g_xhat)   # g_xhat is no longer needed
+            xhat *= mean_dxhat_xhat                        # xhat is ours and no longer needed
+            grad_x -= xhat
             grad_x *= rstd
         return grad_x, grad_gamma, grad_beta, None
 
