@@ -16,7 +16,7 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from ..checks._thirdparty import own_top_levels
 from ..course.discovery import Course
@@ -35,6 +35,9 @@ from ..runner.spectrum import ChangedLines, localise, needs_spectrum
 from .options import Built, VerifyOptions
 from .schedule import Cancelled, Task
 from .stages import cached_venv_stage, install_stage, not_run, venv_stage_for
+
+if TYPE_CHECKING:
+    from .earlyvenvs import EarlyVenvs
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
 ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 1.4, "entry-points": 0.1, DEPENDENCY_API: 0.5,
@@ -75,6 +78,7 @@ class RunContext:
     targets: Dict[str, str]                               # exported module -> course module key
     findings: List[Finding]                               # validation's findings (marker blame reads them)
     changed_lines: Callable[[Course], Optional[ChangedLines]]  # with --baseline: lines changed since it
+    early_venvs: Optional["EarlyVenvs"] = None            # venvs made during the course-wide stages
 
 
 @dataclass
@@ -164,7 +168,8 @@ class PythonTasks:
     # -- the stages ---------------------------------------------------------------------------
     def _venv(self, state: PythonRun) -> None:
         python = state.result
-        lookup = find_interpreter(python.version)
+        early = self.run.early_venvs.take(python.version) if self.run.early_venvs and not self.scope_prefix else None
+        lookup = early[0] if early else find_interpreter(python.version)
         if lookup.interpreter is None:
             python.missing = lookup.describe_missing()
             python.stages = []
@@ -174,10 +179,12 @@ class PythonTasks:
             return
         python.interpreter = str(lookup.interpreter.path)
         python.full_version = lookup.interpreter.full_version
-        state.home.mkdir()
         self._check_cancel()
+        state.home.mkdir(exist_ok=True)
         with metered() as meter:
-            if self.options.cached_envs:
+            if early:  # made during the course-wide stages (pipeline/earlyvenvs.py), metered there
+                stage, state.venv = early[1], early[2]
+            elif self.options.cached_envs:
                 stage, state.venv = cached_venv_stage(self.course, lookup.interpreter, self.options.installer)
             else:
                 stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv")
