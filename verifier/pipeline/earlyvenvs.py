@@ -18,7 +18,6 @@ from ..results import StageResult
 from ..runner.envs import Venv
 from ..runner.interpreters import Lookup, find_interpreter
 from ..runner.processes import metered
-from .pytasks import with_cpu
 from .stages import venv_stage_for
 
 Made = Tuple[Lookup, StageResult, Optional[Venv]]
@@ -77,8 +76,10 @@ class EarlyVenvs:
                 home.mkdir()
                 with metered() as meter:
                     stage, venv = venv_stage_for(lookup.interpreter.path, home / "venv")
+                stage.figures.setdefault("cpu_seconds", round(meter.seconds, 2))  # as pytasks.with_cpu
+                stage.figures.setdefault("processes", meter.processes)
                 with self._lock:
-                    self._made[version] = (lookup, with_cpu(stage, meter), venv)
+                    self._made[version] = (lookup, stage, venv)
             except Exception:  # noqa: BLE001 - e.g. a full disk: the venv task meets it again and reports it
                 return
             finally:

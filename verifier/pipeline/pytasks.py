@@ -12,6 +12,7 @@ Weights (expected seconds) come from the previous run's reports/verify.json when
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -27,10 +28,19 @@ from ..runner.depapi import STAGE as DEPENDENCY_API
 from ..runner.depapi import api_stage as dependency_api_stage
 from ..runner.entrypoints import entry_points_stage
 from ..runner.envs import Venv
+from ..runner.forkserver import ScenarioServer
 from ..runner.imports import IMPORT_TIMEOUT, import_stage
 from ..runner.interpreters import find_interpreter
-from ..runner.processes import CpuMeter, metered
-from ..runner.scenarios import ROLE_MAP_VARIABLE, Scenario, api_roles, run_course_tests, run_scenario, shared_helpers
+from ..runner.processes import CpuMeter, metered, sandboxed
+from ..runner.scenarios import (
+    ROLE_MAP_VARIABLE,
+    Scenario,
+    api_roles,
+    run_course_tests,
+    run_scenario,
+    scenario_env,
+    shared_helpers,
+)
 from ..runner.spectrum import ChangedLines, localise, needs_spectrum
 from .options import Built, VerifyOptions
 from .schedule import Cancelled, Task
@@ -89,6 +99,7 @@ class PythonRun:
     venv: Optional[Venv] = None
     absent: str = ""                         # why later stages cannot run ("no virtual environment")
     stopped: str = ""                        # fail_fast: the stage that stopped this Python
+    scenario_server: Optional[ScenarioServer] = None   # forks this Python's scenarios (runner/forkserver.py)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -226,12 +237,22 @@ class PythonTasks:
         def body(state: PythonRun) -> StageResult:
             assert state.venv is not None
             outcome = run_scenario(state.venv, scenario, state.home, self.course.package, self.options.memory_mb,
-                                   roles=api_roles(self.course))
+                                   roles=api_roles(self.course), server=self._scenario_server(state))
             if outcome.status == FAILED and outcome.attribution is None:
                 outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.run.targets)
             blame_marker_gap(outcome, state.result.version, self.run.findings)
             return outcome
         return lambda: self._guarded(state, scenario.name, body)
+
+    def _scenario_server(self, state: PythonRun) -> Optional[ScenarioServer]:
+        """This Python's fork server, started by its first scenario (POSIX, unsandboxed, not the canary)."""
+        if not hasattr(os, "fork") or sandboxed() or self.scope_prefix or state.venv is None:
+            return None
+        with state.lock:
+            if state.scenario_server is None:
+                state.scenario_server = ScenarioServer(state.venv, scenario_env(api_roles(self.course)),
+                                                       self.options.memory_mb, state.home)
+            return state.scenario_server
 
     def _tests(self, state: PythonRun) -> StageResult:
         assert state.venv is not None
@@ -243,6 +264,8 @@ class PythonTasks:
         return tests
 
     def _cleanup(self, state: PythonRun) -> None:
+        if state.scenario_server is not None:
+            state.scenario_server.close()
         self._localise(state)
         if state.venv is not None and not self.options.cached_envs:
             shutil.rmtree(state.venv.root, ignore_errors=True)
