@@ -12,11 +12,12 @@ Weights (expected seconds) come from the previous run's reports/verify.json when
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from ..checks._thirdparty import own_top_levels
 from ..course.discovery import Course
@@ -27,14 +28,26 @@ from ..runner.depapi import STAGE as DEPENDENCY_API
 from ..runner.depapi import api_stage as dependency_api_stage
 from ..runner.entrypoints import entry_points_stage
 from ..runner.envs import Venv
+from ..runner.forkserver import ScenarioServer
 from ..runner.imports import IMPORT_TIMEOUT, import_stage
 from ..runner.interpreters import find_interpreter
-from ..runner.processes import CpuMeter, metered
-from ..runner.scenarios import ROLE_MAP_VARIABLE, Scenario, api_roles, run_course_tests, run_scenario, shared_helpers
+from ..runner.processes import CpuMeter, metered, sandboxed
+from ..runner.scenarios import (
+    ROLE_MAP_VARIABLE,
+    Scenario,
+    api_roles,
+    run_course_tests,
+    run_scenario,
+    scenario_env,
+    shared_helpers,
+)
 from ..runner.spectrum import ChangedLines, localise, needs_spectrum
 from .options import Built, VerifyOptions
 from .schedule import Cancelled, Task
 from .stages import cached_venv_stage, install_stage, not_run, venv_stage_for
+
+if TYPE_CHECKING:
+    from .earlyvenvs import EarlyVenvs
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history)
 ESTIMATES = {"venv": 1.2, "install": 10.0, "module-imports": 1.4, "entry-points": 0.1, DEPENDENCY_API: 0.5,
@@ -75,6 +88,7 @@ class RunContext:
     targets: Dict[str, str]                               # exported module -> course module key
     findings: List[Finding]                               # validation's findings (marker blame reads them)
     changed_lines: Callable[[Course], Optional[ChangedLines]]  # with --baseline: lines changed since it
+    early_venvs: Optional["EarlyVenvs"] = None            # venvs made during the course-wide stages
 
 
 @dataclass
@@ -85,6 +99,7 @@ class PythonRun:
     venv: Optional[Venv] = None
     absent: str = ""                         # why later stages cannot run ("no virtual environment")
     stopped: str = ""                        # fail_fast: the stage that stopped this Python
+    scenario_server: Optional[ScenarioServer] = None   # forks this Python's scenarios (runner/forkserver.py)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -164,7 +179,8 @@ class PythonTasks:
     # -- the stages ---------------------------------------------------------------------------
     def _venv(self, state: PythonRun) -> None:
         python = state.result
-        lookup = find_interpreter(python.version)
+        early = self.run.early_venvs.take(python.version) if self.run.early_venvs and not self.scope_prefix else None
+        lookup = early[0] if early else find_interpreter(python.version)
         if lookup.interpreter is None:
             python.missing = lookup.describe_missing()
             python.stages = []
@@ -174,10 +190,12 @@ class PythonTasks:
             return
         python.interpreter = str(lookup.interpreter.path)
         python.full_version = lookup.interpreter.full_version
-        state.home.mkdir()
         self._check_cancel()
+        state.home.mkdir(exist_ok=True)
         with metered() as meter:
-            if self.options.cached_envs:
+            if early:  # made during the course-wide stages (pipeline/earlyvenvs.py), metered there
+                stage, state.venv = early[1], early[2]
+            elif self.options.cached_envs:
                 stage, state.venv = cached_venv_stage(self.course, lookup.interpreter, self.options.installer)
             else:
                 stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv")
@@ -219,12 +237,22 @@ class PythonTasks:
         def body(state: PythonRun) -> StageResult:
             assert state.venv is not None
             outcome = run_scenario(state.venv, scenario, state.home, self.course.package, self.options.memory_mb,
-                                   roles=api_roles(self.course))
+                                   roles=api_roles(self.course), server=self._scenario_server(state))
             if outcome.status == FAILED and outcome.attribution is None:
                 outcome.attribution = attribute_message(outcome.detail + "\n" + outcome.log, self.run.targets)
             blame_marker_gap(outcome, state.result.version, self.run.findings)
             return outcome
         return lambda: self._guarded(state, scenario.name, body)
+
+    def _scenario_server(self, state: PythonRun) -> Optional[ScenarioServer]:
+        """This Python's fork server, started by its first scenario (POSIX, unsandboxed, not the canary)."""
+        if not hasattr(os, "fork") or sandboxed() or self.scope_prefix or state.venv is None:
+            return None
+        with state.lock:
+            if state.scenario_server is None:
+                state.scenario_server = ScenarioServer(state.venv, scenario_env(api_roles(self.course)),
+                                                       self.options.memory_mb, state.home)
+            return state.scenario_server
 
     def _tests(self, state: PythonRun) -> StageResult:
         assert state.venv is not None
@@ -236,6 +264,8 @@ class PythonTasks:
         return tests
 
     def _cleanup(self, state: PythonRun) -> None:
+        if state.scenario_server is not None:
+            state.scenario_server.close()
         self._localise(state)
         if state.venv is not None and not self.options.cached_envs:
             shutil.rmtree(state.venv.root, ignore_errors=True)

@@ -44,6 +44,7 @@ from ..runner.workdirs import ensure_free_space, keep_work_dir, make_work_dir, r
 from .baseline import BaselineSides, BaselineSource, baseline_stages, changed_lines, resolve_baseline
 from .behaviour import STAGE as BEHAVIOUR
 from .behaviour import behaviour_since
+from .earlyvenvs import EarlyVenvs
 from .options import Built, VerifyOptions
 from .pytasks import PythonTasks, RunContext, estimate, previous_durations, with_cpu
 from .schedule import Cancelled, Task, run_tasks
@@ -122,13 +123,23 @@ class Verification:
             ensure_free_space(Path(tempfile.gettempdir()), MB_COURSE + MB_PER_PYTHON * len(matrix),
                               f"verifying {len(matrix)} Python{'s' if len(matrix) > 1 else ''}")
             work = self.work = make_work_dir("tito-verify-")
+            # the course-wide stages leave a core idle: the venvs (which need no wheel) are made meanwhile
+            early = EarlyVenvs(matrix, work, self.cancelled) \
+                if not self.options.cached_envs and self.workers > 1 else None
             try:
+                if early is not None:
+                    early.start()
                 built = self._course_stages(course, result)
-                self._pythons(course, built, matrix, result)
+                if early is not None:
+                    early.stop()
+                self._pythons(course, built, matrix, result, early)
             except (KeyboardInterrupt, Cancelled):  # Cancelled: pipeline/schedule.py, a task that saw the flag
                 self.cancel()
                 stop_all()  # every child group is gone before the partial result is returned
                 result.interrupted = True
+            finally:
+                if early is not None:
+                    early.close()  # no venv is being made when the work folder goes
             result.seconds = round(time.monotonic() - start, 2)
             result.utilisation = utilisation(result)
             return result
@@ -197,7 +208,8 @@ class Verification:
         return ["venv", "install", "module-imports", "entry-points", DEPENDENCY_API] + [s.name for s in scenarios] + \
             (["course-tests"] if self.options.run_tests else [])
 
-    def _pythons(self, course: Course, built: Built, matrix: Sequence[str], result: VerifyResult) -> None:
+    def _pythons(self, course: Course, built: Built, matrix: Sequence[str], result: VerifyResult,
+                 early: Optional[EarlyVenvs] = None) -> None:
         """Every (Python x stage) task, and the editable stage, on one pool sized to the cores."""
         scenarios = discover_scenarios(self.options.scenarios)
         if self.options.scenario_timeout:
@@ -214,7 +226,7 @@ class Verification:
                 result.canary = CanaryReport(self.options.canary, missing=reason)
         else:
             run = RunContext(self.options, self.work, self.cancelled, self.progress, self.targets, self.findings,
-                             self.changed_lines)
+                             self.changed_lines, early)
             graph = PythonTasks(run, course, built, scenarios, history)
             for python in result.pythons:
                 tasks += graph.tasks(python, self._stage_names(scenarios))

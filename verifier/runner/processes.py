@@ -421,6 +421,38 @@ def run(command: Sequence[Union[str, "os.PathLike[str]"]], cwd: Optional[Path] =
     return done
 
 
+def spawn(command: Sequence[Union[str, "os.PathLike[str]"]], cwd: Optional[Path], env: Dict[str, str],
+          memory_mb: Optional[int] = None) -> Optional[subprocess.Popen]:
+    """A long-lived child that talks over stdin/stdout (lines of text; stderr discarded), started like
+    `run`'s children (own group, memory limit, the run's token and TMPDIR, the sandbox) and killed by
+    stop_all like them; `release` ends it. None once the run is stopping or when it cannot start."""
+    args = [str(a) for a in command]
+    if _sandbox is not None:
+        args = _sandbox(args, cwd)
+    env = dict(_with_child_temp(dict(env)), **{OWNER_VARIABLE: OWNER_TOKEN})
+    with _live_lock:
+        if _stopping.is_set():
+            return None
+        try:
+            proc = subprocess.Popen(args, cwd=str(cwd) if cwd else None, env=env, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                    encoding="utf-8", errors="replace", preexec_fn=_limits(memory_mb))
+        except OSError:
+            return None
+        _live.add(proc)
+        _note_group(proc.pid)
+    return proc
+
+
+def release(proc: subprocess.Popen, wait: float = 10.0) -> None:
+    """End a `spawn`ed child: wait up to `wait` seconds for it to exit, then kill its group."""
+    _reap(proc, wait)
+    _kill_group(proc)
+    _reap(proc)
+    with _live_lock:
+        _live.discard(proc)
+
+
 def _reap(proc: subprocess.Popen, wait: float = 2.0) -> None:
     try:
         proc.wait(timeout=wait)

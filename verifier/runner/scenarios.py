@@ -28,7 +28,8 @@ from ..course.files import ignore_special_files
 from ..results import FAILED, PASSED, Attribution, StageResult
 from .attribution import attribute_traceback
 from .envs import Venv, clean_env
-from .processes import DEFAULT_MEMORY_MB, Completed, run
+from .forkserver import ScenarioServer
+from .processes import DEFAULT_MEMORY_MB, Completed, run, sandboxed
 from .suspects import infer_blame, passing_unit_modules
 from .testorigin import LAUNCH, PLUGIN_NAME, shadowing_path, write_plugin
 
@@ -104,20 +105,28 @@ def _failure_line(completed: Completed, timeout: float) -> str:
     return f"exit code {completed.returncode}"
 
 
+def scenario_env(roles: Optional[Dict[str, str]]) -> Dict[str, str]:
+    """What a scenario's process adds to the clean environment: one thread, the course's role table."""
+    return dict(SINGLE_THREAD, **{ROLE_MAP_VARIABLE: json.dumps(roles or {}, sort_keys=True)})
+
+
 def run_scenario(venv: Venv, scenario: Scenario, workdir: Path, package: str = "tinytorch",
-                 memory_mb: int = DEFAULT_MEMORY_MB, roles: Optional[Dict[str, str]] = None) -> StageResult:
+                 memory_mb: int = DEFAULT_MEMORY_MB, roles: Optional[Dict[str, str]] = None,
+                 server: Optional[ScenarioServer] = None) -> StageResult:
     """Run one scenario script from an empty directory; never raises for the scenario's failure.
-    `roles` is the course's role table (see `api_roles`)."""
+    `roles` is the course's role table (see `api_roles`); `server` (runner/forkserver.py, made with
+    the same `scenario_env` and memory limit) forks the scenario's process instead of starting one."""
     here = workdir / f"scenario-{scenario.name}"
     here.mkdir(parents=True)
     script = here / scenario.script.name
     shutil.copy2(scenario.script, script)
     for helper in shared_helpers():
         shutil.copy2(helper, here / helper.name)
-    env = dict(SINGLE_THREAD, **{ROLE_MAP_VARIABLE: json.dumps(roles or {}, sort_keys=True)})
-    completed = run([venv.python, "-I", "-X", "faulthandler", script.name], cwd=here,
-                    env=clean_env(env), timeout=scenario.timeout, memory_mb=memory_mb,
-                    dump_on_timeout=True)
+    completed = server.run(script.name, here, scenario.timeout) if server is not None and not sandboxed() else None
+    if completed is None:  # no fork server (or it could not answer): a process of its own
+        completed = run([venv.python, "-I", "-X", "faulthandler", script.name], cwd=here,
+                        env=clean_env(scenario_env(roles)), timeout=scenario.timeout, memory_mb=memory_mb,
+                        dump_on_timeout=True)
     result = StageResult(scenario.name, PASSED if completed.ok else FAILED, round(completed.seconds, 2),
                          figures=_figures(completed.stdout), peak_memory_mb=completed.peak_memory_mb)
     if not completed.ok:
