@@ -32,14 +32,15 @@ def distinct(*shape):
 
 def functions_in_graph(out):
     """Names of the Function classes recorded in the graph that produced `out`."""
-    names, stack_, seen = set(), [out], set()
+    # nodes link to their inputs' nodes; a leaf Tensor (or None: no gradient) ends a path
+    names, stack_, seen = set(), [out._ctx], set()
     while stack_:
-        t = stack_.pop()
-        if id(t) in seen or t._ctx is None:
+        node = stack_.pop()
+        if node is None or isinstance(node, Tensor) or id(node) in seen:
             continue
-        seen.add(id(t))
-        names.add(t._ctx.fn.__name__)
-        stack_.extend(p for p in t._ctx.parents if isinstance(p, Tensor))
+        seen.add(id(node))
+        names.add(node.fn.__name__)
+        stack_.extend(node.parents)
     return names
 
 
