@@ -2,6 +2,8 @@
 # float64, a coverage test fails if an operation (a registered Function) has no gradient check, and
 # the engine itself is tested: broadcasting, accumulation, no_grad, detach, 10,000-op chains, the
 # Function extension point, and parity with PyTorch when it is installed.
+import weakref
+
 import numpy as np
 import pytest
 
@@ -143,6 +145,19 @@ def test_every_operation_has_a_gradient_check():
 
 
 # ---- the engine ---------------------------------------------------------------------------------
+def test_graph_keeps_no_intermediate_array_alive():
+    """A node links to its inputs' nodes, not to the input Tensors: an intermediate result that no
+    backward needs is freed as soon as nothing else refers to it."""
+    x = rand(50, 50)
+    h = x * 2.0
+    kept = weakref.ref(h.data)
+    loss = (h + 1.0).sum()                 # Add saves nothing, Sum only a shape
+    del h
+    assert kept() is None, "the graph keeps an intermediate array alive"
+    loss.backward()
+    assert np.allclose(x.grad.data, 2.0)
+
+
 def test_ten_thousand_op_chain():
     x = Tensor(2.0, requires_grad=True)
     y = x
