@@ -139,11 +139,28 @@ class enable_grad(no_grad):
 # `apply` does the rest. Gradients may keep broadcast shapes: the engine sums them back to the
 # input's shape (see `_unbroadcast`). Every subclass is registered in `Function.registry`, which the
 # tests use to make sure no operation escapes a gradient check.
+#
+# ### What a graph node keeps alive -- and why it matters for speed
+#
+# The node (`ctx`) lives until the loss and the graph are dropped, so everything it references stays
+# in memory for the whole forward *and* backward pass. It therefore links to the **nodes** of its
+# inputs (`ctx.parents`), never to the input Tensors: an intermediate result such as a convolution's
+# output is then freed as soon as the next layer has read it, unless that layer's `forward` saved it
+# because its derivative needs it. Each Function saves only that: ReLU a boolean mask (a quarter of
+# its float32 input), pooling the winners of its windows, a convolution its (padded) input.
+#
+# Memory is time here: a training step that holds tens of megabytes at its peak makes the C library
+# return the memory to the operating system when the step ends, and every page of it (4 KB) is then
+# handed back one page fault at a time in the next step -- a few thousand faults, several
+# milliseconds, per step of a small CNN. A lean graph keeps the step's memory small enough to stay
+# with the process and be reused.
 
 # %%
 #| export
 class Context:
-    """Scratch space handed to forward/backward (store anything on it)."""
+    """Scratch space handed to forward/backward (store anything on it), and the graph node of the
+    result: `fn` (the Function), `parents` (per positional argument, where its gradient goes: the
+    node that produced it, the leaf Tensor itself, or None) and `output_shape`."""
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -195,11 +212,19 @@ class Function:
         result.requires_grad = record
         if record:
             ctx.fn = cls                   # which backward to call
-            ctx.parents = args             # the inputs, to route gradients to
+            # Where each input's gradient goes: the node that produced it, or the input itself when
+            # it is a leaf (a weight). Not the produced Tensors: their arrays can then be freed.
+            ctx.parents = tuple(_node_of(a) if wanted else None for a, wanted in zip(args, needs))
+            ctx.output_shape = out.shape   # _unbroadcast's target for gradients sent to this node
             result._ctx = ctx
         else:
             result._ctx = None
         return result
+
+
+def _node_of(tensor):
+    """A Tensor's place in the graph: the node that produced it, or the Tensor itself if it is a leaf."""
+    return tensor if tensor._ctx is None else tensor._ctx
 
 
 def registered_functions(module=None):
@@ -235,20 +260,20 @@ def _unbroadcast(grad, shape):
 # %% [markdown]
 # ## The backward pass
 #
-# `backward()` first collects the graph in topological order with an explicit stack instead of
-# recursion. A recursive depth-first search needs one Python frame per node and dies with
+# `backward()` first collects the graph -- nodes (Contexts) and leaf Tensors -- in topological
+# order with an explicit stack instead of recursion. A recursive depth-first search needs one Python frame per node and dies with
 # `RecursionError` around 1,000 nested operations; an RNN unrolled over a long sequence easily
 # exceeds that. The explicit stack handles chains of any length.
 #
-# Then it walks that order from the output back to the leaves. Gradients of intermediate tensors
-# live in a dictionary and are dropped as soon as they have been passed on; only *leaf* tensors
+# Then it walks that order from the output back to the leaves. Gradients of intermediate results
+# live in a dictionary (keyed by node) and are dropped as soon as they have been passed on; only *leaf* tensors
 # (those you created with `requires_grad=True`, e.g. weights) keep theirs in `.grad`, where they
 # **accumulate** across backward calls until you reset them (`zero_grad`).
 
 # %%
 #| export
 def _topological_order(root):
-    """Nodes reachable from `root` that need gradients, each after all of its inputs."""
+    """Nodes and leaves reachable from `root`, each after all of its inputs."""
     order = []
     visited = set()
     stack = [(root, False)]
@@ -261,10 +286,9 @@ def _topological_order(root):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            for parent in ctx.parents:
-                if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
+        if isinstance(node, Context):     # a leaf Tensor has no inputs
+            for parent in node.parents:
+                if parent is not None and id(parent) not in visited:
                     stack.append((parent, False))
     return order
 
@@ -297,24 +321,24 @@ def _backward(tensor, grad=None):
         grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=tensor.data.dtype)
         grad = np.broadcast_to(grad, tensor.shape)
 
-    grads = {id(tensor): grad}
-    for node in reversed(_topological_order(tensor)):
+    root = _node_of(tensor)
+    grads = {id(root): grad}
+    for node in reversed(_topological_order(root)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        ctx = node._ctx
-        if ctx is None:                   # a leaf: keep the gradient
+        if not isinstance(node, Context):     # a leaf: keep the gradient
             _accumulate_leaf(node, g)
             continue
-        in_grads = ctx.fn.backward(ctx, g)
+        in_grads = node.fn.backward(node, g)
         if not isinstance(in_grads, (tuple, list)):
             in_grads = (in_grads,)
-        for parent, pg, needed in zip(ctx.parents, in_grads, ctx.needs_input_grad):
-            if not needed or pg is None:
+        for parent, pg in zip(node.parents, in_grads):
+            if parent is None or pg is None:  # no gradient wanted, or none given
                 continue
             if type(pg) is not np.ndarray:
                 pg = np.asarray(pg)
-            pg = _unbroadcast(pg, parent.data.shape)
+            pg = _unbroadcast(pg, parent.output_shape if isinstance(parent, Context) else parent.data.shape)
             key = id(parent)
             if key in grads:
                 grads[key] = grads[key] + pg   # not +=: the first array may be shared

@@ -264,13 +264,21 @@ def _offset_slice(i, j, ho, wo, stride):
     return (slice(None), slice(None), slice(i, i + sh * ho, sh), slice(j, j + sw * wo, sw))
 
 
-def _pool_grad_buffer(x, kernel, stride, ho, wo, dtype):
-    """Zeros, unless the windows tile the input exactly (then every element is written once).
-    `*_like(x)` gives the buffer x's memory order (batch-last after a Conv2d), so the writes of the
-    backward and the next layer's reads run along memory instead of across it."""
+def _memory_order(x):
+    """The axes of `x` from outermost to innermost in memory: (0, 1, 2, 3) for a C-ordered array,
+    (1, 2, 3, 0) for the batch-last NCHW view a Conv2d returns."""
+    return tuple(int(a) for a in np.argsort([-abs(s) for s in x.strides], kind="stable"))
+
+
+def _pool_grad_buffer(x_shape, x_order, kernel, stride, ho, wo, dtype):
+    """The input's gradient: zeros, unless the windows tile the input exactly (then every element is
+    written once). It gets the input's memory order (batch-last after a Conv2d), so the writes of the
+    backward and the next layer's reads run along memory instead of across it. The node keeps only
+    the input's shape and memory order for this, not the input itself (see module 02)."""
     (kh, kw), (sh, sw) = kernel, stride
-    exact = (kh, kw) == (sh, sw) and x.shape[2] == kh * ho and x.shape[3] == kw * wo
-    return (np.empty_like if exact else np.zeros_like)(x, dtype=dtype), (sh >= kh and sw >= kw)
+    exact = (kh, kw) == (sh, sw) and x_shape[2] == kh * ho and x_shape[3] == kw * wo
+    in_memory = (np.empty if exact else np.zeros)([x_shape[a] for a in x_order], dtype=dtype)
+    return in_memory.transpose(np.argsort(x_order)), (sh >= kh and sw >= kw)
 
 
 # %%
@@ -289,14 +297,16 @@ class MaxPool2dFunction(Function):
             candidate = x[_offset_slice(o // kw, o % kw, ho, wo, stride)]
             took_over.append(candidate > out)         # strict '>': on ties the first offset wins
             np.maximum(out, candidate, out=out)
-        ctx.took_over, ctx.x, ctx.kernel, ctx.stride = took_over, x, kernel, stride
+        ctx.took_over, ctx.kernel, ctx.stride = took_over, kernel, stride
+        ctx.x_shape, ctx.x_order = x.shape, _memory_order(x)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         kh, kw = ctx.kernel
         ho, wo = grad_out.shape[2:]
-        grad_x, disjoint = _pool_grad_buffer(ctx.x, ctx.kernel, ctx.stride, ho, wo, grad_out.dtype)
+        grad_x, disjoint = _pool_grad_buffer(ctx.x_shape, ctx.x_order, ctx.kernel, ctx.stride, ho, wo,
+                                             grad_out.dtype)
         # The winner of a window is the *last* offset that took over. Walk the offsets backwards:
         # offset o wins where it took over and no later offset did.
         later = np.zeros_like(grad_out, dtype=bool)
@@ -327,14 +337,15 @@ class AvgPool2dFunction(Function):
                 if i or j:
                     out += x[_offset_slice(i, j, ho, wo, stride)]
         out *= 1.0 / (kh * kw)
-        ctx.x, ctx.kernel, ctx.stride = x, kernel, stride
+        ctx.kernel, ctx.stride, ctx.x_shape, ctx.x_order = kernel, stride, x.shape, _memory_order(x)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         kh, kw = ctx.kernel
         ho, wo = grad_out.shape[2:]
-        grad_x, disjoint = _pool_grad_buffer(ctx.x, ctx.kernel, ctx.stride, ho, wo, grad_out.dtype)
+        grad_x, disjoint = _pool_grad_buffer(ctx.x_shape, ctx.x_order, ctx.kernel, ctx.stride, ho, wo,
+                                             grad_out.dtype)
         share = grad_out * (1.0 / (kh * kw))           # every input of a window gets an equal share
         for i in range(kh):
             for j in range(kw):

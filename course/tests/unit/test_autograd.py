@@ -2,6 +2,8 @@
 # float64, a coverage test fails if an operation (a registered Function) has no gradient check, and
 # the engine itself is tested: broadcasting, accumulation, no_grad, detach, 10,000-op chains, the
 # Function extension point, and parity with PyTorch when it is installed.
+import weakref
+
 import numpy as np
 import pytest
 
@@ -32,14 +34,15 @@ def distinct(*shape):
 
 def functions_in_graph(out):
     """Names of the Function classes recorded in the graph that produced `out`."""
-    names, stack_, seen = set(), [out], set()
+    # nodes link to their inputs' nodes; a leaf Tensor (or None: no gradient) ends a path
+    names, stack_, seen = set(), [out._ctx], set()
     while stack_:
-        t = stack_.pop()
-        if id(t) in seen or t._ctx is None:
+        node = stack_.pop()
+        if node is None or isinstance(node, Tensor) or id(node) in seen:
             continue
-        seen.add(id(t))
-        names.add(t._ctx.fn.__name__)
-        stack_.extend(p for p in t._ctx.parents if isinstance(p, Tensor))
+        seen.add(id(node))
+        names.add(node.fn.__name__)
+        stack_.extend(node.parents)
     return names
 
 
@@ -142,6 +145,19 @@ def test_every_operation_has_a_gradient_check():
 
 
 # ---- the engine ---------------------------------------------------------------------------------
+def test_graph_keeps_no_intermediate_array_alive():
+    """A node links to its inputs' nodes, not to the input Tensors: an intermediate result that no
+    backward needs is freed as soon as nothing else refers to it."""
+    x = rand(50, 50)
+    h = x * 2.0
+    kept = weakref.ref(h.data)
+    loss = (h + 1.0).sum()                 # Add saves nothing, Sum only a shape
+    del h
+    assert kept() is None, "the graph keeps an intermediate array alive"
+    loss.backward()
+    assert np.allclose(x.grad.data, 2.0)
+
+
 def test_ten_thousand_op_chain():
     x = Tensor(2.0, requires_grad=True)
     y = x

@@ -19,14 +19,15 @@ def rand(*shape, requires_grad=True, dtype=np.float64):
 
 
 def functions_in_graph(out):
-    names, stack, seen = set(), [out], set()
+    # nodes link to their inputs' nodes; a leaf Tensor (or None: no gradient) ends a path
+    names, stack, seen = set(), [out._ctx], set()
     while stack:
-        t = stack.pop()
-        if id(t) in seen or t._ctx is None:
+        node = stack.pop()
+        if node is None or isinstance(node, Tensor) or id(node) in seen:
             continue
-        seen.add(id(t))
-        names.add(t._ctx.fn.__name__)
-        stack.extend(p for p in t._ctx.parents if isinstance(p, Tensor))
+        seen.add(id(node))
+        names.add(node.fn.__name__)
+        stack.extend(node.parents)
     return names
 
 

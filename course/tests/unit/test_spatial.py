@@ -1,6 +1,8 @@
 """Unit tests of module 10 (spatial): Conv2d, MaxPool2d and AvgPool2d against naive loops,
 finite-difference gradient checks for every Function of the module, and PyTorch parity when
 torch is installed. Imports only the installed `tinytorch` package."""
+import weakref
+
 import numpy as np
 import pytest
 
@@ -116,6 +118,28 @@ def test_small_cnn_end_to_end_gradients():
     x = Tensor(rng.standard_normal((2, 1, 8, 8)), requires_grad=True)
     assert model(x).shape == (2, 8)
     assert gradcheck(lambda x: model(x), [x])
+
+
+def test_relu_and_pooling_free_the_arrays_between_layers():
+    """ReLU saves a boolean mask, pooling the winners or only the input's shape, and a graph node
+    links to its inputs' nodes, not to the input Tensors: the float arrays between the layers of a
+    CNN are freed during the forward pass instead of being kept until the backward."""
+    rng = np.random.default_rng(5)
+    conv = Conv2d(1, 2, 3, padding=1)
+    x = Tensor(rng.standard_normal((2, 1, 8, 8)).astype(np.float32))
+    for pool in (MaxPool2d(2), AvgPool2d(2)):
+        h = conv(x)
+        conv_out = weakref.ref(h.data)
+        r = tinytorch.ReLU()(h)
+        del h
+        relu_out = weakref.ref(r.data)
+        out = pool(r)
+        del r
+        assert conv_out() is None, "the graph keeps the convolution's output alive"
+        assert relu_out() is None, "the graph keeps ReLU's output alive"
+        conv.weight.grad = None
+        out.sum().backward()
+        assert conv.weight.grad is not None and np.abs(conv.weight.grad.data).sum() > 0
 
 
 def test_every_spatial_function_is_gradchecked():
