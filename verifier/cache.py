@@ -18,7 +18,9 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, TypeVar
+
+T = TypeVar("T")
 
 _session_folder: Optional[Path] = None  # the temporary stand-in, made at most once per process
 
@@ -137,3 +139,32 @@ def store_result(path: Path, value: Any) -> None:
         os.replace(partial, path)
     except OSError:
         pass
+
+
+def cached_by_content(kind: str, text: str, compute: Callable[[], T], to_json: Callable[[T], Any],
+                      from_json: Callable[[Any], Optional[T]], library: Optional[str] = None,
+                      keep: Callable[[T], bool] = lambda value: True) -> T:
+    """`compute()`, a function of `text` alone (and of the installed `library` that computes it), kept
+    in `kind/` of the cache folder by the hash of the text, the verifier's code and that library's
+    fingerprint — so that after an edit of one file the others are not computed again (nor the
+    library imported). The entry holds its own key: an unreadable entry, or one written for another
+    key (a copied or foreign file), or one `from_json` rejects (None) is computed again. A value
+    `keep` refuses is not written. TITO_VALIDATE_CACHE=0: always computed, nothing written."""
+    if not validate_cache_enabled():
+        return compute()
+    fingerprint = (installed_fingerprint(library) or "") if library else ""
+    key = hashlib.sha256("\0".join(["1", verifier_digest(), fingerprint, text])
+                         .encode("utf-8", "surrogatepass")).hexdigest()
+    path = result_file(kind, key)
+    kept = load_result(path)
+    if isinstance(kept, dict) and kept.get("key") == key and "value" in kept:
+        try:
+            value = from_json(kept["value"])
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError):
+            value = None
+        if value is not None:
+            return value
+    value = compute()
+    if keep(value):
+        store_result(path, {"key": key, "value": to_json(value)})
+    return value
