@@ -15,7 +15,8 @@ from ..course.discovery import Course, CourseModule
 from ..course.files import read_course_text_or_none
 from ..course.pyversions import is_stdlib
 from ..course.sources import normalise_target
-from .imports import ImportRef, bound_names, tree_public_names
+from .cellfacts import facts_of
+from .imports import ImportRef
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Resolver:
             if entry.module.exports_to:
                 self.declared_targets.setdefault(normalise_target(entry.module.exports_to, self.package), entry.key)
             broken = entry.dev is None or entry.dev.source is None or not entry.dev.default_exps \
-                or any(p.tree is None for p in entry.dev.exported)
+                or any(not p.has_tree for p in entry.dev.exported)
             if broken and entry.module.exports_to:
                 # what the module cannot show (unreadable, no target, a syntax error), module.yaml still
                 # declares: imports of it resolve, and any name may exist (no cascade of findings)
@@ -69,15 +70,15 @@ class Resolver:
                 if entry.key not in owners:
                     owners.append(entry.key)
                 defined = self.defined.setdefault(parsed.target, set())
-                if parsed.tree is None:
+                facts = facts_of(parsed, self.package)
+                if facts is None:
                     self.open_targets.add(parsed.target)
                 else:
-                    names, star = bound_names(parsed.tree)
-                    defined.update(names)
-                    if star:
+                    defined.update(facts.bound)
+                    if facts.star:
                         self.open_targets.add(parsed.target)
                     if parsed.public:
-                        for name in tree_public_names(parsed.tree):
+                        for name, _ in facts.public:
                             keys = self.public.setdefault(name, [])
                             if entry.key not in keys:
                                 keys.append(entry.key)
