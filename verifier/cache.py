@@ -9,14 +9,11 @@ Results computed from text alone are kept here too, by content hash (result_file
 store_result below), so that a run over files that did not change imports no heavy library."""
 from __future__ import annotations
 
-import atexit
 import functools
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional, Tuple, TypeVar
 
@@ -55,6 +52,10 @@ def cache_dir() -> Path:
     if reason is None:
         return folder
     if _session_folder is None:
+        import atexit  # only this fallback needs them (every command imports this module)
+        import shutil
+        import tempfile
+
         _session_folder = Path(tempfile.mkdtemp(prefix="tito-cache-"))
         atexit.register(shutil.rmtree, str(_session_folder), True)
         print(f"tinytorch-verifier: warning: cannot cache in {folder} (set by {source}): {reason} — caching in a "
