@@ -6,7 +6,8 @@ missing home only makes the verifier slower, never wrong. A cache setting that c
 temporary folder of its own, removed when it ends.
 
 Results computed from text alone are kept here too, by content hash (result_file / load_result /
-store_result below), so that a run over files that did not change imports no heavy library."""
+store_result below; cached_by_content wraps them for a value computed from one text), so that a run over
+files that did not change imports no heavy library and parses nothing again."""
 from __future__ import annotations
 
 import functools

@@ -186,3 +186,30 @@ def test_after_an_edit_only_the_edited_source_is_parsed(tmp_path, monkeypatch):
     foreign = [source[:300] for source in after_edit if source not in text]
     assert after_edit and not foreign, f"a cell of an unchanged source was parsed: {foreign}"
     assert len(uncached) > 5 * len(after_edit)  # without the cache every cell of the course is parsed
+
+
+def test_cached_by_content_serves_rejects_and_stays_off(tmp_path, monkeypatch):
+    """The one helper behind the content-keyed caches (module.yaml, its item lines, the cell facts)."""
+    from verifier.cache import cached_by_content
+
+    monkeypatch.setenv("TITO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TITO_VALIDATE_CACHE", "1")
+    calls: List[str] = []
+
+    def compute(text: str) -> Callable[[], List[str]]:
+        return lambda: calls.append(text) or [text.upper()]
+
+    def keep_list(raw: object) -> object:
+        return raw if isinstance(raw, list) else None
+
+    assert cached_by_content("t-kind", "abc", compute("abc"), list, keep_list) == ["ABC"]
+    assert cached_by_content("t-kind", "abc", compute("abc"), list, keep_list) == ["ABC"]
+    assert calls == ["abc"]  # the second call was served from the entry
+    assert cached_by_content("t-kind", "abc", compute("abc"), list, lambda raw: None) == ["ABC"]
+    assert calls == ["abc", "abc"]  # an entry the caller rejects is computed again
+    assert cached_by_content("t-kind", "xyz", compute("xyz"), list, keep_list, keep=lambda v: False) == ["XYZ"]
+    assert cached_by_content("t-kind", "xyz", compute("xyz"), list, keep_list) == ["XYZ"]
+    assert calls == ["abc", "abc", "xyz", "xyz"]  # a value `keep` refused was never written
+    monkeypatch.setenv("TITO_VALIDATE_CACHE", "0")
+    assert cached_by_content("t-off", "abc", compute("abc"), list, keep_list) == ["ABC"]
+    assert not (tmp_path / "cache" / "tinytorch-verifier" / "t-off").exists()
