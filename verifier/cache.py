@@ -6,19 +6,19 @@ missing home only makes the verifier slower, never wrong. A cache setting that c
 temporary folder of its own, removed when it ends.
 
 Results computed from text alone are kept here too, by content hash (result_file / load_result /
-store_result below), so that a run over files that did not change imports no heavy library."""
+store_result below; cached_by_content wraps them for a value computed from one text), so that a run over
+files that did not change imports no heavy library and parses nothing again."""
 from __future__ import annotations
 
-import atexit
 import functools
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, TypeVar
+
+T = TypeVar("T")
 
 _session_folder: Optional[Path] = None  # the temporary stand-in, made at most once per process
 
@@ -53,6 +53,10 @@ def cache_dir() -> Path:
     if reason is None:
         return folder
     if _session_folder is None:
+        import atexit  # only this fallback needs them (every command imports this module)
+        import shutil
+        import tempfile
+
         _session_folder = Path(tempfile.mkdtemp(prefix="tito-cache-"))
         atexit.register(shutil.rmtree, str(_session_folder), True)
         print(f"tinytorch-verifier: warning: cannot cache in {folder} (set by {source}): {reason} — caching in a "
@@ -137,3 +141,32 @@ def store_result(path: Path, value: Any) -> None:
         os.replace(partial, path)
     except OSError:
         pass
+
+
+def cached_by_content(kind: str, text: str, compute: Callable[[], T], to_json: Callable[[T], Any],
+                      from_json: Callable[[Any], Optional[T]], library: Optional[str] = None,
+                      keep: Callable[[T], bool] = lambda value: True) -> T:
+    """`compute()`, a function of `text` alone (and of the installed `library` that computes it), kept
+    in `kind/` of the cache folder by the hash of the text, the verifier's code and that library's
+    fingerprint — so that after an edit of one file the others are not computed again (nor the
+    library imported). The entry holds its own key: an unreadable entry, or one written for another
+    key (a copied or foreign file), or one `from_json` rejects (None) is computed again. A value
+    `keep` refuses is not written. TITO_VALIDATE_CACHE=0: always computed, nothing written."""
+    if not validate_cache_enabled():
+        return compute()
+    fingerprint = (installed_fingerprint(library) or "") if library else ""
+    key = hashlib.sha256("\0".join(["1", verifier_digest(), fingerprint, text])
+                         .encode("utf-8", "surrogatepass")).hexdigest()
+    path = result_file(kind, key)
+    kept = load_result(path)
+    if isinstance(kept, dict) and kept.get("key") == key and "value" in kept:
+        try:
+            value = from_json(kept["value"])
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError):
+            value = None
+        if value is not None:
+            return value
+    value = compute()
+    if keep(value):
+        store_result(path, {"key": key, "value": to_json(value)})
+    return value

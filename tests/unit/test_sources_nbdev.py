@@ -162,3 +162,21 @@ def test_package_init_star_imports_is_an_explicit_choice(make_course, tmp_path):
                        pyproject=pyproject)
     exported(root, tmp_path / "out")
     assert "from .core.alpha import *" in (tmp_path / "out/tinytorch/__init__.py").read_text()
+
+
+def test_each_read_of_a_source_gets_cells_of_its_own(tmp_path):
+    """read_source keeps a file's cells for the next read of the same text: what one caller changes in
+    its cells (lists, directives, kept lines) never reaches the next caller's."""
+    source = tmp_path / "m.py"
+    source.write_text("# %%\n#| default_exp core.m\n\n# %%\n#| export\n#| label: x\ndef f():\n    return 1\n",
+                      encoding="utf-8")
+    first = read_source(source, tmp_path)
+    expected = [(c.lines[:], c.directives[:], c.body_indices[:], dict(c.kept), c.body) for c in first.cells]
+    for cell in first.cells:
+        cell.lines.append("# changed")
+        cell.directives.clear()
+        cell.body_indices.append(0)
+        cell.kept[0] = "changed"
+    second = read_source(source, tmp_path)
+    assert [(c.lines, c.directives, c.body_indices, c.kept, c.body) for c in second.cells] == expected
+    assert any(c.kept for c in second.cells) and any(c.directives for c in second.cells)

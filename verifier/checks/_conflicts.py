@@ -4,26 +4,12 @@ module, `[tool.tinytorch] init = "star-imports"`; nbdev's and a course's own __i
 """
 from __future__ import annotations
 
-import ast
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from ..course.analysis import ModuleAnalysis, ModuleSource
-from ..deps.imports import tree_public_names
+from ..deps.cellfacts import facts_of
 from .context import CheckContext, Emitter, place
 from .findings import Finding
-
-
-def _name_line(tree: ast.Module, name: str) -> int:
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            return node.lineno
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name) and target.id in (name, "_all_"):
-                    return node.lineno
-    return 1
-
 
 
 def check_conflicts(ctx: CheckContext, out: Emitter) -> None:
@@ -98,13 +84,14 @@ def check_public_names(ctx: CheckContext, out: Emitter) -> None:
             continue
         seen: Set[str] = set()
         for parsed in entry.dev.exported:
-            if parsed.tree is None or not parsed.public:
+            facts = facts_of(parsed, entry.dev.package)
+            if facts is None or not parsed.public:
                 continue
-            for name in tree_public_names(parsed.tree):
+            for name, name_line in facts.public:
                 if name in seen:
                     continue
                 seen.add(name)
-                line, cell = entry.dev.place(parsed.cell, _name_line(parsed.tree, name))
+                line, cell = entry.dev.place(parsed.cell, name_line)
                 if name in owner and owner[name][0] != entry.key:
                     first_key, first_item, first_line, first_cell = owner[name]
                     out.add("TT114", entry.key, entry.dev.rel, line,

@@ -40,7 +40,7 @@ def check_dependencies(ctx: CheckContext, out: Emitter) -> None:
                  + (f" (line {line})" if line else "") + ", or remove the import", ref.cell,
                  details=[r.describe() for r in refs], related=[dep])
     unreadable = {e.key for e in ctx.analysis.modules
-                  if e.dev is None or e.dev.source is None or any(p.tree is None for p in e.dev.exported)}
+                  if e.dev is None or e.dev.source is None or any(not p.has_tree for p in e.dev.exported)}
     for key, dep in graph.unused():
         if key in unreadable:  # its imports are unknown, not absent
             continue

@@ -27,9 +27,10 @@ from packaging.markers import InvalidMarker, Marker, UndefinedComparison, Undefi
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ..course.matrix import matrix_plan
+from ..deps.cellfacts import version_test
 from ..deps.imports import ImportRef
 from ..errors import CourseError
-from ._thirdparty import _provides, _version_test, own_top_levels
+from ._thirdparty import _provides, own_top_levels
 from .context import CheckContext, Emitter, config_place
 from .findings import COURSE, Finding, Location, When
 
@@ -116,7 +117,7 @@ def _version_guards(ctx: CheckContext, key: str) -> Dict[Tuple[str, int, Optiona
                 line, cell = item.place(parsed.cell, stmt.lineno)
                 found[(item.rel, line, cell)] = list(guards)
             elif isinstance(stmt, ast.If):
-                guard = _version_test(stmt.test)
+                guard = version_test(stmt.test)
                 if guard:
                     walk(stmt.body, guards + [guard], parsed)
                     walk(stmt.orelse, guards + [(guard[0], not guard[1])], parsed)

@@ -9,7 +9,7 @@ from typing import Iterator, List, Set, Tuple
 
 from ..course.analysis import ModuleAnalysis
 from ..course.discovery import CourseModule
-from ..deps.imports import bound_names
+from ..deps.cellfacts import facts_of
 from .context import CheckContext, Emitter
 from .findings import Finding
 
@@ -96,9 +96,10 @@ def check_components(ctx: CheckContext, out: Emitter, entry: ModuleAnalysis) -> 
         return
     defined: Set[str] = set()
     for parsed in item.exported:
-        if parsed.tree is not None:
-            defined |= bound_names(parsed.tree, imports=False)[0]
-    if any(p.tree is None for p in item.exported):
+        facts = facts_of(parsed, item.package)
+        if facts is not None:
+            defined |= facts.defined
+    if any(not p.has_tree for p in item.exported):
         return  # a syntax error is already reported; don't guess what the cell defines
     lines = ctx.ylines(module)
     meta_rel = ctx.rel(module.meta_path)

@@ -16,10 +16,12 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from ..course.analysis import ModuleSource, ParsedCell
 from ..course.discovery import CourseModule
-from ..deps.imports import bound_names, fallback_nodes
-from ..deps.timing import lazy_annotations, timings
+from ..deps.cellfacts import facts_of
+from ..deps.imports import fallback_nodes
+from ..deps.timing import timings
 from .context import CheckContext, Emitter, place
 from .findings import Finding, Location, When
+from .module_cache import module_findings
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__loader__",
                                             "__package__", "__builtins__", "__path__", "__annotations__",
@@ -55,23 +57,24 @@ def _unexported_names(ctx: CheckContext, out: Emitter, module: CourseModule, ite
                       cells: List[ParsedCell]) -> None:
     exported_names: Set[str] = set()
     for parsed in cells:
-        if parsed.tree is None:
+        facts = facts_of(parsed, item.package)
+        if facts is None:
             continue  # not parsed (the caller passes parsed cells only)
-        names, star = bound_names(parsed.tree)
-        if star:
+        if facts.star:
             return  # `from x import *` may bind any name: nothing to prove
-        exported_names |= names
+        exported_names |= facts.bound
     hidden: Dict[str, Tuple[int, Optional[int]]] = {}
     for parsed in item.unexported:
-        if parsed.tree is None:
+        facts = facts_of(parsed, item.package)
+        if facts is None:
             continue
-        names, _ = bound_names(parsed.tree)
-        for name in names:
+        for name in facts.bound:
             if name not in exported_names and name not in BUILTIN_NAMES and name not in hidden:
                 hidden[name] = item.place(parsed.cell, 1)
     if not hidden:
         return
-    lazy = lazy_annotations(p.tree for p in cells)
+    # the module's `from __future__ import annotations`, read from the facts (no cell parsed for it)
+    lazy = any(facts.future_annotations for facts in (facts_of(p, item.package) for p in cells) if facts)
     # (line, cell) of the defining cell -> the uses it causes, in file order
     uses: Dict[Tuple[int, Optional[int]], List[Tuple[str, Location]]] = {}
     for parsed in cells:
@@ -127,7 +130,13 @@ CODES = frozenset({'TT233'})
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    out = Emitter(CODES)
+    # a module's findings depend on its own source and on these course-wide values only (module_cache.py):
+    # after an edit of another module its cells are not walked (nor parsed) again
+    inputs = [str(ctx.oldest), ctx.course.package]
     for module, item, exported in ctx.dev_sources():
-        _unexported_names(ctx, out, module, item, exported)
-    yield from out
+        def compute(module: CourseModule = module, item: ModuleSource = item,
+                    exported: List[ParsedCell] = exported) -> List[List[Finding]]:
+            out = Emitter(CODES)
+            _unexported_names(ctx, out, module, item, exported)
+            return [out.findings]
+        yield from module_findings("names", item, inputs, 1, compute)[0]

@@ -10,18 +10,18 @@ guard's version the import never runs and is not a finding.
 """
 from __future__ import annotations
 
-import ast
 import pkgutil
 import re
 import site
 import sysconfig
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Set, Tuple
 
 from ..course.discovery import Course
-from ..course.pyversions import NEW_MODULES, show
-from ..deps.imports import IMPORT_GUARDS, ImportRef, handlers_catch
+from ..course.pyversions import show
+from ..deps.cellfacts import facts_of
+from ..deps.imports import ImportRef
 from .context import CheckContext, Emitter, config_place
 from .findings import COURSE, Finding, Location, When
 
@@ -125,41 +125,6 @@ def own_top_levels(course: Course) -> Set[str]:
 Version = Tuple[int, int]
 
 
-def _version_test(test: ast.expr) -> Optional[Tuple[Version, bool]]:
-    """`sys.version_info < (3, 11)` -> ((3, 11), True): the body runs below 3.11. `>= (3, 11)` ->
-    ((3, 11), False): the else-branch runs below 3.11. None for any other test."""
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and len(test.comparators) == 1):
-        return None
-    left = test.left.value if isinstance(test.left, ast.Subscript) else test.left
-    name = left.attr if isinstance(left, ast.Attribute) else left.id if isinstance(left, ast.Name) else ""
-    right = test.comparators[0]
-    if name != "version_info" or not isinstance(right, ast.Tuple) or len(right.elts) < 2 or \
-            not all(isinstance(e, ast.Constant) and isinstance(e.value, int) for e in right.elts[:2]):
-        return None
-    bound = (right.elts[0].value, right.elts[1].value)  # type: ignore[attr-defined]
-    op = test.ops[0]
-    if isinstance(op, ast.Lt):
-        return bound, True
-    if isinstance(op, ast.GtE):
-        return bound, False
-    if isinstance(op, ast.LtE):
-        return (bound[0], bound[1] + 1), True
-    if isinstance(op, ast.Gt):
-        return (bound[0], bound[1] + 1), False
-    return None
-
-
-def _stdlib_newer(statements: Sequence[ast.stmt]) -> Optional[Version]:
-    """The version that added a stdlib module the statements import (`import tomllib` -> (3, 11))."""
-    for node in statements:
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
-        for name in names:
-            if name in NEW_MODULES:
-                return NEW_MODULES[name]
-    return None
-
-
 def backport_guards(ctx: CheckContext, key: str) -> Dict[Tuple[str, int, Optional[int]], Version]:
     """Imports of a module's exported code that run only below a Python version: (path, line, cell) ->
     the version (`tomli` under `if sys.version_info < (3, 11)` or in the ImportError fallback of
@@ -169,28 +134,12 @@ def backport_guards(ctx: CheckContext, key: str) -> Dict[Tuple[str, int, Optiona
     item = entry.dev if entry is not None else None
     if item is None or item.source is None:
         return found
-
-    def mark(statements: Sequence[ast.stmt], version: Version, parsed) -> None:
-        for stmt in statements:
-            for node in ast.walk(stmt):
-                if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    line, cell = item.place(parsed.cell, node.lineno)
-                    where = (item.rel, line, cell)
-                    found[where] = min(found.get(where, version), version)
-
     for parsed in item.exported:
-        if parsed.tree is None or "import" not in parsed.code:
-            continue
-        for node in ast.walk(parsed.tree):
-            if isinstance(node, ast.If):
-                guard = _version_test(node.test)
-                if guard:
-                    mark(node.body if guard[1] else node.orelse, guard[0], parsed)
-            elif isinstance(node, ast.Try):
-                newer = _stdlib_newer(node.body)
-                if newer and handlers_catch(node.handlers, IMPORT_GUARDS):
-                    for handler in node.handlers:
-                        mark(handler.body, newer, parsed)
+        facts = facts_of(parsed, item.package)
+        for body_line, version in facts.backports if facts is not None else ():
+            line, cell = item.place(parsed.cell, body_line)
+            where = (item.rel, line, cell)
+            found[where] = min(found.get(where, version), version)
     return found
 
 

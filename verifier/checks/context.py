@@ -16,6 +16,7 @@ from ..course.config import PYPROJECT_LIMIT
 from ..course.discovery import Course, CourseModule
 from ..course.files import read_course_text_or_none
 from ..course.pyversions import DEFAULT_OLDEST, Version, newest_python, oldest_python
+from ..deps.cellfacts import attach_facts
 from ..deps.graph_model import DependencyGraph, build_graph
 from ..deps.resolve import Resolver, yaml_item_lines
 from .findings import Finding, Location, When
@@ -35,6 +36,7 @@ class CheckContext:
         running = (sys.version_info[0], sys.version_info[1])
         # exported cells are parsed once, with the oldest supported Python's grammar where it is older
         self.analysis: CourseAnalysis = analyse_course(course, self.oldest if self.oldest < running else None)
+        attach_facts(self.analysis)  # an unchanged source's cells are then not parsed (deps/cellfacts.py)
         self.resolver = Resolver(self.analysis)
         self.graph: DependencyGraph = build_graph(self.analysis, self.resolver)
         tool = course.pyproject.get("tool", {}).get("tinytorch", {}) or {}
@@ -49,7 +51,7 @@ class CheckContext:
             item = entry.dev
             if item is None or item.source is None:
                 continue
-            yield entry.module, item, [p for p in item.exported if p.tree is not None]
+            yield entry.module, item, [p for p in item.exported if p.has_tree]
 
     def package_module(self, target: Optional[str]) -> Optional[str]:
         """The dotted package module an export target names (`core.layers` -> `tinytorch.core.layers`)."""

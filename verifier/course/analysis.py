@@ -17,27 +17,86 @@ from .budget import ParseBudget
 from .discovery import SOURCE_SUFFIXES, Course, CourseModule
 from .sources import EXPORT_DIRECTIVES, Cell, Directive, SourceFile, normalise_target, read_source
 
+UNSTABLE = "tito_unstable"  # set on the error of a parse that ran out of stack or memory
 
-@dataclass
+
 class ParsedCell:
-    """One code cell of a source: exported (with its target) or not."""
-    cell: Cell
-    code: str
-    tree: Optional[ast.Module]
-    error: Optional[SyntaxError]
-    exported: bool
-    directive: Optional[Directive] = None  # the export directive, when exported
-    target: Optional[str] = None           # normalised export target; None when the file has none
-    public: bool = True                    # False for `#| exporti`
-    newer: Optional[SyntaxError] = None    # parses, but not with the oldest supported Python's grammar
-    too_large: int = 0                     # estimated tokens of a cell refused by the parse budget (not parsed)
-    _nodes: Optional[List[ast.AST]] = field(default=None, repr=False)
+    """One code cell of a source: exported (with its target) or not. Its tree is parsed on first use:
+    the outcome of the parse (`error`, `newer`, `has_tree`) and the facts the course-wide checks read
+    (deps/cellfacts.py) may come from the verifier's cache instead, so an unchanged module is not parsed."""
+
+    def __init__(self, cell: Cell, code: str, exported: bool, parse_code: str,
+                 feature_version: Optional[Tuple[int, int]] = None, directive: Optional[Directive] = None,
+                 target: Optional[str] = None, public: bool = True, too_large: int = 0) -> None:
+        self.cell = cell
+        self.code = code
+        self.exported = exported
+        self.parse_code = parse_code          # what is parsed: the code, magics blanked in a non-exported cell
+        self.feature_version = feature_version
+        self.directive = directive            # the export directive, when exported
+        self.target = target                  # normalised export target; None when the file has none
+        self.public = public                  # False for `#| exporti`
+        self.too_large = too_large            # estimated tokens of a cell refused by the parse budget (not parsed)
+        self.facts: object = None             # deps.cellfacts.CellFacts, set from the cache or the tree
+        self._parsed = False
+        self._outcome_known = bool(too_large)  # a refused cell has no tree and no error
+        self._tree: Optional[ast.Module] = None
+        self._error: Optional[SyntaxError] = None
+        self._newer: Optional[SyntaxError] = None
+        self._nodes: Optional[List[ast.AST]] = None
+
+    def _parse_now(self) -> None:
+        if not self._parsed:
+            self._parsed = True
+            if not self.too_large:
+                self._tree, self._error, self._newer = _parse(self.parse_code, self.feature_version)
+            self._outcome_known = True
+
+    def known_outcome(self, error: Optional[SyntaxError], newer: Optional[SyntaxError]) -> None:
+        """The parse's outcome as a cache kept it for this very code: `error` and `newer` are then read
+        without parsing (the tree, when a check asks for it, is parsed then and comes out the same)."""
+        if not self._parsed:
+            self._error, self._newer, self._outcome_known = error, newer, True
+
+    @property
+    def parsed(self) -> bool:
+        """Whether the tree was parsed in this process (else it would cost a parse to read it)."""
+        return self._parsed
+
+    @property
+    def unstable(self) -> bool:
+        """The parse failed for want of stack or memory: its outcome may differ next time (not cached)."""
+        return self._parsed and bool(getattr(self._error, UNSTABLE, False))
+
+    @property
+    def tree(self) -> Optional[ast.Module]:
+        self._parse_now()
+        return self._tree
+
+    @property
+    def error(self) -> Optional[SyntaxError]:
+        if not self._outcome_known:
+            self._parse_now()
+        return self._error
+
+    @property
+    def newer(self) -> Optional[SyntaxError]:
+        """The error of the oldest supported Python's grammar when the code parses only with the running one."""
+        if not self._outcome_known:
+            self._parse_now()
+        return self._newer
+
+    @property
+    def has_tree(self) -> bool:
+        """`tree is not None`, without parsing when the outcome is known."""
+        return not self.too_large and self.error is None
 
     @property
     def nodes(self) -> List[ast.AST]:
         """Every node of the cell's tree (one ast.walk, shared by all checks)."""
         if self._nodes is None:
-            self._nodes = list(ast.walk(self.tree)) if self.tree is not None else []
+            tree = self.tree
+            self._nodes = list(ast.walk(tree)) if tree is not None else []
         return self._nodes
 
 
@@ -132,6 +191,8 @@ def _parse(code: str, feature_version: Optional[Tuple[int, int]] = None
     except (ValueError, RecursionError, MemoryError) as exc:  # e.g. NUL bytes, absurd nesting
         error = SyntaxError(str(exc) or type(exc).__name__)
         error.lineno = 1
+        # how deep the parser got before the stack or the memory ran out is not a function of the code
+        setattr(error, UNSTABLE, isinstance(exc, (RecursionError, MemoryError)))
         return None, error, None
 
 
@@ -159,15 +220,13 @@ def read_module_source(course: Course, module: CourseModule, path: Path,
         too_large = budget.admit(code)
         # nbdev 2.x exports a `#| hide` + `#| export` cell too
         if directive is not None:
-            tree, error, newer = _parse(code, feature_version) if not too_large else (None, None, None)
             target = normalise_target(directive.args, course.package) if directive.args else default
-            item.cells.append(ParsedCell(cell, code, tree, error, True, directive, target,
-                                         public=directive.name != "exporti", newer=newer, too_large=too_large))
+            item.cells.append(ParsedCell(cell, code, True, code, feature_version, directive, target,
+                                         public=directive.name != "exporti", too_large=too_large))
         else:
             # notebook magics and shell escapes are not Python; tests cells may use them
             clean = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.body)
-            tree, error, _ = _parse(clean) if not too_large else (None, None, None)
-            item.cells.append(ParsedCell(cell, code, tree, error, False, too_large=too_large))
+            item.cells.append(ParsedCell(cell, code, False, clean, too_large=too_large))
     return item
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import configparser
 import datetime
-import hashlib
 import json
 import keyword
 import re
@@ -351,34 +350,24 @@ def _json_exact(value: Any) -> bool:
 
 
 def _cached_mapping(text: str) -> ModuleYaml:
-    """The YAML part of parse_module_yaml, kept in the verifier's cache by the text's hash, the verifier's
-    code and the installed PyYAML: after an edit of one module the other module.yaml files are not parsed
-    (nor PyYAML imported). An unreadable or foreign entry is parsed again."""
-    from ..cache import (
-        installed_fingerprint,
-        load_result,
-        result_file,
-        store_result,
-        validate_cache_enabled,
-        verifier_digest,
-    )
+    """The YAML part of parse_module_yaml, kept in the verifier's cache by content
+    (cache.cached_by_content, with the installed PyYAML): after an edit of one module the other
+    module.yaml files are not parsed (nor PyYAML imported). A problem is rare: parsed again, never kept."""
+    from ..cache import cached_by_content
 
-    if not validate_cache_enabled():
+    def parsed() -> ModuleYaml:
         from .yamlsafe import read_document
         return _mapping(*read_document(text))
-    key = hashlib.sha256("\0".join(["1", verifier_digest(), installed_fingerprint("yaml") or "", text])
-                         .encode("utf-8", "surrogatepass")).hexdigest()
-    path = result_file("module-yaml", key)
-    kept = load_result(path)
-    if isinstance(kept, dict) and kept.get("key") == key and isinstance(kept.get("data"), dict) \
-            and isinstance(kept.get("lines"), dict) and all(isinstance(v, int) for v in kept["lines"].values()):
-        return ModuleYaml(kept["data"], None, kept["lines"])
-    from .yamlsafe import read_document
 
-    loaded = _mapping(*read_document(text))
-    if loaded.data is not None and _json_exact(loaded.data):  # problems are rare: parsed again, never kept
-        store_result(path, {"key": key, "data": loaded.data, "lines": loaded.lines})
-    return loaded
+    def from_json(raw: Any) -> Optional[ModuleYaml]:
+        if isinstance(raw, dict) and isinstance(raw.get("data"), dict) and isinstance(raw.get("lines"), dict) \
+                and all(isinstance(v, int) for v in raw["lines"].values()):
+            return ModuleYaml(raw["data"], None, raw["lines"])
+        return None
+
+    return cached_by_content("module-yaml", text, parsed, lambda loaded: {"data": loaded.data, "lines": loaded.lines},
+                             from_json, library="yaml",
+                             keep=lambda loaded: loaded.data is not None and _json_exact(loaded.data))
 
 
 def _dev_file_problem(data: Dict[str, Any], folder: Optional[Path], root: Optional[Path],

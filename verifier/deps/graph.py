@@ -15,8 +15,9 @@ from typing import Tuple
 from ..course.analysis import analyse_course
 from ..course.discovery import Course, load_course
 from ..errors import VerifierError
+from .cellfacts import module_imports
 from .graph_model import DependencyGraph, build_graph
-from .imports import ImportRef, RawImport, bound_names, extract_imports, module_imports, statement_text
+from .imports import ImportRef, RawImport, bound_names, extract_imports, statement_text
 from .render import RENDERERS, graph_dict, mismatches, render_dot, render_json, render_mermaid, render_text
 from .resolve import Resolution, Resolver, resolve_prerequisite, yaml_item_lines
 

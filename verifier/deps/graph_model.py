@@ -10,7 +10,8 @@ from typing import Dict, List, Optional, Tuple
 from ..course.analysis import CourseAnalysis, relative
 from ..course.discovery import Course
 from . import digraph
-from .imports import ImportRef, module_imports
+from .cellfacts import module_imports
+from .imports import ImportRef
 from .resolve import Resolution, Resolver, resolve_prerequisite, yaml_item_lines
 
 

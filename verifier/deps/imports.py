@@ -1,15 +1,14 @@
 """Import extraction: the one walker over a parsed cell that finds its imports (with where they
 run: module level or in a function, guarded by try/except ImportError, in the ImportError fallback
-of a package import), the names a cell binds, and the located `ImportRef`s of a module's exported
-cells. Pure `ast`; nothing is imported or executed.
+of a package import), the names a cell binds, and the `ImportRef` that locates one import (a module's
+refs are built from its cells' kept facts: cellfacts.module_imports). Pure `ast`; nothing is imported
+or executed.
 """
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
-
-from ..course.analysis import ModuleSource
 
 IMPORT_GUARDS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 
@@ -297,24 +296,6 @@ def statement_text(code_lines: Sequence[str], node: ast.AST) -> str:
         segment = ast.get_source_segment("\n".join(code_lines), node)
         text = segment or text
     return " ".join(text.split())
-
-
-def module_imports(item: ModuleSource) -> List[ImportRef]:
-    """The imports of a source's exported cells, in file order."""
-    refs: List[ImportRef] = []
-    for parsed in item.exported:
-        if parsed.tree is None or "import" not in parsed.code:
-            continue
-        dynamic = "import_module" in parsed.code or "__import__" in parsed.code
-        for raw in extract_imports(parsed.tree, dynamic, item.package):
-            line, cell = item.place(parsed.cell, getattr(raw.node, "lineno", 1))
-            refs.append(ImportRef(item.module.key, item.rel, line, cell,
-                                  statement_text(parsed.cell.body, raw.node), raw.name, raw.names, raw.level,
-                                  raw.in_function, raw.guarded, parsed.target, raw.dynamic,
-                                  raw.fallback))
-    return refs
-
-
 
 
 def tree_public_names(tree: ast.Module) -> List[str]:

@@ -4,11 +4,10 @@ distribution, or in-tree files — and which module a module.yaml prerequisite n
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..course.analysis import CourseAnalysis
 from ..course.config import MODULE_YAML_LIMIT
@@ -16,7 +15,8 @@ from ..course.discovery import Course, CourseModule
 from ..course.files import read_course_text_or_none
 from ..course.pyversions import is_stdlib
 from ..course.sources import normalise_target
-from .imports import ImportRef, bound_names, tree_public_names
+from .cellfacts import facts_of
+from .imports import ImportRef
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Resolver:
             if entry.module.exports_to:
                 self.declared_targets.setdefault(normalise_target(entry.module.exports_to, self.package), entry.key)
             broken = entry.dev is None or entry.dev.source is None or not entry.dev.default_exps \
-                or any(p.tree is None for p in entry.dev.exported)
+                or any(not p.has_tree for p in entry.dev.exported)
             if broken and entry.module.exports_to:
                 # what the module cannot show (unreadable, no target, a syntax error), module.yaml still
                 # declares: imports of it resolve, and any name may exist (no cascade of findings)
@@ -70,15 +70,15 @@ class Resolver:
                 if entry.key not in owners:
                     owners.append(entry.key)
                 defined = self.defined.setdefault(parsed.target, set())
-                if parsed.tree is None:
+                facts = facts_of(parsed, self.package)
+                if facts is None:
                     self.open_targets.add(parsed.target)
                 else:
-                    names, star = bound_names(parsed.tree)
-                    defined.update(names)
-                    if star:
+                    defined.update(facts.bound)
+                    if facts.star:
                         self.open_targets.add(parsed.target)
                     if parsed.public:
-                        for name in tree_public_names(parsed.tree):
+                        for name, _ in facts.public:
                             keys = self.public.setdefault(name, [])
                             if entry.key not in keys:
                                 keys.append(entry.key)
@@ -170,31 +170,18 @@ def yaml_item_lines(path: Optional[Path]) -> Dict[str, int]:
 
 @lru_cache(maxsize=256)
 def _yaml_item_lines(text: str) -> Tuple[Tuple[str, int], ...]:
-    """Kept in the verifier's cache by the text's hash (with the verifier's code and the installed
-    PyYAML): after an edit of one module the other module.yaml files are not composed again, nor PyYAML
-    imported. An unreadable or foreign entry is computed again."""
-    from ..cache import (
-        installed_fingerprint,
-        load_result,
-        result_file,
-        store_result,
-        validate_cache_enabled,
-        verifier_digest,
-    )
+    """Kept in the verifier's cache by content (cache.cached_by_content, with the installed PyYAML):
+    after an edit of one module the other module.yaml files are not composed again, nor PyYAML imported."""
+    from ..cache import cached_by_content
 
-    if not validate_cache_enabled():
-        return _composed_item_lines(text)
-    key = hashlib.sha256("\0".join(["1", verifier_digest(), installed_fingerprint("yaml") or "", text])
-                         .encode("utf-8", "surrogatepass")).hexdigest()
-    path = result_file("module-yaml-lines", key)
-    kept = load_result(path)
-    if isinstance(kept, dict) and kept.get("key") == key and isinstance(kept.get("lines"), list) and all(
-            isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], int)
-            for pair in kept["lines"]):
-        return tuple((name, line) for name, line in kept["lines"])
-    lines = _composed_item_lines(text)
-    store_result(path, {"key": key, "lines": [list(pair) for pair in lines]})
-    return lines
+    def from_json(raw: Any) -> Optional[Tuple[Tuple[str, int], ...]]:
+        if isinstance(raw, list) and all(isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
+                                         and isinstance(pair[1], int) for pair in raw):
+            return tuple((name, line) for name, line in raw)
+        return None
+
+    return cached_by_content("module-yaml-lines", text, lambda: _composed_item_lines(text),
+                             lambda lines: [list(pair) for pair in lines], from_json, library="yaml")
 
 
 def _composed_item_lines(text: str) -> Tuple[Tuple[str, int], ...]:

@@ -10,7 +10,6 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -54,6 +53,8 @@ def _probe(path: Path, existing: Path, option: str, hint: str) -> None:
     the probe file, so two runs sharing a reports folder cannot pull it from under each other."""
     try:
         path.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only a command that writes reports needs it (validate starts faster without)
+
         handle, name = tempfile.mkstemp(prefix=".tito-probe-", dir=str(path))
         os.close(handle)
         os.unlink(name)

@@ -17,14 +17,11 @@ folder deleted under a running tinytorch-verifier is one line too.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import os
 import signal
 import sys
-import tempfile
 import threading
-import traceback
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence, TextIO
 
@@ -49,12 +46,20 @@ _ENVIRONMENT_ERRNOS = {
 
 
 def crash_log_folder() -> Path:
+    import tempfile  # only a crash needs it: a hook's `package validate` starts faster without
+
     configured = os.environ.get(LOG_DIR_VARIABLE)
     return Path(configured) if configured else Path(tempfile.gettempdir())
 
 
 def write_crash_log(error: BaseException, argv: Sequence[str]) -> Optional[Path]:
     """Write the traceback and the command line to a new log file; None when nothing can be written."""
+    try:  # imported here, not at start-up: only a crash needs them
+        import datetime
+        import tempfile
+        import traceback
+    except Exception:  # noqa: BLE001 - e.g. out of memory: the caller says no log could be written
+        return None
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     text = (f"tinytorch-verifier {' '.join(argv)}\npython {sys.version.split()[0]} on {sys.platform}\n\n"
             + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
@@ -201,10 +206,11 @@ def _say(stream: TextIO, line: str) -> None:
 def _end_children() -> None:
     """Kill every child group, wait for them, then kill what still carries this run's token (a
     descendant that left its group); later commands in this process (tests) may start children again."""
-    from .processes import allow_new, stop_all
-
-    stop_all()
-    allow_new()
+    processes = sys.modules.get(f"{__package__}.processes")
+    if processes is None:  # never imported: this process started no child through it, there is none to end
+        return
+    processes.stop_all()
+    processes.allow_new()
 
 
 def _sigterm_as_interrupt():
@@ -232,9 +238,9 @@ def run_guarded(command: Callable[[], int], argv: Sequence[str], stderr: Optiona
 
 
 def _guarded(command: Callable[[], int], argv: Sequence[str], err: TextIO) -> int:
-    from .processes import allow_new
-
-    allow_new()  # a command in a process where an earlier one was interrupted (tests) may start children
+    processes = sys.modules.get(f"{__package__}.processes")  # not imported: no earlier run stopped anything
+    if processes is not None:
+        processes.allow_new()  # a command in a process where an earlier one was interrupted (tests) may start children
     try:
         try:
             code = command()
