@@ -26,11 +26,17 @@ def test_gpt_learns_sequence_reversal():
     ce = tt.CrossEntropyLoss()
 
     start = time.perf_counter()
-    # 100 steps: held-out token accuracy is 1.0 after 50 steps for seeds 0-7, so 100 leave a 2x margin
-    # for the same bars (250 steps checked nothing more, at 2.5x the cost)
-    for _ in range(100):
+    # At most 100 steps, stopping early once a whole fresh batch comes out right. Each batch is new
+    # random data, predicted BEFORE the model trains on it, so its accuracy is a free held-out estimate.
+    # Seeds 0-15 stop after 31-50 steps (held-out token accuracy then >= 0.994, sequences >= 0.96), so
+    # the cap keeps a 2x margin; a model that never gets there trains all 100 steps and the bars below
+    # still decide (stopping halves the cost of the 100 fixed steps, which checked the same bars).
+    for step in range(1, 101):
         xin, yout = reversal_batch(64, rng)
-        loss = ce(model(xin)[:, L:], yout[:, L:])
+        logits = model(xin)[:, L:]
+        if np.all(logits.data.argmax(-1) == yout[:, L:]):
+            break
+        loss = ce(logits, yout[:, L:])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -44,7 +50,8 @@ def test_gpt_learns_sequence_reversal():
     generated = model.generate(test_in[:100, :L + 1], max_new_tokens=L, temperature=0)
     sequence_acc = float(np.mean(np.all(generated[:, L + 1:] == test_in[:100, :L][:, ::-1], axis=1)))
     assert sequence_acc >= 0.9, "greedy generation reversed only %.2f of the sequences" % sequence_acc
-    print("GPT reversal: token accuracy %.4f, sequences %.2f, %.1f s" % (token_acc, sequence_acc, seconds))
+    print("GPT reversal: token accuracy %.4f, sequences %.2f, %d steps, %.1f s"
+          % (token_acc, sequence_acc, step, seconds))
 
 
 def test_transformer_pieces_compose_with_autograd():

@@ -117,7 +117,9 @@ def test_train_digits_cnn():
 
 
 def test_run_digits_pipeline(tmp_path):
-    figures = run_digits_pipeline(workdir=str(tmp_path), epochs=6, seed=0, n_samples=800)
+    # 3 epochs: no bar below is an accuracy level (test_train_digits_cnn checks learning); with seeds 0-5
+    # every bar holds after 3 epochs as after 6 (int8 within 0.01 of float32), at half the cost
+    figures = run_digits_pipeline(workdir=str(tmp_path), epochs=3, seed=0, n_samples=800)
     assert figures["served_identical"] is True
     assert figures["versions"] == [1, 2] and figures["production_version"] in (1, 2)
     assert figures["size_reduction"] > 3.0
