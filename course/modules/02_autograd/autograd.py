@@ -154,6 +154,14 @@ class enable_grad(no_grad):
 # handed back one page fault at a time in the next step -- a few thousand faults, several
 # milliseconds, per step of a small CNN. A lean graph keeps the step's memory small enough to stay
 # with the process and be reused.
+#
+# For the same reason `backward()` *releases* each node's saved arrays as soon as that node's own
+# backward has run (as PyTorch does): the backward pass visits the newest nodes first, so the
+# activations it no longer needs are returned while it still runs and the gradients it allocates
+# next reuse their memory instead of growing the process. A node keeps only what the graph walk
+# needs (`fn`, `parents`, `output_shape`, `needs_input_grad`). A second `backward()` through the
+# same graph then has nothing to work with and says so; `backward(retain_graph=True)` keeps
+# everything, for the rare case that needs two passes over one graph.
 
 # %%
 #| export
@@ -162,8 +170,21 @@ class Context:
     result: `fn` (the Function), `parents` (per positional argument, where its gradient goes: the
     node that produced it, the leaf Tensor itself, or None) and `output_shape`."""
 
+    released = False      # set once backward() has dropped what forward() stored (see _release)
+
     def save_for_backward(self, *arrays):
         self.saved = arrays
+
+
+_GRAPH_FIELDS = ("fn", "parents", "output_shape", "needs_input_grad")
+
+
+def _release(node):
+    """Drop everything forward() stored on `node` (the saved arrays); keep what the graph walk needs."""
+    kept = {name: node.__dict__[name] for name in _GRAPH_FIELDS}
+    node.__dict__.clear()                 # one step: every saved array loses this reference now
+    node.__dict__.update(kept)
+    node.released = True
 
 
 class Function:
@@ -308,8 +329,9 @@ def _accumulate_leaf(leaf, grad):
         leaf.grad.data += grad
 
 
-def _backward(tensor, grad=None):
-    """Backpropagate from `tensor`; leaf tensors with requires_grad=True accumulate into .grad."""
+def _backward(tensor, grad=None, retain_graph=False):
+    """Backpropagate from `tensor`; leaf tensors with requires_grad=True accumulate into .grad.
+    Each node's saved arrays are released once its backward has run, unless retain_graph=True."""
     if not tensor.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad")
     if grad is None:
@@ -330,7 +352,14 @@ def _backward(tensor, grad=None):
         if not isinstance(node, Context):     # a leaf: keep the gradient
             _accumulate_leaf(node, g)
             continue
+        if node.released:
+            raise RuntimeError(
+                "backward() through a graph a second time: the first backward() released the arrays "
+                "this %s node saved; call the first one as backward(retain_graph=True) to keep them"
+                % node.fn.__name__)
         in_grads = node.fn.backward(node, g)
+        if not retain_graph:
+            _release(node)
         if not isinstance(in_grads, (tuple, list)):
             in_grads = (in_grads,)
         for parent, pg in zip(node.parents, in_grads):

@@ -158,6 +158,29 @@ def test_graph_keeps_no_intermediate_array_alive():
     assert np.allclose(x.grad.data, 2.0)
 
 
+def test_backward_releases_saved_arrays():
+    x = rand(50, 40)
+    h = x.exp()                            # Exp saves its output for the backward
+    kept = weakref.ref(h.data)
+    loss = (h * 2.0).sum()
+    del h
+    assert kept() is not None, "Exp's node needs its output until its backward has run"
+    loss.backward()
+    assert kept() is None, "backward() must release a node's saved arrays once it has used them"
+    assert np.allclose(x.grad.data, 2 * np.exp(x.data), rtol=1e-5)
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        loss.backward()                    # the second pass has nothing left to work with
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = rand(3)
+    loss = (x.exp() * x).sum()             # d/dx = e^x (1 + x)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    expected = 2 * np.exp(x.data.astype(np.float64)) * (1 + x.data)
+    assert np.allclose(x.grad.data, expected, rtol=1e-5), "gradients of both passes accumulate"
+
+
 def test_ten_thousand_op_chain():
     x = Tensor(2.0, requires_grad=True)
     y = x
@@ -340,7 +363,7 @@ def test_custom_function():
 def test_custom_function_needs_input_grad():
     a, b = rand(3), Tensor(np.ones(3))
     out = TwoInputs.apply(a, b)
-    out.sum().backward()
+    out.sum().backward(retain_graph=True)        # keeps what forward stored, read below
     assert out._ctx.needs_input_grad == (True, False) and out._ctx.seen == (True, False)
     assert out._ctx.in_forward == (True, False)
     assert np.allclose(a.grad.data, 1.0)

@@ -142,7 +142,7 @@ def test_cross_entropy_rejects_bad_targets(logits_shape, targets, error):
 def test_cross_entropy_backward_twice_accumulates():
     z = rand(4, 3)
     loss = cross_entropy(z, [0, 1, 2, 0])
-    loss.backward()
+    loss.backward(retain_graph=True)                        # keep the saved softmax for a second pass
     first = z.grad.data.copy()
     loss.backward()                                         # the saved softmax must be untouched
     assert np.allclose(z.grad.data, 2 * first)
