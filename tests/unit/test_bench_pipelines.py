@@ -147,3 +147,17 @@ def test_editable_stage_in_a_busy_pool_counts_for_its_share_of_the_pool_wall():
             "pythons": [{"version": "3.12", "status": "passed",
                          "stages": [{"name": "course-tests", "status": "passed", "seconds": 170.0}]}]}
     assert pl.parse_verify_json(data)[1] == 85.0
+
+
+def test_venvs_made_beside_the_build_are_charged_back_to_the_per_python_part():
+    """Venvs made while the build ran (figures made_early) are per-Python work the subtraction of the
+    sequential stages would hide: with two workers busy all along, 8 s of them cost 4 s of pool wall."""
+    data = {"seconds": 100.0,
+            "stages": [{"name": "build", "seconds": 10.0}],
+            "pythons": [{"version": "3.12", "status": "passed",
+                         "stages": [{"name": "venv", "status": "passed", "seconds": 8.0,
+                                     "figures": {"made_early": True}},
+                                    {"name": "course-tests", "status": "passed", "seconds": 180.0}]}]}
+    assert pl.parse_verify_json(data)[1] == 94.0
+    data["pythons"][0]["stages"][0]["figures"] = {}  # made in the pool: already in its wall
+    assert pl.parse_verify_json(data)[1] == 90.0

@@ -20,7 +20,9 @@ total minus the sequential stages, minus the editable stage's share of the pool'
 times pool wall / pool busy seconds, at most its seconds: the pool gave it that fraction of its capacity;
 with two workers fully busy, half its seconds). Subtracting
 the editable stage's whole duration instead would credit tinytorch-verifier with time a second worker spent on
-per-Python tasks meanwhile. Ratios are to that per-Python wall.
+per-Python tasks meanwhile. The venvs tinytorch-verifier makes while the sequential stages run (their
+stages say `made_early`) are per-Python work the subtraction would hide: they are added back at the same
+rate. Ratios are to that per-Python wall.
 
 `render_tox_ini` is deterministic (tests/unit/test_bench_pipelines.py); everything timed lives in
 `run_pipelines`.
@@ -257,12 +259,16 @@ def parse_verify_json(data: Dict[str, Any]) -> Tuple[float, float, Dict[str, Pyt
     course_stages = data.get("stages", [])
     sequential = sum(float(s.get("seconds", 0.0)) for s in course_stages if s.get("name") in TITO_SEQUENTIAL_STAGES)
     in_pool = sum(float(s.get("seconds", 0.0)) for s in course_stages if s.get("name") in TITO_POOL_STAGES)
-    per_python_busy = sum(float(s.get("seconds", 0.0)) for raw in data.get("pythons", [])
-                          for s in raw.get("stages", []))
+    per_python = [s for raw in data.get("pythons", []) for s in raw.get("stages", [])]
+    # venvs made while the sequential stages ran (pipeline/earlyvenvs.py) are per-Python work done outside
+    # the pool: charged back at the pool's rate, as if the pool had made them (tox makes its envs in its pool)
+    early = sum(float(s.get("seconds", 0.0)) for s in per_python if (s.get("figures") or {}).get("made_early"))
+    per_python_busy = sum(float(s.get("seconds", 0.0)) for s in per_python) - early
     pool_wall = total - sequential
     pool_busy = per_python_busy + in_pool
     # never more than the stage's own seconds (a pool that idled cannot owe the stage more than it took)
     pool_share = min(in_pool, in_pool * pool_wall / pool_busy) if pool_busy > 0 else in_pool
+    early_share = early * pool_wall / pool_busy if pool_busy > 0 else early
     pythons: Dict[str, PythonRun] = {}
     for raw in data.get("pythons", []):
         stages = raw.get("stages", [])
@@ -274,7 +280,7 @@ def parse_verify_json(data: Dict[str, Any]) -> Tuple[float, float, Dict[str, Pyt
             {k: int(v) for k, v in (tests or {}).get("figures", {}).items()
              if k in ("passed", "failed", "skipped")},
             raw.get("interpreter"), {s["name"]: float(s.get("seconds", 0.0)) for s in stages})
-    return total, round(pool_wall - pool_share, 2), pythons
+    return total, round(pool_wall - pool_share + early_share, 2), pythons
 
 
 # -- running --------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ stages (on the core they leave idle); when they end it starts no further venv, a
 venv task takes the one made for it (waiting if it is being made) or makes its own as before.
 
 A venv made early is made exactly as the venv task makes it (pipeline/stages.py venv_stage_for, at
-the same place, metered the same way): the venv stage's report is the same, only its time moved.
+the same place, metered the same way): the venv stage's report is the same, only its time moved (its figures say
+`made_early`, so the pipelines bench can charge that time back to the per-Python part).
 Not used for cached environments (the module loop), whose venv is not fresh.
 """
 from __future__ import annotations
@@ -78,6 +79,9 @@ class EarlyVenvs:
                     stage, venv = venv_stage_for(lookup.interpreter.path, home / "venv")
                 stage.figures.setdefault("cpu_seconds", round(meter.seconds, 2))  # as pytasks.with_cpu
                 stage.figures.setdefault("processes", meter.processes)
+                # made beside the course-wide stages, not in the task pool: the pipelines bench
+                # (bench/pipelines.py) charges this time back to the per-Python part
+                stage.figures["made_early"] = True
                 with self._lock:
                     self._made[version] = (lookup, stage, venv)
             except Exception:  # noqa: BLE001 - e.g. a full disk: the venv task meets it again and reports it
