@@ -33,7 +33,9 @@ from _roles import roles  # noqa: E402
     "read_metadata", "save_model", "seed_everything", "train_test_split")
 
 SEED = 0
-EPOCHS = 6
+# Four epochs: the test accuracy after four is 0.89-0.98 over seeds 0-7 (after six 0.96-0.98, after three
+# 0.83-0.95), so the 0.8 bar keeps a margin; this scenario is about saving and reloading, not accuracy.
+EPOCHS = 4
 INPUT_SHAPE = (1, 8, 8)
 
 # The code the second process runs: it knows only the architecture (code shipped in the package) and
