@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 # alone at the end while the other core idles.
 ESTIMATES = {"venv": 0.7, "install": 0.4, "module-imports": 1.2, "entry-points": 0.05, DEPENDENCY_API: 0.3,
              "course-tests": 5.0,
-             "cnn": 1.2, "transformer": 1.2, "complete_pipeline": 0.4, "installation": 0.6, "persistence": 0.3,
+             "cnn": 0.9, "transformer": 0.8, "complete_pipeline": 0.35, "installation": 0.6, "persistence": 0.3,
              "editable": 7.5}
 DEFAULT_ESTIMATE = 1.0
 
