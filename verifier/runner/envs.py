@@ -289,8 +289,10 @@ def _virtualenv_api() -> Optional[Callable[..., object]]:
 
 
 def _venv_in_process(cli_run: Callable[..., object], args: List[str]) -> str:
-    """`cli_run(args)` with the environment a child would get (clean_env: no VIRTUAL_ENV, PYTHONPATH …);
-    its CPU time counts in the stage's meter as the child's did. '' when it worked, else why not."""
+    """`cli_run(args)` with the environment a child would get (clean_env: no VIRTUAL_ENV, PYTHONPATH …).
+    The calling thread's CPU time goes to the stage's meter; virtualenv's seeding threads (copying pip
+    in, ~0.1-0.3 s a venv) cannot be told apart from this process's other threads, so the venv stage's
+    cpu_seconds leaves them out — they are in the run's own CPU time. '' when it worked, else why not."""
     with _venv_lock:
         if stopping():
             return "the run is stopping"
