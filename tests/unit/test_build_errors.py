@@ -59,3 +59,38 @@ def test_a_build_of_a_bad_requires_python_is_setuptools_one_line(mini_course):
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert "must be pep508-versionspec" in line and "Traceback" not in done.stderr and 'File "' not in line, line
+
+
+def _tiny_project(root):
+    (root / "tinypkg").mkdir(parents=True)
+    (root / "tinypkg" / "__init__.py").write_text("VALUE = 1\n")
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "tinypkg"\nversion = "0.1.0"\nrequires-python = ">=3.9"\n')
+    return root
+
+
+@pytest.mark.system
+def test_the_direct_wheel_is_built_beside_the_distributions_from_a_copy(tmp_path):
+    """Both builds run at once; the direct one works on a copy of the staged tree (a setuptools build
+    writes into the tree it builds), and the wheels agree as they did built one after the other."""
+    from verifier.package.build import build_beside_direct_wheel
+    from verifier.package.wheelcheck import compare_wheels
+
+    stage = _tiny_project(tmp_path / "stage")
+    artifacts, direct = build_beside_direct_wheel(stage, tmp_path / "dist", tmp_path)
+    assert artifacts.sdist.name.endswith(".tar.gz") and artifacts.wheel.suffix == ".whl"
+    assert direct.parent == tmp_path / "dist-from-source" and direct.name == artifacts.wheel.name
+    assert (tmp_path / "stage-direct" / "tinypkg" / "__init__.py").is_file()
+    assert compare_wheels(artifacts.wheel, direct) == []
+
+
+@pytest.mark.system
+def test_a_failed_direct_build_beside_the_distributions_is_the_build_error(tmp_path):
+    from verifier.errors import BuildError
+    from verifier.package.build import build_beside_direct_wheel
+
+    stage = _tiny_project(tmp_path / "stage")
+    (stage / "pyproject.toml").write_text((stage / "pyproject.toml").read_text().replace('">=3.9"', '">=3.9,,<4"'))
+    with pytest.raises(BuildError, match="requires-python"):
+        build_beside_direct_wheel(stage, tmp_path / "dist", tmp_path)

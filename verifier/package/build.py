@@ -9,9 +9,10 @@ import os
 import re
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..course.discovery import Course
 from ..errors import BuildError
@@ -124,9 +125,29 @@ def build_wheel_from_source(stage: Path, out_dir: Path, timeout: float = 900.0) 
     return sorted(out_dir.glob("*.whl"))[0]
 
 
-def check_build(stage: Path, plan: ExportPlan, artifacts: Artifacts, work: Path) -> List[str]:
-    """Every build check; an empty list means the distributions are what the course declares."""
-    direct = build_wheel_from_source(stage, work / "dist-from-source")
+def build_beside_direct_wheel(stage: Path, out_dir: Path, work: Path,
+                              timeout: float = 900.0) -> Tuple[Artifacts, Path]:
+    """The distributions (build_distributions) and, at the same time, the wheel straight from the tree
+    that check_build compares them with: two independent builds, so the second core does one while
+    the first does the other. The direct build works on a copy of the staged tree, because a
+    setuptools build writes its egg-info and build/ folders into the tree it builds."""
+    direct_stage = work / "stage-direct"
+    shutil.copytree(stage, direct_stage)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tito-direct-wheel")
+    direct = pool.submit(build_wheel_from_source, direct_stage, work / "dist-from-source", timeout)
+    try:
+        artifacts = build_distributions(stage, out_dir, timeout)
+        return artifacts, direct.result()
+    finally:
+        pool.shutdown(wait=False)  # on Ctrl-C the run's clean-up ends the child; never wait here
+
+
+def check_build(stage: Path, plan: ExportPlan, artifacts: Artifacts, work: Path,
+                direct: Optional[Path] = None) -> List[str]:
+    """Every build check; an empty list means the distributions are what the course declares.
+    `direct`: the wheel built straight from the tree, when it was built already."""
+    if direct is None:
+        direct = build_wheel_from_source(stage, work / "dist-from-source")
     return compare_wheels(artifacts.wheel, direct) + inspect_wheel(artifacts.wheel, plan)
 
 

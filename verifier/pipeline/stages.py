@@ -12,7 +12,14 @@ from ..course.discovery import Course
 from ..errors import VerifierError
 from ..findingmodel import Finding
 from ..package.api import RELEASE_NOTES, SNAPSHOT, compare, load_snapshot, package_surface, unacknowledged
-from ..package.build import Artifacts, build_distributions, build_wheel_only, check_build, keep_artifacts, stage_course
+from ..package.build import (
+    Artifacts,
+    build_beside_direct_wheel,
+    build_wheel_only,
+    check_build,
+    keep_artifacts,
+    stage_course,
+)
 from ..package.export import ExportPlan, plan_export
 from ..package.locks import constraints_for
 from ..results import FAILED, NOT_RUN, PASSED, Attribution, PythonResult, StageResult
@@ -146,10 +153,10 @@ def build_stage(work: Path, plan: ExportPlan, keep_in: Optional[Path],
                 build.status, build.detail = FAILED, str(exc)
             return build, artifacts
         try:
-            artifacts = build_distributions(work / "stage", work / "dist")
+            artifacts, direct = build_beside_direct_wheel(work / "stage", work / "dist", work)
             if keep_in is not None:
                 keep_artifacts(artifacts, keep_in)
-            problems = check_build(work / "stage", plan, artifacts, work)
+            problems = check_build(work / "stage", plan, artifacts, work, direct)
             if problems:
                 build.status, build.detail = FAILED, "; ".join(problems)
                 build.fix = "fix the course's pyproject.toml / package data so the wheel holds what it declares"
