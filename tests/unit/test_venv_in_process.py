@@ -84,3 +84,25 @@ def test_without_the_api_the_command_makes_it(tmp_path, monkeypatch):
     with metered() as meter:
         venv = create_venv(_interpreter(), tmp_path / "venv")
     assert venv.python.exists() and meter.processes == 1
+
+
+def test_a_venv_that_never_finishes_is_a_failure_within_the_timeout(tmp_path, monkeypatch):
+    """An interpreter that hangs when virtualenv asks it about itself must not hang the run: the
+    in-process venv is bounded like the child process it replaces; the next venv is refused, not queued
+    forever behind it."""
+    import threading
+    import time
+
+    release = threading.Event()
+    monkeypatch.setattr(envs, "_virtualenv_api", lambda: (lambda *a, **k: release.wait(30)))
+    began = time.monotonic()
+    with pytest.raises(EnvironmentSetupError, match="did not finish within 1 s"):
+        create_venv(_interpreter(), tmp_path / "venv", timeout=1.0)
+    with pytest.raises(EnvironmentSetupError, match="still being made"):
+        create_venv(_interpreter(), tmp_path / "venv2", timeout=1.0)
+    assert time.monotonic() - began < 10
+    release.set()  # the stuck thread ends and frees the lock for the tests after this one
+    deadline = time.monotonic() + 10
+    while envs._venv_lock.locked() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not envs._venv_lock.locked()

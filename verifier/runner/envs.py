@@ -270,7 +270,7 @@ def create_venv(interpreter: Path, where: Path, timeout: float = 300.0) -> Venv:
     args = [*VENV_FLAGS, "--python", str(interpreter), str(where)]
     cli_run = None if sandboxed() else _virtualenv_api()
     if cli_run is not None:
-        failure = _venv_in_process(cli_run, args)
+        failure = _venv_in_process(cli_run, args, timeout)
     else:
         completed = run([sys.executable, "-m", "virtualenv", *args], env=clean_env(), timeout=timeout)
         failure = "" if completed.ok else completed.tail(3)
@@ -288,26 +288,41 @@ def _virtualenv_api() -> Optional[Callable[..., object]]:
     return cli_run
 
 
-def _venv_in_process(cli_run: Callable[..., object], args: List[str]) -> str:
+def _venv_in_process(cli_run: Callable[..., object], args: List[str], timeout: float) -> str:
     """`cli_run(args)` with the environment a child would get (clean_env: no VIRTUAL_ENV, PYTHONPATH …).
-    The calling thread's CPU time goes to the stage's meter; virtualenv's seeding threads (copying pip
-    in, ~0.1-0.3 s a venv) cannot be told apart from this process's other threads, so the venv stage's
-    cpu_seconds leaves them out — they are in the run's own CPU time. '' when it worked, else why not."""
-    with _venv_lock:
-        if stopping():
-            return "the run is stopping"
-        began = time.thread_time()
+    The CPU time of the thread that runs it goes to the stage's meter; virtualenv's seeding threads (copying
+    pip in, ~0.1-0.3 s a venv) cannot be told apart from this process's other threads, so the venv stage's
+    cpu_seconds leaves them out — they are in the run's own CPU time. '' when it worked, else why not.
+    Bounded like the child process it replaces: virtualenv runs in a thread of its own and a venv not
+    made within `timeout` (an interpreter that hangs when virtualenv asks it about itself) is a
+    failure of its stage — that thread is left to finish on its own, never waited for."""
+    if not _venv_lock.acquire(timeout=timeout):
+        return f"an earlier venv was still being made after {timeout:.0f} s"
+    if stopping():
+        _venv_lock.release()
+        return "the run is stopping"
+    meter = current_meter()  # the caller's: the stage's meter
+    outcome: List[str] = []
+
+    def make() -> None:
         try:
             cli_run(args, setup_logging=False, env=clean_env())
-            failure = ""
+            outcome.append("")
         except SystemExit as exc:  # its option parser refused an argument
-            failure = f"virtualenv exited with {exc.code}"
+            outcome.append(f"virtualenv exited with {exc.code}")
         except Exception as exc:  # noqa: BLE001 - virtualenv's own errors (no such interpreter, disk full)
-            failure = f"{type(exc).__name__}: {exc}"
-        meter = current_meter()
-        if meter is not None:
-            meter.add(time.thread_time() - began)
-    return failure
+            outcome.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            if meter is not None:
+                meter.add(time.thread_time())  # this thread's whole CPU: it did nothing else
+            _venv_lock.release()
+
+    worker = threading.Thread(target=make, name="tito-virtualenv", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        return f"virtualenv did not finish within {timeout:.0f} s"
+    return outcome[0] if outcome else "virtualenv ended without a result"
 
 
 NO_MATCH = re.compile(r"Could not find a version that satisfies the requirement (?P<req>.+?)"
