@@ -60,7 +60,11 @@ def _living(token: str, groups: Set[int]) -> List[str]:
             continue
         if carries or int(fields[2]) in groups:
             cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"{entry} {cmd[:120]}")
+            try:  # a scenario forked from the run's scenario server has the server's command line: its
+                cwd = os.readlink(f"/proc/{entry}/cwd")  # folder (scenario-<name>) says what it runs
+            except OSError:
+                cwd = "?"
+            found.append(f"{entry} {cmd[:120]} (in {os.path.basename(cwd)})")
     return found
 
 
@@ -253,7 +257,8 @@ def test_a_run_killed_with_sigkill_is_swept_by_the_next_run(mini_course, tmp_pat
         marker = _marker_of_new_run(before)
         token, _ = _read_marker(marker)
         _wait_for(lambda: "install" in (tmp_path / "out.log").read_text(), 300, "the install stage")
-        orphans = _wait_for(lambda: [p for p in _living(token, _read_marker(marker)[1]) if "imports.py" in p], 120,
+        orphans = _wait_for(lambda: [p for p in _living(token, _read_marker(marker)[1])
+                                     if "(in scenario-imports)" in p], 120,
                             "a scenario process")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -291,7 +296,7 @@ def test_sigint_during_the_build_ends_every_child_before_tito_exits(mini_course,
 
 
 def _in_scenario(token: str, groups: Set[int], log: str) -> bool:
-    return "install" in log and any("imports.py" in p for p in _living(token, groups))
+    return "install" in log and any("(in scenario-imports)" in p for p in _living(token, groups))
 
 
 def test_sigint_during_a_scenario_marks_it_interrupted_not_failed(mini_course, tmp_path):

@@ -123,3 +123,50 @@ def test_scenarios_of_one_python_run_side_by_side(venv, tmp_path):
     assert all(r.status == "passed" and r.figures == {"ok": 1} for r in results.values()) and len(results) == 3
     assert took < 2.8   # three 1-second scenarios at once, not one after the other
     assert server.run("slow.py", tmp_path / "0", 5.0) is None   # closed: the caller starts a process
+
+
+def test_a_server_killed_mid_scenario_ends_it_and_runs_nothing_again(venv, tmp_path):
+    """What Ctrl-C does to a run (its children's groups killed): the scenario in flight is reported as
+    ended, at once — it is not started again in a process of its own, which the cancelled run would
+    then wait for — and the forked child dies with its server."""
+    import signal
+    import time
+
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    (folder / "sleeps.py").write_text("import os, time\nopen('pid', 'w').write(str(os.getpid()))\ntime.sleep(60)\n")
+    server = ScenarioServer(venv, scenario_env({}), 400, tmp_path)
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.update(result=run_scenario(
+        venv, Scenario("sleeps", folder / "sleeps.py", 120.0, ()), tmp_path / "w", PACKAGE, server=server)))
+    thread.start()
+    pid_file = tmp_path / "w" / "scenario-sleeps" / "pid"
+    deadline = time.monotonic() + 30
+    while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    began = time.monotonic()
+    os.killpg(server.proc.pid, signal.SIGKILL)  # the server's group, as kill_all does
+    thread.join(20)
+    try:
+        assert not thread.is_alive() and time.monotonic() - began < 10
+        assert outcome["result"].status == "failed"
+        assert outcome["result"].detail == "the scenario server ended while this scenario ran"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state == "Z":
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the forked scenario outlived its server")
+    finally:
+        server.close()
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

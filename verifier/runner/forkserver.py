@@ -105,6 +105,13 @@ signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 os.close(wake_r)
 os.close(wake_w)
 os.setpgid(0, 0)
+try:  # Linux: the child is killed when its server dies (the run was cancelled, the server was killed)
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() == 1:  # the server died before the line above: nobody waits for this scenario
+    os._exit(1)
 os.chdir(job["cwd"])
 for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, job["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
                         (2, job["err"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
@@ -191,7 +198,13 @@ class ScenarioServer:
                 self._arrived.wait(1.0)
             answer = self._answers.pop(ident, None)
         if answer is None:
-            return None
+            # the server ended with this scenario in flight: killed because the run is being cancelled
+            # (Ctrl-C, fail-fast), or crashed — either way it is not run a second time in a process of
+            # its own (a cancelled run would start it after its children were killed, and wait for it)
+            for path in (out, err):
+                path.unlink(missing_ok=True)
+            return Completed([script], -9, "", "the scenario server ended while this scenario ran",
+                             time.monotonic() - began, False, interrupted=True)
         streams = [path.read_text(encoding="utf-8", errors="replace") if path.is_file() else "" for path in (out, err)]
         for path in (out, err):
             path.unlink(missing_ok=True)
