@@ -26,10 +26,12 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 
-@nox.session
+# uv makes the session's venv when nox can find it (`pip install "nox[uv]"`: set-up ~3 s instead of ~13 s),
+# else virtualenv and pip as before; the venvs verify itself makes are virtualenv's either way
+@nox.session(venv_backend="uv|virtualenv")
 def verify(session: nox.Session) -> None:
     """The main job: the release check of the course (default: the embedded course)."""
-    session.install("-e", ".")
+    session.install("-e", ".", env={"UV_COMPILE_BYTECODE": "1"})  # compiled now, not on the run's first import
     session.run("tinytorch-verifier", "verify", *session.posargs)
 
 
