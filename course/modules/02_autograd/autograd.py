@@ -176,15 +176,13 @@ class Context:
         self.saved = arrays
 
 
-_GRAPH_FIELDS = ("fn", "parents", "output_shape", "needs_input_grad")
-
-
 def _release(node):
     """Drop everything forward() stored on `node` (the saved arrays); keep what the graph walk needs."""
-    kept = {name: node.__dict__[name] for name in _GRAPH_FIELDS}
-    node.__dict__.clear()                 # one step: every saved array loses this reference now
-    node.__dict__.update(kept)
-    node.released = True
+    stored = node.__dict__
+    # a fresh attribute dict with only the graph fields: the old one, and with it this node's reference
+    # to every saved array, goes at once (one dict built per node: this runs for every op of every step)
+    node.__dict__ = {"fn": stored["fn"], "parents": stored["parents"], "output_shape": stored["output_shape"],
+                     "needs_input_grad": stored["needs_input_grad"], "released": True}
 
 
 class Function:
@@ -207,14 +205,19 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         # 1. Unwrap: forward() works on plain NumPy arrays.
-        raw, needs = [], []
+        # Where each input's gradient would go, found in the same pass: the node that produced it, or
+        # the input itself when it is a leaf (a weight) — not the produced Tensors, so that their
+        # arrays can be freed once nothing else holds them.
+        raw, needs, parents = [], [], []
         for a in args:
             if isinstance(a, Tensor):
                 raw.append(a.data)
                 needs.append(a.requires_grad)
+                parents.append((a if a._ctx is None else a._ctx) if a.requires_grad else None)
             else:
                 raw.append(a)
                 needs.append(False)
+                parents.append(None)
         for k, v in kwargs.items():        # keyword arguments are never differentiated
             if isinstance(v, Tensor):
                 kwargs[k] = v.data
@@ -233,9 +236,7 @@ class Function:
         result.requires_grad = record
         if record:
             ctx.fn = cls                   # which backward to call
-            # Where each input's gradient goes: the node that produced it, or the input itself when
-            # it is a leaf (a weight). Not the produced Tensors: their arrays can then be freed.
-            ctx.parents = tuple(_node_of(a) if wanted else None for a, wanted in zip(args, needs))
+            ctx.parents = tuple(parents)   # where each input's gradient goes (step 1)
             ctx.output_shape = out.shape   # _unbroadcast's target for gradients sent to this node
             result._ctx = ctx
         else:
