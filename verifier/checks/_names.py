@@ -21,7 +21,7 @@ from ..deps.imports import fallback_nodes
 from ..deps.timing import timings
 from .context import CheckContext, Emitter, place
 from .findings import Finding, Location, When
-from .module_cache import module_findings
+from .module_cache import per_module
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__loader__",
                                             "__package__", "__builtins__", "__path__", "__annotations__",
@@ -133,10 +133,4 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     # a module's findings depend on its own source and on these course-wide values only (module_cache.py):
     # after an edit of another module its cells are not walked (nor parsed) again
     inputs = [str(ctx.oldest), ctx.course.package]
-    for module, item, exported in ctx.dev_sources():
-        def compute(module: CourseModule = module, item: ModuleSource = item,
-                    exported: List[ParsedCell] = exported) -> List[List[Finding]]:
-            out = Emitter(CODES)
-            _unexported_names(ctx, out, module, item, exported)
-            return [out.findings]
-        yield from module_findings("names", item, inputs, 1, compute)[0]
+    yield from per_module(ctx, "names", inputs, CODES, _unexported_names)

@@ -13,7 +13,7 @@ from ..course.discovery import MODULE_FOLDER, CourseModule
 from ..deps.imports import fallback_nodes
 from .context import CheckContext, Emitter
 from .findings import Finding
-from .module_cache import module_findings
+from .module_cache import per_module
 
 READ_CALLS = {"load", "loadtxt", "genfromtxt", "fromfile", "read_csv", "read_json", "read_pickle", "read_parquet",
               "read_table", "imread", "listdir", "scandir", "glob", "iglob"}
@@ -192,10 +192,4 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     course = ctx.course
     inputs = [str(ctx.oldest), course.package, course.location, ctx.resolver.modules_top,
               "\t".join(f"{m.key}/{m.name}" for m in course.modules)]
-    for module, item, exported in ctx.dev_sources():
-        def compute(module: CourseModule = module, item: ModuleSource = item,
-                    exported: List[ParsedCell] = exported) -> List[List[Finding]]:
-            out = Emitter(CODES)
-            _coupling(ctx, out, module, item, exported)
-            return [out.findings]
-        yield from module_findings("paths", item, inputs, 1, compute)[0]
+    yield from per_module(ctx, "paths", inputs, CODES, _coupling)

@@ -19,10 +19,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import sys
-from typing import Any, Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequence
 
 from ..course.analysis import ModuleSource
 from .findings import Finding
+
+if TYPE_CHECKING:
+    from ..course.analysis import ParsedCell
+    from ..course.discovery import CourseModule
+    from .context import CheckContext, Emitter
 
 ENTRY_FORMAT = 1  # bump when what an entry holds changes meaning
 KIND = "validate-module"
@@ -77,3 +82,20 @@ def module_findings(check: str, item: ModuleSource, inputs: Sequence[str], group
     found = compute()
     store_result(path, {"key": key, "groups": [[_finding_to_json(f) for f in group] for group in found]})
     return found
+
+
+def per_module(ctx: "CheckContext", check: str, inputs: Sequence[str], codes: frozenset,
+               walk: Callable[["CheckContext", "Emitter", "CourseModule", ModuleSource, List["ParsedCell"]], None]
+               ) -> Iterator[Finding]:
+    """The findings of a check family that reads one module source (and `inputs`) at a time:
+    `walk(ctx, out, module, item, exported)` emits them for one source, and they are reused while the
+    source and `inputs` are unchanged (after an edit of another module its cells are not walked again)."""
+    from .context import Emitter
+
+    for module, item, exported in ctx.dev_sources():
+        def compute(module: "CourseModule" = module, item: ModuleSource = item,
+                    exported: List["ParsedCell"] = exported) -> List[List[Finding]]:
+            out = Emitter(codes)
+            walk(ctx, out, module, item, exported)
+            return [out.findings]
+        yield from module_findings(check, item, inputs, 1, compute)[0]
