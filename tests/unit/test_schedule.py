@@ -1,15 +1,18 @@
 """The verify scheduler (verifier/pipeline/schedule.py) on fake tasks: dependencies respected,
-heaviest chain first, no idle worker while a task is ready, cancellation, errors; and the installer
-choice (verifier/runner/envs.py)."""
+heaviest chain first, no idle worker while a task is ready, cancellation, errors, the simulated
+choice of priorities that removes the idle tail of alike chains; and the installer choice
+(verifier/runner/envs.py)."""
 from __future__ import annotations
 
+import random
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from verifier.pipeline.schedule import Cancelled, Task, critical_paths, run_tasks
+from verifier.deps.digraph import connected_groups
+from verifier.pipeline.schedule import Cancelled, Task, critical_paths, plan, run_tasks, simulate
 
 
 def recorder():
@@ -168,3 +171,102 @@ def test_an_interrupt_waits_for_running_tasks_before_propagating():
     with pytest.raises(KeyboardInterrupt):
         run_tasks(tasks, workers=2, poll=0.01, on_interrupt=lambda: interrupted.append(True))
     assert finished == ["slow"] and interrupted == [True]
+
+
+# Seconds per stage of each of seven Pythons (3.9 ... 3.15) in a real `verify --jobs 2` trace: the
+# chains are alike, and course-tests (the longest tasks) come after every check of their Python.
+TRACE_PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
+TRACE_SECONDS = {
+    "venv": (0, 0, 0, 0.81, 0.37, 0.24, 0.24),
+    "install": (0.34, 0.32, 0.27, 0.31, 0.35, 0.36, 0.36),
+    "module-imports": (1.15, 1.24, 1.29, 1.43, 1.56, 1.47, 1.27),
+    "entry-points": (0, 0, 0, 0, 0, 0, 0),
+    "dependency-api": (0.42, 0.11, 0.12, 0.12, 0.12, 0.11, 0.15),
+    "imports": (0.15, 0.14, 0.17, 0.16, 0.14, 0.13, 0.12),
+    "inter_module": (0.09, 0.14, 0.14, 0.14, 0.14, 0.13, 0.11),
+    "data_flow": (0.08, 0.07, 0.09, 0.08, 0.06, 0.06, 0.06),
+    "cnn": (0.5, 0.48, 0.44, 0.43, 0.45, 0.39, 0.39),
+    "transformer": (0.65, 0.57, 0.61, 0.62, 0.61, 0.56, 0.56),
+    "installation": (0.58, 0.52, 0.51, 0.55, 0.54, 0.48, 0.46),
+    "complete_pipeline": (0.29, 0.28, 0.28, 0.29, 0.29, 0.26, 0.29),
+    "persistence": (0.37, 0.27, 0.24, 0.26, 0.27, 0.22, 0.23),
+    "course-tests": (3.74, 3.88, 3.44, 3.88, 3.68, 3.4, 3.42),
+}
+
+
+def trace_shaped_tasks(pythons=TRACE_PYTHONS):
+    """The task graph of pipeline/pytasks.py (venv -> install -> checks -> course-tests -> clean-up per
+    Python, plus one course-wide task) with the trace's weights; the tasks do nothing."""
+    tasks = []
+    for py in pythons:
+        seconds = {stage: row[TRACE_PYTHONS.index(py)] for stage, row in TRACE_SECONDS.items()}
+        checks = [f"{py}/{stage}" for stage in list(TRACE_SECONDS)[2:-1]]
+        tasks.append(Task(f"{py}/venv", lambda: None, (), seconds["venv"]))
+        tasks.append(Task(f"{py}/install", lambda: None, (f"{py}/venv",), seconds["install"]))
+        tasks += [Task(key, lambda: None, (f"{py}/install",), seconds[key.split("/")[1]]) for key in checks]
+        tasks.append(Task(f"{py}/course-tests", lambda: None, tuple(checks), seconds["course-tests"]))
+        tasks.append(Task(f"{py}/clean-up", lambda: None, (*checks, f"{py}/course-tests"), 0.1))
+    tasks.append(Task("course/editable", lambda: None, (), 5.49))
+    return tasks
+
+
+def test_alike_chains_on_two_workers_let_early_chains_run_ahead_and_lose_the_idle_tail():
+    tasks = trace_shaped_tasks()
+    plain = simulate(tasks, 2, critical_paths(tasks))
+    chosen = plan(tasks, 2)
+    better = simulate(tasks, 2, chosen.priority)
+    assert chosen.rule != "critical path" and chosen.critical_path_makespan == plain.makespan
+    assert better.makespan == chosen.makespan < plain.makespan - 1.0  # > 1 s of idle tail gone
+    busy = sum(t.weight for t in tasks)
+    assert busy / (2 * plain.makespan) < 0.96 < 0.99 < busy / (2 * better.makespan)  # utilisation on paper
+    last_long_start = lambda sim: max(sim.starts[f"{py}/course-tests"] for py in TRACE_PYTHONS)  # noqa: E731
+    assert last_long_start(better) < last_long_start(plain) - 1.0
+    stats = run_tasks(tasks, workers=2)
+    assert stats.rule == chosen.rule and stats.planned == chosen.makespan
+
+
+def test_the_run_dispatches_by_the_plans_priorities(monkeypatch):
+    from verifier.pipeline import schedule
+
+    tasks = [Task(key, lambda: None, (), weight) for key, weight in (("a", 3.0), ("b", 2.0), ("c", 1.0))]
+    assert run_tasks(tasks, workers=1).order == ["a", "b", "c"]  # critical path
+    reverse = schedule.Plan("test rule", {"a": 1.0, "b": 2.0, "c": 3.0}, 6.0, 6.0)
+    monkeypatch.setattr(schedule, "plan", lambda tasks, workers: reverse)
+    stats = run_tasks(tasks, workers=1)
+    assert stats.order == ["c", "b", "a"] and stats.rule == "test rule"
+
+
+def test_critical_path_is_kept_where_no_lead_does_better():
+    # one worker: every rule gives the summed weights; one group: nothing to lead
+    tasks = trace_shaped_tasks()
+    assert plan(tasks, 1).rule == "critical path"
+    assert plan(trace_shaped_tasks(("3.12",)), 2).rule == "critical path"
+    # four workers: every lead simulates longer than critical path, which stays
+    four = plan(tasks, 4)
+    assert four.rule == "critical path" and four.makespan == simulate(tasks, 4, critical_paths(tasks)).makespan
+    # whatever the graph, the chosen plan is never longer on paper than critical path
+    rng = random.Random(24)
+    for _ in range(30):
+        graph = []
+        for i in range(rng.randint(2, 25)):
+            after = tuple(t.key for t in rng.sample(graph, rng.randint(0, min(3, len(graph)))))
+            graph.append(Task(f"t{i}", lambda: None, after, round(rng.uniform(0, 4), 2)))
+        workers = rng.randint(1, 4)
+        chosen = plan(graph, workers)
+        assert chosen.makespan <= simulate(graph, workers, critical_paths(graph)).makespan
+        assert chosen.makespan == simulate(graph, workers, chosen.priority).makespan
+
+
+def test_the_plan_is_deterministic_and_cheap():
+    first, again = plan(trace_shaped_tasks(), 2), plan(trace_shaped_tasks(), 2)
+    assert (first.rule, first.priority, first.makespan) == (again.rule, again.priority, again.makespan)
+    assert run_tasks(trace_shaped_tasks(), 1).order == run_tasks(trace_shaped_tasks(), 1).order
+    started = time.process_time()
+    for _ in range(5):
+        plan(trace_shaped_tasks(), 2)
+    assert (time.process_time() - started) / 5 < 0.1  # ~110 tasks: a few ms; generous for a busy machine
+
+
+def test_connected_groups_follow_the_submission_order():
+    edges = {"b": (), "a": ("b",), "c": (), "d": ("c",), "e": ()}
+    assert connected_groups(edges, ["e", "a", "b", "c", "d"]) == [["e"], ["a", "b"], ["c", "d"]]

@@ -1,5 +1,5 @@
 """A small, domain-free directed graph toolkit: cycles (one per strongly connected component),
-topological order with deterministic tie-breaking, and reverse closure. Nodes are hashable values,
+topological order with deterministic tie-breaking, reverse closure and connected groups. Nodes are hashable values,
 edges a mapping node -> the nodes it points to (e.g. module -> the modules it depends on). It knows
 nothing about courses, modules or imports; callers attach meaning.
 """
@@ -168,3 +168,32 @@ def reverse_closure(edges: Mapping[N, Collection[N]], start: Iterable[N]) -> Set
         seen.add(node)
         todo.extend(incoming[node])
     return seen
+
+
+def connected_groups(edges: Mapping[N, Collection[N]], nodes: Sequence[N]) -> List[List[N]]:
+    """The groups of `nodes` linked by edges in either direction (weakly connected components), each
+    in the order of `nodes`, the groups in the order of their first node (e.g. the independent task
+    chains of a schedule, in submission order). Every node of `edges` must be in `nodes`."""
+    _check(edges)
+    linked: Dict[N, List[N]] = {node: [] for node in nodes}
+    for node, targets in edges.items():
+        for target in targets:
+            linked[node].append(target)
+            linked[target].append(node)
+    group_of: Dict[N, int] = {}
+    count = 0
+    for first in nodes:
+        if first in group_of:
+            continue
+        group_of[first] = count
+        todo = [first]
+        while todo:
+            for other in linked[todo.pop()]:
+                if other not in group_of:
+                    group_of[other] = count
+                    todo.append(other)
+        count += 1
+    groups: List[List[N]] = [[] for _ in range(count)]
+    for node in nodes:
+        groups[group_of[node]].append(node)
+    return groups
