@@ -31,6 +31,7 @@ from ..runner.envs import Venv
 from ..runner.forkserver import ScenarioServer
 from ..runner.imports import IMPORT_TIMEOUT, import_stage
 from ..runner.interpreters import find_interpreter
+from ..runner.preload import package_preload
 from ..runner.processes import CpuMeter, metered, sandboxed
 from ..runner.scenarios import (
     ROLE_MAP_VARIABLE,
@@ -220,7 +221,8 @@ class PythonTasks:
         cap = self.options.scenario_timeout
         stage = import_stage(state.venv, self.built.modules, self.course.package, self.run.targets,
                              memory_mb=self.options.memory_mb,
-                             timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.run.cancelled)
+                             timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.run.cancelled,
+                             preload=package_preload(state.result.site_packages, self.course.package))
         blame_marker_gap(stage, state.result.version, self.run.findings)
         return stage
 
@@ -255,7 +257,9 @@ class PythonTasks:
         with state.lock:
             if state.scenario_server is None:
                 state.scenario_server = ScenarioServer(state.venv, scenario_env(api_roles(self.course)),
-                                                       self.options.memory_mb, state.home)
+                                                       self.options.memory_mb, state.home,
+                                                       package_preload(state.result.site_packages,
+                                                                       self.course.package))
             return state.scenario_server
 
     def _tests(self, state: PythonRun) -> StageResult:

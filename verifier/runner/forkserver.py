@@ -1,6 +1,8 @@
-"""A fork server per Python for the student scenarios: one process in the venv imports NumPy (a
-third-party module, never the course's) once, then forks one child per scenario; the children of
-one Python run side by side, each asked for by its own scenario task, so the schedule is unchanged.
+"""A fork server per Python for the student scenarios: one process in the venv imports `preload` once
+(runner/preload.py: the modules outside the course package that the package's modules import at module
+level, e.g. NumPy, zipfile, json, hashlib — never a module of the course package), then forks one child
+per scenario; the children of one Python run side by side, each asked for by its own scenario task, so
+the schedule is unchanged.
 
 Each child is what `python -I -X faulthandler SCRIPT` from the scenario's empty folder would be:
 the same interpreter, flags, environment (the server's, which is the scenario's) and memory limit
@@ -12,8 +14,13 @@ threads are waited for as at any exit. A timeout sends SIGABRT (faulthandler pri
 and 2 s later SIGKILL to the child's group. The server reports each end (exit status, seconds,
 the child's CPU and peak memory from wait4) on one `TITO_FORKED {json}` line.
 
-All that is shared is NumPy's own import. `ScenarioServer.run` returns None when the server cannot
-answer (it died, the run is stopping): the caller then runs the scenario in a process of its own.
+All that is shared is those modules' own imports: each child imports the course package afresh and
+runs its code; a name is bound only where the child's code imports it, so a scenario or course module
+that uses `json` without importing it still fails; a preload that cannot be imported is skipped (what
+needs it fails in its own child, as alone); a preload's own output goes to the server's pipe, never into
+a scenario's log (a scenario is judged by its exit and its TITO_RESULT line). `ScenarioServer.run`
+returns None when the server cannot answer (it died, the run is stopping): the caller then runs the
+scenario in a process of its own.
 Not used inside the bubblewrap sandbox (each child there gets its own bwrap, as before).
 """
 from __future__ import annotations
@@ -30,7 +37,6 @@ from .processes import Completed, current_meter, release, spawn
 
 FORKED_PREFIX = "TITO_FORKED "
 READY_PREFIX = "TITO_READY "
-PRELOAD = ("numpy",)
 
 # Runs inside the venv (never imports the verifier). argv: preload (JSON list). Requests on stdin, one
 # JSON object a line: {"id", "script", "cwd", "out", "err", "timeout"}; stdin closed: exit after the children.
@@ -142,7 +148,7 @@ class ScenarioServer:
     """One Python's fork server; `run` is called from several scenario threads at once."""
 
     def __init__(self, venv: Venv, env: Dict[str, str], memory_mb: int, cwd: Path,
-                 preload: Sequence[str] = PRELOAD) -> None:
+                 preload: Sequence[str] = ()) -> None:
         self._lock = threading.Lock()
         self._answers: Dict[int, Dict[str, object]] = {}
         self._arrived = threading.Condition(self._lock)

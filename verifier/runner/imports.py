@@ -8,12 +8,20 @@ stdout/stderr and installs an audit hook, so the first write and the first file 
 writing are recorded with the stack that did them; it reports on one `TITO_IMPORT {json}` line.
 Afterwards the directory must still be empty and nothing else may have been printed.
 
-On POSIX the plain imports of one Python share one process (SERVER): it imports NumPy (PRELOAD, a
-third-party module, never the course's) once, then forks one child per module, each with its own
-empty folder, HOME and output files, running the same probe, judged the same way, with the same
-timeout and memory limit. What is shared is only NumPy's own import (whose prints and writes the
-probe never blames on the course anyway): a module that uses NumPy without importing it still fails
-with a NameError. A module the server gave no report for gets a process of its own, as on Windows.
+On POSIX the plain imports of one Python share one process (SERVER): it first imports `preload` —
+the modules outside the course package that the package's modules import at module level, found
+statically in the installed files (runner/preload.py: NumPy, and standard-library modules such as
+zipfile, json, hashlib, tempfile), never a module of the course package itself — then forks one child
+per module, each with its own empty folder, HOME and output files, running the same probe, judged the
+same way, with the same timeout and memory limit. What is shared is only those imports; each child
+still runs every course module's code fresh, so the verdicts are those of a process per module:
+a module that uses `json` or NumPy without importing it still fails with a NameError (an import binds
+a name in the module that runs it, not in the server); one importing a module that is not installed
+still fails (a preload that cannot be imported is skipped); a course module's own print or file is
+still caught and blamed. A preload's own side effects happen in the server, before the probe's taps
+and audit hook exist, so they are never blamed on the course; a preload whose import prints or leaves
+a file (a standard-library module the probe would blame on the course) is not shared (see SERVER).
+A module the server gave no report for gets a process of its own, as on Windows.
 
 A package whose `__init__` imports every module (star-imports) makes every plain import run
 every module. So a module whose plain import fails or has a side effect is imported once more
@@ -122,17 +130,39 @@ os._exit(0 if report["ok"] else 1)
 # Runs inside the venv (never imports the verifier): the plain probes of every module, each in a child
 # forked from this process. argv: work folder, timeout per module, PROBE, jobs [[module, mode]], preload.
 # Each child gets its own empty folder (also its HOME) and its own stdout/stderr files, and runs PROBE
-# exactly as `python -c PROBE module mode` would; this process only adds the third-party modules of
-# `preload` (NumPy) first, so they are imported once per Python instead of once per module.
+# exactly as `python -c PROBE module mode` would; this process only imports the modules of `preload`
+# first (runner/preload.py: what the package imports from outside itself), so they are imported once per
+# Python instead of once per module. One whose import prints or leaves a file in the folder (also HOME)
+# ends the server with a `TITO_NOISY "name"` line before any fork: it is then run again without that
+# module, whose side effect each child then sees and judges as alone.
 SERVER = r'''
 import json, os, signal, sys, time
 base, timeout, probe = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 jobs, preload = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+sink_path = os.path.join(base, ".preload-output")
+sink = os.open(sink_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+saved = os.dup(1), os.dup(2)
+os.dup2(sink, 1)
+os.dup2(sink, 2)
+noisy = None
 for name in preload:
     try:
         __import__(name)
     except BaseException:
         pass  # a module that needs it fails in its own child, as it would alone
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fstat(sink).st_size or os.listdir(base) != [".preload-output"]:
+        noisy = name  # it printed or left a file (cwd and HOME are `base`): a child must see that itself
+        break
+os.dup2(saved[0], 1)
+os.dup2(saved[1], 2)
+for fd in saved + (sink,):
+    os.close(fd)
+if noisy is not None:
+    print("TITO_NOISY " + json.dumps(noisy), flush=True)
+    os._exit(3)
+os.remove(sink_path)
 code = compile(probe, "<string>", "exec")
 for number, (module, mode) in enumerate(jobs):
     folder = os.path.join(base, str(number))
@@ -171,7 +201,7 @@ for number, (module, mode) in enumerate(jobs):
                                        "timed_out": bool(fired), "seconds": time.monotonic() - began}), flush=True)
 '''
 FORKED_PREFIX = "TITO_FORKED "
-PRELOAD = ("numpy",)   # what every TinyTorch module imports: shared by the forked probes of one Python
+NOISY_PREFIX = "TITO_NOISY "
 
 
 @dataclass
@@ -289,6 +319,17 @@ def _judge(module: str, completed: Completed, left: List[str], package: str, tar
     return outcome
 
 
+def _noisy_preload(stdout: str) -> Optional[str]:
+    """The preloaded module whose import printed or left a file (SERVER ended before forking), if any."""
+    for line in stdout.splitlines():
+        if line.startswith(NOISY_PREFIX):
+            try:
+                return str(json.loads(line[len(NOISY_PREFIX):]))
+            except ValueError:
+                return None
+    return None
+
+
 def _forked_plain_probes(venv: Venv, modules: Sequence[str], package: str, targets: Dict[str, str],
                          memory_mb: int, timeout: float, preload: Sequence[str]) -> Dict[str, ModuleImport]:
     """The plain probe of every module, each in its own child forked from one process per Python that
@@ -298,10 +339,18 @@ def _forked_plain_probes(venv: Venv, modules: Sequence[str], package: str, targe
     found: Dict[str, ModuleImport] = {}
     try:
         jobs = [[module, "plain"] for module in modules]
-        server = run([venv.python, "-I", "-X", "faulthandler", "-c", SERVER, str(base), str(timeout), PROBE,
-                      json.dumps(jobs), json.dumps(list(preload))], cwd=base,
-                     env=clean_env({"HOME": str(base), **ONE_THREAD}),
-                     timeout=(timeout + 5.0) * len(jobs) + 30.0, memory_mb=memory_mb)
+        shared = list(preload)
+        while True:
+            server = run([venv.python, "-I", "-X", "faulthandler", "-c", SERVER, str(base), str(timeout), PROBE,
+                          json.dumps(jobs), json.dumps(shared)], cwd=base,
+                         env=clean_env({"HOME": str(base), **ONE_THREAD}),
+                         timeout=(timeout + 5.0) * len(jobs) + 30.0, memory_mb=memory_mb)
+            noisy = _noisy_preload(server.stdout)
+            if noisy not in shared:
+                break
+            shared.remove(noisy)  # no child was forked: only its own side effect is in the folder
+            shutil.rmtree(base, ignore_errors=True)
+            base.mkdir()
         for line in server.stdout.splitlines():
             if not line.startswith(FORKED_PREFIX):
                 continue
@@ -370,7 +419,7 @@ def _failure_record(outcome: ModuleImport, targets: Dict[str, str]) -> ImportFai
 def import_stage(venv: Venv, modules: Sequence[str], package: str, targets: Dict[str, str],
                  memory_mb: int = DEFAULT_MEMORY_MB, jobs: Optional[int] = None,
                  timeout: float = IMPORT_TIMEOUT, cancelled: Optional[threading.Event] = None,
-                 preload: Sequence[str] = PRELOAD) -> StageResult:
+                 preload: Sequence[str] = ()) -> StageResult:
     """Every module alone, a few at a time; never raises for a module's failure. Once `cancelled`
     is set (Ctrl-C, SIGTERM), no further import starts. `targets` ({dotted module: course module})
     also names the modules the export promised, so a module the wheel lost is a failed import.
