@@ -202,7 +202,8 @@ class PythonTasks:
             elif self.options.cached_envs:
                 stage, state.venv = cached_venv_stage(self.course, lookup.interpreter, self.options.installer)
             else:
-                stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv")
+                stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv",
+                                                   self.options.installer, lookup.interpreter.version)
         if state.venv is None:
             state.absent = "no virtual environment"
         self._record(state, with_cpu(stage, meter))
