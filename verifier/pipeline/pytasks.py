@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 # clone's first `nox -s verify`): measured on an idle machine (2026-12-07). They only order the work — the
 # longest chain first — so the course-wide editable stage (one long task) starts early instead of running
 # alone at the end while the other core idles.
-ESTIMATES = {"venv": 0.7, "install": 0.4, "module-imports": 1.2, "entry-points": 0.05, DEPENDENCY_API: 0.3,
+ESTIMATES = {"venv": 0.3, "install": 0.4, "module-imports": 1.2, "entry-points": 0.05, DEPENDENCY_API: 0.3,
              "course-tests": 5.0,
              "cnn": 0.9, "transformer": 0.8, "complete_pipeline": 0.35, "installation": 0.6, "persistence": 0.3,
              "editable": 7.5}
