@@ -50,6 +50,8 @@ def test_verify_embedded_course_one_python(tmp_path):
     assert names[-1] == "course-tests"
     assert {"cnn", "transformer"} <= set(names)
     figures = {s["name"]: s["figures"] for s in python["stages"]}
+    # uv is the installer (the default): uv made the venv, and the installation scenario's `pip check` passed in it
+    assert figures["venv"]["made_by"].startswith("uv venv")
     assert figures["module-imports"]["failed_modules"] == {} and figures["module-imports"]["modules"] >= 18
     assert figures["dependency-api"]["uses"] > 0 and figures["dependency-api"]["missing"] == []
     assert figures["cnn"]["test_accuracy"] >= 0.95

@@ -189,7 +189,7 @@ def test_dev_mode_launcher_starts_development_mode(tmp_path: Path) -> None:
     venv = Venv(tmp_path / "venv")
     venv.python.parent.mkdir(parents=True)
     venv.python.symlink_to(sys.executable)
-    dev = DevModeVenv(venv.root, dev_mode_launcher(venv))
+    dev = DevModeVenv(venv.root, launcher=dev_mode_launcher(venv))
     completed = subprocess.run([str(dev.python), "-I", "-c", "import sys; print(sys.flags.dev_mode, sys.argv[1:])",
                                 "a b"], capture_output=True, text=True, timeout=60)
     assert completed.stdout.strip() == "True ['a b']", completed.stderr

@@ -30,7 +30,8 @@ def made(monkeypatch):
     """Venvs `create_venv` was asked to make (a fake one: a folder with bin/python, installs succeed)."""
     calls = []
 
-    def fake_create(interpreter, where):
+    def fake_create(interpreter, where, installer="pip", version=""):
+        assert installer in ("uv", "pip") and version == INTERPRETER.version
         calls.append(where)
         where.mkdir(parents=True)
         (where / "pyvenv.cfg").write_text("home = /usr/bin\n")

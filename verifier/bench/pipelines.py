@@ -63,7 +63,8 @@ TITO_POOL_STAGES = ("editable",)
 
 INCLUDES = {
     TITO: "the real `tinytorch-verifier verify --jobs N`: validate, export, api, build + build checks, per Python "
-          "(a virtualenv, uv pip install of the wheel with the lock, module-imports with side-effect watch, "
+          "(a venv by `uv venv` with pip seeded, uv pip install of the wheel with the lock, "
+          "module-imports with side-effect watch, "
           "entry-points and the dependency API check (tox runs neither of these two), scenarios with timeout "
           "and memory limit, "
           "pip install pytest, course tests), editable stage in the same pool; 'wall' is the per-Python "

@@ -309,9 +309,9 @@ def speed_since(course: Course, comparison: BaselineComparison, sides: Sequence[
     if lookup.interpreter is None:
         stage.status, stage.detail = NOT_RUN, f"not run: {lookup.describe_missing()}"
         return stage, None
-    venv = create_venv(lookup.interpreter.path, work / "bench-venv")
-    lock = constraints_for(course, version, latest)
     used, _ = choose_installer(installer)
+    venv = create_venv(lookup.interpreter.path, work / "bench-venv", installer=used, version=version)
+    lock = constraints_for(course, version, latest)
     install = venv.install([str(candidate_wheel)], constraints=lock.pins if lock else None, installer=used)
     if not install.ok:
         stage.status, stage.detail = NOT_RUN, "not run: the candidate wheel did not install (see the install stage)"

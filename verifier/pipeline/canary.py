@@ -214,7 +214,7 @@ class CanaryTasks(PythonTasks):
             state.absent = stage.detail
             return stage
         install_hook(Path(python.site_packages), Path(python.tinytorch_file).parent, state.home / RECORD)
-        state.venv = DevModeVenv(state.venv.root, dev_mode_launcher(state.venv))
+        state.venv = DevModeVenv(state.venv.root, state.venv.made_by, launcher=dev_mode_launcher(state.venv))
         stage.detail = f"{wheel.name} + numpy {python.numpy_version} (newest, pre-releases allowed, no lock; -X dev)"
         return stage
 

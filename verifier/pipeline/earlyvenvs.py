@@ -33,8 +33,10 @@ class EarlyVenvs:
     """`start()` before the course-wide stages, `stop()` after them, `take(version)` in a venv task,
     `close()` before the work folder goes (waits for the venv being made, if any)."""
 
-    def __init__(self, versions: Sequence[str], work: Path, cancelled: threading.Event) -> None:
+    def __init__(self, versions: Sequence[str], work: Path, cancelled: threading.Event,
+                 installer: str = "pip") -> None:
         self.versions = list(versions)
+        self.installer = installer  # the run's --installer: uv venv makes the venvs uv installs into
         self.work = work
         self.cancelled = cancelled
         self._stopped = threading.Event()
@@ -76,7 +78,8 @@ class EarlyVenvs:
                 home = venv_home(self.work, version)
                 home.mkdir()
                 with metered() as meter:
-                    stage, venv = venv_stage_for(lookup.interpreter.path, home / "venv")
+                    stage, venv = venv_stage_for(lookup.interpreter.path, home / "venv", self.installer,
+                                                 lookup.interpreter.version)
                 stage.figures.setdefault("cpu_seconds", round(meter.seconds, 2))  # as pytasks.with_cpu
                 stage.figures.setdefault("processes", meter.processes)
                 # made beside the course-wide stages, not in the task pool: the pipelines bench

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 # clone's first `nox -s verify`): measured on an idle machine (2026-12-07). They only order the work — the
 # longest chain first — so the course-wide editable stage (one long task) starts early instead of running
 # alone at the end while the other core idles.
-ESTIMATES = {"venv": 0.7, "install": 0.4, "module-imports": 1.2, "entry-points": 0.05, DEPENDENCY_API: 0.3,
+ESTIMATES = {"venv": 0.3, "install": 0.4, "module-imports": 1.2, "entry-points": 0.05, DEPENDENCY_API: 0.3,
              "course-tests": 5.0,
              "cnn": 0.9, "transformer": 0.8, "complete_pipeline": 0.35, "installation": 0.6, "persistence": 0.3,
              "editable": 7.5}
@@ -203,7 +203,8 @@ class PythonTasks:
             elif self.options.cached_envs:
                 stage, state.venv = cached_venv_stage(self.course, lookup.interpreter, self.options.installer)
             else:
-                stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv")
+                stage, state.venv = venv_stage_for(lookup.interpreter.path, state.home / "venv",
+                                                   self.options.installer, lookup.interpreter.version)
         if state.venv is None:
             state.absent = "no virtual environment"
         self._record(state, with_cpu(stage, meter))

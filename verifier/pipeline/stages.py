@@ -79,13 +79,16 @@ def export_stage(course: Course, stage_dir: Path, validation_ok: bool) -> Tuple[
     return export, plan
 
 
-def venv_stage_for(interpreter: Path, where: Path) -> Tuple[StageResult, Optional[Venv]]:
-    """A fresh virtualenv for `interpreter` at `where`."""
+def venv_stage_for(interpreter: Path, where: Path, installer: str = "pip",
+                   version: str = "") -> Tuple[StageResult, Optional[Venv]]:
+    """A fresh venv for `interpreter` (Python `version`) at `where`: made by uv when `installer` (the
+    one the install stage will use) is uv and uv is found, else by virtualenv; its figures say which."""
     venv: Optional[Venv] = None
     with timed(StageResult("venv")) as stage:
         try:
-            venv = create_venv(interpreter, where)
+            venv = create_venv(interpreter, where, installer=installer, version=version)
             stage.status, stage.detail = PASSED, str(interpreter)
+            stage.figures["made_by"] = venv.made_by
         except VerifierError as exc:
             stage.status, stage.detail = FAILED, str(exc)
     return stage, venv

@@ -124,7 +124,7 @@ class Verification:
                               f"verifying {len(matrix)} Python{'s' if len(matrix) > 1 else ''}")
             work = self.work = make_work_dir("tito-verify-")
             # the course-wide stages leave a core idle: the venvs (which need no wheel) are made meanwhile
-            early = EarlyVenvs(matrix, work, self.cancelled) \
+            early = EarlyVenvs(matrix, work, self.cancelled, self.options.installer) \
                 if not self.options.cached_envs and self.workers > 1 else None
             try:
                 if early is not None:

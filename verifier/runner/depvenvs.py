@@ -60,7 +60,7 @@ def dependency_venv(course: Course, interpreter: Interpreter, lock: Optional[Loc
     check_replaceable(home, "remove it, or point TITO_CACHE at another folder")
     shutil.rmtree(home, ignore_errors=True)   # a venv tinytorch-verifier made that never became ready
     home.parent.mkdir(parents=True, exist_ok=True)
-    venv = create_venv(interpreter.path, home)
+    venv = create_venv(interpreter.path, home, installer=installer, version=interpreter.version)
     mark(home)
     if course.dependencies:
         done = venv.install(course.dependencies, constraints=lock, installer=installer)
