@@ -296,6 +296,8 @@ def _unbroadcast(grad, shape):
 #| export
 def _topological_order(root):
     """Nodes and leaves reachable from `root`, each after all of its inputs."""
+    if not isinstance(root, Context):     # backward() on a leaf itself
+        return [root]
     order = []
     visited = set()
     stack = [(root, False)]
@@ -304,14 +306,21 @@ def _topological_order(root):
         if inputs_done:
             order.append(node)            # every input of `node` is already in `order`
             continue
-        if id(node) in visited:
-            continue
+        if id(node) in visited:           # marked here, not when pushed: a node pushed early may
+            continue                      # be reached again deeper down, and must then wait for it
         visited.add(id(node))
         stack.append((node, True))
-        if isinstance(node, Context):     # a leaf Tensor has no inputs
-            for parent in node.parents:
-                if parent is not None and id(parent) not in visited:
-                    stack.append((parent, False))
+        for parent in node.parents:
+            if parent is None or id(parent) in visited:
+                continue
+            if isinstance(parent, Context):
+                stack.append((parent, False))
+            else:
+                # A leaf has no inputs: it goes into the order at once, without the trip through the
+                # stack (a third of the nodes of a small network are weights and biases). That is
+                # before every node that uses it, since those are added only after all their inputs.
+                visited.add(id(parent))
+                order.append(parent)
     return order
 
 
@@ -368,7 +377,9 @@ def _backward(tensor, grad=None, retain_graph=False):
                 continue
             if type(pg) is not np.ndarray:
                 pg = np.asarray(pg)
-            pg = _unbroadcast(pg, parent.output_shape if isinstance(parent, Context) else parent.data.shape)
+            shape = parent.output_shape if isinstance(parent, Context) else parent.data.shape
+            if pg.shape != shape:             # tested here: most gradients already have their shape
+                pg = _unbroadcast(pg, shape)
             key = id(parent)
             if key in grads:
                 grads[key] = grads[key] + pg   # not +=: the first array may be shared

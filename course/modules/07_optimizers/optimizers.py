@@ -260,6 +260,7 @@ class Adam(Optimizer):
         self.betas = (float(b1), float(b2))
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
+        self._step_constants = {}                   # (t, dtype) -> the scalars of that step
 
     def _decay(self, p, g):
         """L2 weight decay: part of the gradient (AdamW overrides this)."""
@@ -267,38 +268,54 @@ class Adam(Optimizer):
             g = g + self.weight_decay * p.data
         return g
 
+    def step(self):
+        self._step_constants = {}                   # filled by _constants, for this step only
+        super().step()
+
+    def _constants(self, t, dtype):
+        """The numbers of step t that are the same for every parameter: 1 - b1, 1 - b2, eps_hat and
+        step_size (see _update), as 0-d arrays of the parameters' dtype, computed once per step."""
+        key = (t, dtype)          # parameters that missed a step (no gradient) have a smaller t
+        if key not in self._step_constants:
+            b1, b2 = self.betas
+            bias1 = 1.0 - b1 ** t
+            root_bias2 = math.sqrt(1.0 - b2 ** t)
+            # A 0-d array of the parameter's dtype, not a Python float: NumPy converts a Python number
+            # anew on every array operation, which costs about as long as adding two small arrays.
+            # The value is the same (a float32 array rounds the Python float to float32 either way).
+            self._step_constants[key] = tuple(
+                np.array(c, dtype=dtype) for c in (1.0 - b1, 1.0 - b2, self.eps * root_bias2,
+                                                   self.lr * root_bias2 / bias1))
+        return self._step_constants[key]
+
     def _update(self, index, p, g):
         g = self._decay(p, g)
-        b1, b2 = self.betas
         slot = self.state.setdefault(index, {})
         slot["t"] = slot.get("t", 0) + 1            # per-parameter step count (for bias correction)
-        t = slot["t"]
+        one_minus_b1, one_minus_b2, eps_hat, step_size = self._constants(slot["t"], p.data.dtype)
         m = self._buffer(index, "m", p.data)
         v = self._buffer(index, "v", p.data)
         # One scratch array serves every intermediate below (written with `out=`), so an update
         # allocates one parameter-sized array instead of six; for small layers the time of a step
         # is mostly these calls, for large ones mostly memory traffic.
         # Each moment is updated as `m += (1 - b1) * (g - m)`, the same average as
-        # `b1 m + (1 - b1) g`: one array-times-Python-number operation instead of two, and those are
-        # the slow kind (NumPy converts the Python float on every call, about as long as adding two
-        # small arrays).
+        # `b1 m + (1 - b1) g`: one array-times-number operation instead of two.
         scratch = np.subtract(g, m)
-        scratch *= 1.0 - b1
+        scratch *= one_minus_b1
         m += scratch                                # m = b1 m + (1 - b1) g
         np.multiply(g, g, out=scratch)
         scratch -= v
-        scratch *= 1.0 - b2
+        scratch *= one_minus_b2
         v += scratch                                # v = b2 v + (1 - b2) g^2
         # p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps). Multiplying numerator and
         # denominator by sqrt(1 - b2^t) moves both corrections onto two scalars (the rearrangement
-        # of Kingma & Ba, section 2): p -= step_size * m / (sqrt(v) + eps_hat), one array
-        # operation fewer per parameter than dividing sqrt(v) by its correction.
-        bias1 = 1.0 - b1 ** t
-        root_bias2 = math.sqrt(1.0 - b2 ** t)
+        # of Kingma & Ba, section 2): p -= step_size * m / (sqrt(v) + eps_hat), with
+        # eps_hat = eps * sqrt(1 - b2^t) and step_size = lr * sqrt(1 - b2^t) / (1 - b1^t) (_constants),
+        # one array operation fewer per parameter than dividing sqrt(v) by its correction.
         denom = np.sqrt(v, out=scratch)
-        denom += self.eps * root_bias2
+        denom += eps_hat
         step = np.divide(m, denom, out=scratch)
-        step *= self.lr * root_bias2 / bias1
+        step *= step_size
         p.data -= step
 
 # %% [markdown]
