@@ -51,13 +51,14 @@ if TYPE_CHECKING:
     from .earlyvenvs import EarlyVenvs
 
 # seconds per stage on the embedded course, one Python, 2 shared cores (a run without history, as a fresh
-# clone's first `nox -s verify`): measured on an idle machine (2026-12-07). They only order the work — the
-# longest chain first — so the course-wide editable stage (one long task) starts early instead of running
-# alone at the end while the other core idles.
-ESTIMATES = {"venv": 0.3, "install": 0.4, "module-imports": 1.2, "entry-points": 0.05, DEPENDENCY_API: 0.3,
-             "course-tests": 5.0,
-             "cnn": 0.9, "transformer": 0.8, "complete_pipeline": 0.35, "installation": 0.6, "persistence": 0.3,
-             "editable": 7.5}
+# clone's first `nox -s verify`): measured on an idle machine (2026-12-07, venvs by uv, preloading fork
+# servers). They only order the work (schedule.plan simulates the schedule on them), so they should be
+# today's (re-measure them when the course or the stages change a lot).
+ESTIMATES = {"venv": 0.5, "install": 0.25, "module-imports": 1.05, "entry-points": 0.01, DEPENDENCY_API: 0.15,
+             "course-tests": 3.7,
+             "cnn": 0.5, "transformer": 0.6, "complete_pipeline": 0.33, "installation": 0.6, "persistence": 0.3,
+             "imports": 0.06, "inter_module": 0.07, "data_flow": 0.07,
+             "editable": 6.0}
 DEFAULT_ESTIMATE = 1.0
 
 
