@@ -13,14 +13,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from helpers import EMBEDDED_COURSE, REPO
+from helpers import CORPUS, EMBEDDED_COURSE
 
 from verifier.course.discovery import load_course
 from verifier.package.export import plan_export, write_package
 from verifier.package.freshness import check_freshness
 
 cli_main = importlib.import_module("verifier.cli.main")  # the module (verifier.cli.main is also a function name)
-CORPUS = REPO.parent / "shared" / "corpus"
 
 
 def _tree_digest(root: Path) -> str:

@@ -11,13 +11,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import EMBEDDED_COURSE, MINI_MODULE, MINI_PYPROJECT, REPO, write_course
+from helpers import CORPUS, EMBEDDED_COURSE, MINI_MODULE, MINI_PYPROJECT, write_course
 
 from verifier.checks.validate import run_validate
 from verifier.course.files import UnsafeFileError, ignore_special_files, special_files
 from verifier.deps.graph import run_deps
 
-CORPUS = REPO.parent.parent / "shared" / "corpus"
 ALPHA_YAML = "name: alpha\nexports_to: tinytorch.core.alpha\ndependencies:\n  prerequisites: []\ncomponents: [double]\n"
 NEW_CODES = ("TT009", "TT010", "TT011", "TT119")
 
