@@ -53,6 +53,18 @@ def test_only_imports_that_run_at_import_and_are_not_the_package_are_kept():
     assert module_preload(b"def broken(:\n", "fakepkg") == []
 
 
+def test_other_top_level_packages_of_the_course_distribution_are_never_preloaded(tmp_path):
+    """A wheel may ship a helper package beside the course package: its code is the course's, so it must run
+    fresh in every child, never once in the server."""
+    source = b"import json\nimport fakehelpers.io\nfrom fakehelpers import plots\nimport numpy\n"
+    assert module_preload(source, "fakepkg") == ["json", "fakehelpers.io", "fakehelpers", "numpy"]
+    assert module_preload(source, "fakepkg", {"fakehelpers"}) == ["json", "numpy"]
+    (tmp_path / "fakepkg").mkdir()
+    (tmp_path / "fakepkg" / "__init__.py").write_bytes(source)
+    assert "fakehelpers" in package_preload(str(tmp_path), "fakepkg")
+    assert package_preload(str(tmp_path), "fakepkg", {"fakehelpers"}) == ("json", "numpy")  # own in the cache key
+
+
 def test_the_embedded_course_preloads_numpy_and_the_standard_library_it_imports(tmp_path):
     write_package(plan_export(load_course(EMBEDDED_COURSE)), tmp_path)
     preload = package_preload(str(tmp_path), "tinytorch")

@@ -224,7 +224,7 @@ class PythonTasks:
         stage = import_stage(state.venv, self.built.modules, self.course.package, self.run.targets,
                              memory_mb=self.options.memory_mb,
                              timeout=min(IMPORT_TIMEOUT, cap) if cap else IMPORT_TIMEOUT, cancelled=self.run.cancelled,
-                             preload=package_preload(state.result.site_packages, self.course.package))
+                             preload=self._preload(state))
         blame_marker_gap(stage, state.result.version, self.run.findings)
         return stage
 
@@ -260,9 +260,12 @@ class PythonTasks:
             if state.scenario_server is None:
                 state.scenario_server = ScenarioServer(state.venv, scenario_env(api_roles(self.course)),
                                                        self.options.memory_mb, state.home,
-                                                       package_preload(state.result.site_packages,
-                                                                       self.course.package))
+                                                       self._preload(state))
             return state.scenario_server
+
+    def _preload(self, state: PythonRun) -> Tuple[str, ...]:
+        """What this Python's fork servers import before forking (runner/preload.py): never the course's own code."""
+        return package_preload(state.result.site_packages, self.course.package, own_top_levels(self.course))
 
     def _tests(self, state: PythonRun) -> StageResult:
         assert state.venv is not None

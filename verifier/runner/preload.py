@@ -5,7 +5,8 @@ they are imported — read statically from the installed .py files (nothing is i
 Only what an import of the package executes is kept: an absolute `import x.y` / `from x.y import z` at
 module level (also inside a module-level if/for/with/class body), never one inside a function (a lazy
 import runs only when called), under `if TYPE_CHECKING:` or in a try/except ImportError (it may fail or
-be a dev-time fallback), never a relative import nor one of the package itself. A child forked after
+be a dev-time fallback), never a relative import nor one of the course's own distribution (the package
+itself, or another top-level package its wheel ships: their code must run fresh in every child). A child forked after
 these imports still runs every course module's code fresh; an imported-but-unused module is harmless,
 and one that cannot be imported is skipped by the server (the course module that needs it fails in its
 own child, as alone).
@@ -16,7 +17,7 @@ import ast
 import hashlib
 import threading
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..deps.imports import extract_imports
 
@@ -24,8 +25,10 @@ _known: Dict[str, Tuple[str, ...]] = {}   # digest of the package's files -> the
 _lock = threading.Lock()
 
 
-def module_preload(source: bytes, package: str) -> List[str]:
-    """The modules outside `package` that importing this source imports, in the order written."""
+def module_preload(source: bytes, package: str, own: Iterable[str] = ()) -> List[str]:
+    """The modules outside `package` (and the other top-level packages of `own`) that importing this source
+    imports, in the order written."""
+    mine = {package, *own}
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
@@ -34,20 +37,22 @@ def module_preload(source: bytes, package: str) -> List[str]:
     for found in extract_imports(tree, dynamic=False, package=package):
         if found.level or found.in_function or found.guarded or found.fallback or not found.name:
             continue
-        if found.name.split(".")[0] != package and found.name not in wanted:
+        if found.name.split(".")[0] not in mine and found.name not in wanted:
             wanted.append(found.name)
     return wanted
 
 
-def package_preload(site_packages: Optional[str], package: str) -> Tuple[str, ...]:
+def package_preload(site_packages: Optional[str], package: str, own: Iterable[str] = ()) -> Tuple[str, ...]:
     """The preload for the installed `package` under `site_packages`; () when it is not a folder there.
-    Every Python installs the same wheel, so the files are parsed once per content."""
+    `own`: the other top-level packages of the course's distribution (checks._thirdparty.own_top_levels), never
+    preloaded. Every Python installs the same wheel, so the files are parsed once per content."""
+    mine = sorted({package, *own})
     folder = Path(site_packages) / package if site_packages else None
     if folder is None or not folder.is_dir():
         return ()
     files = sorted(folder.rglob("*.py"))
     sources = []
-    digest = hashlib.sha256(package.encode())
+    digest = hashlib.sha256("\0".join([package, *mine]).encode())
     for path in files:
         try:
             text = path.read_bytes()
@@ -61,7 +66,7 @@ def package_preload(site_packages: Optional[str], package: str) -> Tuple[str, ..
             return _known[key]
     wanted: List[str] = []
     for text in sources:
-        wanted.extend(name for name in module_preload(text, package) if name not in wanted)
+        wanted.extend(name for name in module_preload(text, package, mine) if name not in wanted)
     with _lock:
         _known[key] = tuple(wanted)
     return tuple(wanted)
